@@ -1,0 +1,8 @@
+/**
+ * External dependencies, pinned with full `npm:` specifiers so they resolve identically when the
+ * toolkit is imported from a URL (an importer's import map does not apply to remote modules).
+ *
+ * @module
+ */
+// deno-lint-ignore no-import-prefix
+export { median, quantile } from "npm:d3-array@3.2.4";

@@ -1,0 +1,174 @@
+/**
+ * Tensors: a GPU buffer with a shape and an element type.
+ *
+ * @module
+ */
+import { ToolkitError } from "../errors.ts";
+import { fromF16, toF16 } from "./f16.ts";
+import type { Gpu } from "./device.ts";
+
+/** Element types a tensor can hold. */
+export type DType = "f32" | "f16" | "u32" | "i32";
+
+/** Bytes per element of each {@link DType}. */
+export const DTYPE_BYTES: Readonly<Record<DType, number>> = { f32: 4, f16: 2, u32: 4, i32: 4 };
+
+/** Typed arrays returned by {@link Tensor.read}: f16 is widened to f32. */
+export type HostArray =
+  | Float32Array<ArrayBuffer>
+  | Uint32Array<ArrayBuffer>
+  | Int32Array<ArrayBuffer>;
+
+const USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+
+/** Number of elements of a shape. */
+export function numel(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/**
+ * A dense row-major tensor in a GPU storage buffer. The buffer is at least 4 bytes and a
+ * multiple of 4 (f16 tensors of odd length carry one padding element).
+ *
+ * @example
+ * ```ts
+ * const gpu = await getGpu();
+ * const t = gpu.tensor([2, 2], "f32", new Float32Array([1, 2, 3, 4]));
+ * console.log(t.shape, await t.read()); // [2, 2] Float32Array [1, 2, 3, 4]
+ * t.destroy();
+ * ```
+ */
+export class Tensor {
+  /** The device this tensor lives on. */
+  readonly gpu: Gpu;
+  /** The storage buffer (usage STORAGE | COPY_SRC | COPY_DST). */
+  readonly buffer: GPUBuffer;
+  /** Dimensions, outermost first. */
+  readonly shape: readonly number[];
+  /** Element type. */
+  readonly dtype: DType;
+
+  private constructor(gpu: Gpu, buffer: GPUBuffer, shape: readonly number[], dtype: DType) {
+    this.gpu = gpu;
+    this.buffer = buffer;
+    this.shape = [...shape];
+    this.dtype = dtype;
+  }
+
+  /** @internal Use {@link Gpu.tensor}. */
+  static create(gpu: Gpu, shape: readonly number[], dtype: DType, data?: ArrayBufferView): Tensor {
+    for (const d of shape) {
+      if (!Number.isInteger(d) || d < 0) throw new Error(`invalid tensor shape [${shape}]`);
+    }
+    const n = numel(shape);
+    const bytes = n * DTYPE_BYTES[dtype];
+    const size = Math.max(4, Math.ceil(bytes / 4) * 4);
+    if (size > gpu.caps.maxStorageBindingSize) {
+      throw new ToolkitError(
+        `tensor [${shape}] ${dtype} needs ${size} bytes, more than this device's storage binding` +
+          ` limit of ${gpu.caps.maxStorageBindingSize} bytes`,
+      );
+    }
+    const buffer = gpu.device.createBuffer({ size, usage: USAGE });
+    const t = new Tensor(gpu, buffer, shape, dtype);
+    if (data) t.write(data);
+    return t;
+  }
+
+  /** Number of elements. */
+  get size(): number {
+    return numel(this.shape);
+  }
+
+  /** Bytes of payload (without padding). */
+  get byteLength(): number {
+    return this.size * DTYPE_BYTES[this.dtype];
+  }
+
+  /**
+   * Replaces the contents (queued; ordered before later submissions). f16 tensors take a
+   * Float32Array (converted) or a Uint16Array of raw bits.
+   */
+  write(data: ArrayBufferView): void {
+    let bytes: ArrayBufferView = data;
+    if (this.dtype === "f16" && data instanceof Float32Array) bytes = toF16(data);
+    const expected = this.byteLength;
+    if (bytes.byteLength !== expected) {
+      throw new Error(
+        `tensor write: ${bytes.byteLength} bytes given for [${this.shape}] ${this.dtype} (${expected} expected)`,
+      );
+    }
+    if (expected % 4 === 0) {
+      this.gpu.device.queue.writeBuffer(
+        this.buffer,
+        0,
+        bytes.buffer as ArrayBuffer,
+        bytes.byteOffset,
+        expected,
+      );
+    } else {
+      const padded = new Uint8Array(Math.ceil(expected / 4) * 4);
+      padded.set(new Uint8Array(bytes.buffer, bytes.byteOffset, expected));
+      this.gpu.device.queue.writeBuffer(this.buffer, 0, padded);
+    }
+  }
+
+  /**
+   * Copies the tensor to the host (waits for all submitted work). f16 is returned as f32.
+   * Throws if a WebGPU validation error was raised since the last check.
+   */
+  async read(): Promise<HostArray> {
+    const [out] = await readTensors(this.gpu, [this]);
+    return out;
+  }
+
+  /** Frees the GPU buffer. */
+  destroy(): void {
+    this.buffer.destroy();
+  }
+}
+
+/**
+ * Reads several tensors with one submission and one wait.
+ *
+ * @example
+ * ```ts
+ * const [a, b] = await readTensors(gpu, [x, y]);
+ * ```
+ */
+export async function readTensors(gpu: Gpu, tensors: readonly Tensor[]): Promise<HostArray[]> {
+  const total = tensors.reduce((s, t) => s + t.buffer.size, 0);
+  const staging = gpu.device.createBuffer({
+    size: Math.max(4, total),
+    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+  });
+  const enc = gpu.device.createCommandEncoder();
+  let off = 0;
+  for (const t of tensors) {
+    enc.copyBufferToBuffer(t.buffer, 0, staging, off, t.buffer.size);
+    off += t.buffer.size;
+  }
+  gpu.device.queue.submit([enc.finish()]);
+  await staging.mapAsync(GPUMapMode.READ);
+  const all = staging.getMappedRange().slice(0);
+  staging.unmap();
+  staging.destroy();
+  gpu.throwIfErrors();
+  off = 0;
+  return tensors.map((t) => {
+    const start = off;
+    off += t.buffer.size;
+    switch (t.dtype) {
+      case "f32":
+        return new Float32Array(all, start, t.size).slice();
+      case "u32":
+        return new Uint32Array(all, start, t.size).slice();
+      case "i32":
+        return new Int32Array(all, start, t.size).slice();
+      case "f16":
+        return fromF16(new Uint16Array(all, start, t.size));
+    }
+  });
+}
