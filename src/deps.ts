@@ -6,3 +6,5 @@
  */
 // deno-lint-ignore no-import-prefix
 export { median, quantile } from "npm:d3-array@3.2.4";
+// deno-lint-ignore no-import-prefix
+export { Tokenizer as HfTokenizer } from "npm:@huggingface/tokenizers@0.2.0";

@@ -124,6 +124,22 @@ export class Tensor {
     return out;
   }
 
+  /**
+   * The same buffer seen with another shape of the same number of elements (no copy; destroying
+   * either destroys both).
+   *
+   * @example
+   * ```ts
+   * const k4 = k.reshape([1, t, kvHeads, headDim]);
+   * ```
+   */
+  reshape(shape: readonly number[]): Tensor {
+    if (numel(shape) !== this.size) {
+      throw new Error(`reshape: [${this.shape}] has ${this.size} elements, [${shape}] has ${numel(shape)}`);
+    }
+    return new Tensor(this.gpu, this.buffer, shape, this.dtype);
+  }
+
   /** Frees the GPU buffer. */
   destroy(): void {
     this.buffer.destroy();

@@ -1,0 +1,14 @@
+/**
+ * All kernel benchmark cases.
+ *
+ * @module
+ */
+import type { Gpu } from "../gpu/device.ts";
+import type { BenchCase } from "./harness.ts";
+import { matmulCases } from "./matmul_cases.ts";
+
+/** Every case, with f16-weight variants when the device supports shader-f16. */
+export function allCases(gpu: Gpu): BenchCase[] {
+  const dtypes: ("f32" | "f16")[] = gpu.caps.f16 ? ["f32", "f16"] : ["f32"];
+  return [...matmulCases(dtypes)];
+}

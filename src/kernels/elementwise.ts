@@ -1,0 +1,121 @@
+/**
+ * Elementwise kernels of the Llama block: the SwiGLU gate (`silu(gate) · up`) and additions
+ * (residual stream). Any size a tensor can have (tens of millions of elements): the dispatch is
+ * folded into two dimensions with {@link linearGrid}.
+ *
+ * @module
+ */
+import { linearGrid, Params, type Recorder } from "../gpu/recorder.ts";
+import { loadShader } from "../gpu/shader.ts";
+import type { Tensor } from "../gpu/tensor.ts";
+
+const SRC = await loadShader("elementwise.wgsl");
+
+/** Invocations per workgroup (one element, or one vec4 when the size is a multiple of 4, each). */
+const WG = 256;
+
+/** Options for {@link swiglu} and {@link add}. */
+export interface ElementwiseOptions {
+  /**
+   * Output, f32 with the operands' shape (allocated when absent). May be one of the operands
+   * (computed in place), but not both at once (`a`, `b` and `out` all the same tensor).
+   */
+  out?: Tensor;
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+function checkOperands(name: string, a: Tensor, b: Tensor, an: string, bn: string): void {
+  if (a.dtype !== "f32" || b.dtype !== "f32") {
+    throw new Error(`${name}: ${an} and ${bn} must be f32, got ${a.dtype} and ${b.dtype}`);
+  }
+  if (!sameShape(a.shape, b.shape)) {
+    throw new Error(`${name}: ${an} [${a.shape}] and ${bn} [${b.shape}] must have the same shape`);
+  }
+}
+
+/** Records `out = op(a, b)` (silu(a)·b or a + b), choosing the in-place form when needed. */
+function binary(
+  rec: Recorder,
+  name: string,
+  swiglu: boolean,
+  a: Tensor,
+  b: Tensor,
+  out: Tensor | undefined,
+): Tensor {
+  const result = out ?? rec.gpu.tensor(a.shape, "f32");
+  if (result.dtype !== "f32" || !sameShape(result.shape, a.shape)) {
+    throw new Error(`${name}: out must be f32 [${a.shape}], got ${result.dtype} [${result.shape}]`);
+  }
+  if (a.size === 0) return result;
+  const vec4 = a.size % 4 === 0;
+  const n = vec4 ? a.size / 4 : a.size;
+  const grid = linearGrid(Math.ceil(n / WG), rec.gpu.caps.maxWorkgroupsPerDimension);
+  const intoA = result.buffer === a.buffer;
+  const intoB = result.buffer === b.buffer;
+  if (intoA && intoB) {
+    throw new Error(`${name}: out cannot be both operands (a and b are the same tensor)`);
+  }
+  if (intoA || intoB) {
+    // One read_write binding for the destination: a buffer cannot be bound twice when one
+    // binding is writable.
+    const pipe = rec.gpu.pipeline(SRC, { WG, VEC4: vec4, SWIGLU: swiglu, INPLACE: true });
+    const params = new Params().u32(n).u32(intoB ? 1 : 0);
+    rec.dispatch(pipe, intoA ? [a, b] : [b, a], grid, params);
+  } else {
+    const pipe = rec.gpu.pipeline(SRC, { WG, VEC4: vec4, SWIGLU: swiglu, INPLACE: false });
+    rec.dispatch(pipe, [a, b, result], grid, new Params().u32(n).u32(0));
+  }
+  return result;
+}
+
+/**
+ * Records `out = silu(gate) · up` elementwise (the SwiGLU MLP activation), with
+ * `silu(x) = x / (1 + exp(−x))` evaluated without overflow for large |x|. `gate` and `up` are f32
+ * of the same shape (typically `[M, F]`); `out` may be `gate` or `up` (in place). Returns `out`.
+ *
+ * @example
+ * ```ts
+ * const h = gpu.run((rec) => swiglu(rec, gate, up));
+ * ```
+ */
+export function swiglu(
+  rec: Recorder,
+  gate: Tensor,
+  up: Tensor,
+  options: ElementwiseOptions = {},
+): Tensor {
+  checkOperands("swiglu", gate, up, "gate", "up");
+  return binary(rec, "swiglu", true, gate, up, options.out);
+}
+
+/**
+ * Records `out = a + b` elementwise for f32 tensors of the same shape. `out` may be `a` or `b`
+ * (then this is {@link addInto}). Returns `out`.
+ *
+ * @example
+ * ```ts
+ * const c = gpu.run((rec) => add(rec, a, b));
+ * ```
+ */
+export function add(rec: Recorder, a: Tensor, b: Tensor, options: ElementwiseOptions = {}): Tensor {
+  checkOperands("add", a, b, "a", "b");
+  return binary(rec, "add", false, a, b, options.out);
+}
+
+/**
+ * Records `acc += b` in place (the residual add) for f32 tensors of the same shape. `b` must be
+ * a different tensor from `acc`. Returns `acc`.
+ *
+ * @example
+ * ```ts
+ * gpu.run((rec) => addInto(rec, hidden, attnOut));
+ * ```
+ */
+export function addInto(rec: Recorder, acc: Tensor, b: Tensor): Tensor {
+  checkOperands("addInto", acc, b, "acc", "b");
+  if (acc.buffer === b.buffer) throw new Error("addInto: b must be a different tensor from acc");
+  return binary(rec, "addInto", false, acc, b, acc);
+}

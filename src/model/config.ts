@@ -1,0 +1,214 @@
+/**
+ * Hugging Face `config.json` parsing for the Llama family (model_type llama, mistral, qwen2) and
+ * the per-block Nemotron-NAS/DeciLM form (`nemotron-nas`, `block_configs[i].attention.no_op` /
+ * `.ffn.no_op`) that pruned models are saved in.
+ *
+ * @module
+ */
+import { ToolkitError } from "../errors.ts";
+
+/** RoPE frequency scaling. */
+export type RopeScaling =
+  | { type: "llama3"; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositionEmbeddings: number }
+  | { type: "linear"; factor: number };
+
+/** A validated model configuration. */
+export interface ModelConfig {
+  /** The architecture family as given in config.json. */
+  modelType: "llama" | "mistral" | "qwen2" | "nemotron-nas";
+  hiddenSize: number;
+  intermediateSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  vocabSize: number;
+  maxPositions: number;
+  rmsNormEps: number;
+  ropeTheta: number;
+  ropeScaling?: RopeScaling;
+  tieWordEmbeddings: boolean;
+  /** q/k/v projections have biases (Qwen2; Llama with attention_bias). */
+  qkvBias: boolean;
+  /** o_proj has a bias (Llama with attention_bias). */
+  oBias: boolean;
+  /** gate/up/down projections have biases (Llama with mlp_bias). */
+  mlpBias: boolean;
+  bosTokenId?: number;
+  eosTokenIds: number[];
+  /** Mistral/Qwen2 sliding-window attention span, when enabled (longer contexts are refused). */
+  slidingWindow?: number;
+  /**
+   * Sublayers present: 2L flags, index 2b = block b's attention, 2b+1 its MLP. All true for a
+   * dense model; from `block_configs` for a pruned (nemotron-nas) one.
+   */
+  alive: boolean[];
+  /** The parsed JSON, kept for writing the model back. */
+  raw: Record<string, unknown>;
+}
+
+const SUPPORTED = ["llama", "mistral", "qwen2", "nemotron-nas"] as const;
+
+/**
+ * Validates a parsed config.json. `file` names the source in error messages.
+ *
+ * @example
+ * ```ts
+ * const cfg = parseConfig(JSON.parse(await Deno.readTextFile("model/config.json")), "model/config.json");
+ * console.log(cfg.numLayers, cfg.numKvHeads);
+ * ```
+ */
+export function parseConfig(raw: unknown, file = "config.json"): ModelConfig {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    throw new ToolkitError(`${file}: expected a JSON object`);
+  }
+  const c = raw as Record<string, unknown>;
+  const modelType = c.model_type;
+  if (typeof modelType !== "string" || !(SUPPORTED as readonly string[]).includes(modelType)) {
+    throw new ToolkitError(
+      `${file}: field model_type is ${JSON.stringify(modelType)}; supported: ${SUPPORTED.join(", ")}`,
+    );
+  }
+  const int = (key: string, fallback?: number): number => {
+    const v = c[key] ?? fallback;
+    if (v === undefined || v === null) throw new ToolkitError(`${file}: field ${key} is missing (expected a positive integer)`);
+    if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) {
+      throw new ToolkitError(`${file}: field ${key} is ${JSON.stringify(v)} (expected a positive integer)`);
+    }
+    return v;
+  };
+  const num = (key: string, fallback: number): number => {
+    const v = c[key] ?? fallback;
+    if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) {
+      throw new ToolkitError(`${file}: field ${key} is ${JSON.stringify(v)} (expected a positive number)`);
+    }
+    return v;
+  };
+  const bool = (key: string, fallback: boolean): boolean => {
+    const v = c[key] ?? fallback;
+    if (typeof v !== "boolean") throw new ToolkitError(`${file}: field ${key} is ${JSON.stringify(v)} (expected true or false)`);
+    return v;
+  };
+  const hiddenSize = int("hidden_size");
+  const numHeads = int("num_attention_heads");
+  const numLayers = int("num_hidden_layers");
+  const numKvHeads = int("num_key_value_heads", numHeads);
+  if (numHeads % numKvHeads !== 0) {
+    throw new ToolkitError(`${file}: num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${numKvHeads}`);
+  }
+  const headDim = int("head_dim", hiddenSize % numHeads === 0 ? hiddenSize / numHeads : undefined);
+  if (headDim % 2 !== 0) throw new ToolkitError(`${file}: field head_dim ${headDim} must be even for RoPE`);
+  const act = c.hidden_act ?? "silu";
+  if (act !== "silu") throw new ToolkitError(`${file}: field hidden_act is ${JSON.stringify(act)}; only silu (SwiGLU) is supported`);
+  let intermediateSize: number;
+  if (modelType === "nemotron-nas" && c.intermediate_size === undefined) {
+    throw new ToolkitError(`${file}: field intermediate_size is missing (nemotron-nas configs written by this toolkit carry it)`);
+  } else {
+    intermediateSize = int("intermediate_size");
+  }
+  const eos = c.eos_token_id;
+  const eosTokenIds = eos === undefined || eos === null ? [] : Array.isArray(eos) ? eos as number[] : [eos as number];
+  const bos = c.bos_token_id;
+  const isQwen = modelType === "qwen2";
+  const attentionBias = bool("attention_bias", false);
+  let slidingWindow: number | undefined;
+  if (modelType === "mistral" && c.sliding_window !== null && c.sliding_window !== undefined) {
+    slidingWindow = int("sliding_window");
+  }
+  if (isQwen && c.use_sliding_window === true && c.sliding_window) slidingWindow = int("sliding_window");
+  const alive = new Array<boolean>(2 * numLayers).fill(true);
+  if (modelType === "nemotron-nas") {
+    const blocks = c.block_configs;
+    if (!Array.isArray(blocks) || blocks.length !== numLayers) {
+      throw new ToolkitError(`${file}: field block_configs must be an array of num_hidden_layers (${numLayers}) entries`);
+    }
+    blocks.forEach((b, i) => {
+      const blk = b as { attention?: Record<string, unknown>; ffn?: Record<string, unknown> };
+      if (!blk || typeof blk.attention !== "object" || typeof blk.ffn !== "object") {
+        throw new ToolkitError(`${file}: block_configs[${i}] needs attention and ffn objects`);
+      }
+      for (const [part, idx] of [["attention", 2 * i], ["ffn", 2 * i + 1]] as const) {
+        const p = blk[part]!;
+        if (p.replace_with_linear === true) {
+          throw new ToolkitError(`${file}: block_configs[${i}].${part}.replace_with_linear is not supported`);
+        }
+        alive[idx] = p.no_op !== true;
+      }
+      const group = blk.attention!.n_heads_in_group;
+      if (alive[2 * i] && group !== undefined && group !== numHeads / numKvHeads) {
+        throw new ToolkitError(
+          `${file}: block_configs[${i}].attention.n_heads_in_group ${group} differs from num_attention_heads/num_key_value_heads`,
+        );
+      }
+    });
+  }
+  return {
+    modelType: modelType as ModelConfig["modelType"],
+    hiddenSize,
+    intermediateSize,
+    numLayers,
+    numHeads,
+    numKvHeads,
+    headDim,
+    vocabSize: int("vocab_size"),
+    maxPositions: int("max_position_embeddings", 2048),
+    rmsNormEps: num("rms_norm_eps", 1e-6),
+    ropeTheta: num("rope_theta", 10000),
+    ropeScaling: parseRopeScaling(c.rope_scaling, file),
+    tieWordEmbeddings: bool("tie_word_embeddings", false),
+    qkvBias: isQwen ? true : attentionBias,
+    oBias: isQwen ? false : attentionBias,
+    mlpBias: bool("mlp_bias", false),
+    bosTokenId: typeof bos === "number" ? bos : undefined,
+    eosTokenIds,
+    slidingWindow,
+    alive,
+    raw: c,
+  };
+}
+
+function parseRopeScaling(v: unknown, file: string): RopeScaling | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "object") throw new ToolkitError(`${file}: field rope_scaling must be an object or null`);
+  const r = v as Record<string, unknown>;
+  const type = r.rope_type ?? r.type;
+  const pos = (key: string): number => {
+    const x = r[key];
+    if (typeof x !== "number" || !(x > 0)) {
+      throw new ToolkitError(`${file}: field rope_scaling.${key} is ${JSON.stringify(x)} (expected a positive number)`);
+    }
+    return x;
+  };
+  if (type === "default") return undefined;
+  if (type === "llama3") {
+    return {
+      type: "llama3",
+      factor: pos("factor"),
+      lowFreqFactor: pos("low_freq_factor"),
+      highFreqFactor: pos("high_freq_factor"),
+      originalMaxPositionEmbeddings: pos("original_max_position_embeddings"),
+    };
+  }
+  if (type === "linear") return { type: "linear", factor: pos("factor") };
+  throw new ToolkitError(`${file}: field rope_scaling.rope_type ${JSON.stringify(type)} is not supported (llama3, linear)`);
+}
+
+/**
+ * Reads and validates `<dir>/config.json`.
+ */
+export async function readConfig(dir: string): Promise<ModelConfig> {
+  const path = `${dir.replace(/\/$/, "")}/config.json`;
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    throw new ToolkitError(`${path}: cannot read (${(e as Error).message})`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new ToolkitError(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+  return parseConfig(raw, path);
+}

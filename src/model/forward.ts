@@ -1,0 +1,270 @@
+/**
+ * The one forward path of the toolkit: embedding → sublayers (each optional by a mask) → final
+ * norm → LM head, recorded into a {@link Recorder}, with the hooks SPRINT needs (run a range of
+ * sublayers on a given residual stream, capture the residual stream and down_proj inputs,
+ * override a down_proj) and an optional KV cache for generation.
+ *
+ * Sublayer `s` is block `⌊s/2⌋`'s attention branch (s even) or MLP branch (s odd). A masked
+ * sublayer is skipped entirely, its norm included: the residual stream passes through unchanged,
+ * and a masked attention sublayer reads and writes no KV cache.
+ *
+ * @module
+ */
+import type { Recorder } from "../gpu/recorder.ts";
+import type { Tensor } from "../gpu/tensor.ts";
+import { type Linear, matmul } from "../kernels/matmul.ts";
+import { rmsnorm } from "../kernels/rmsnorm.ts";
+import { rope } from "../kernels/rope.ts";
+import { appendKv, attention } from "../kernels/attention.ts";
+import { swiglu } from "../kernels/elementwise.ts";
+import { embedding } from "../kernels/embedding.ts";
+import type { LlamaModel } from "./model.ts";
+
+/**
+ * Key/value cache for generation: per block `[B, capacity, KVH, hd]` f32 keys and values
+ * (absent for blocks whose attention is removed or masked), and the number of filled positions.
+ */
+export class KvCache {
+  readonly batch: number;
+  readonly capacity: number;
+  readonly keys: (Tensor | undefined)[];
+  readonly values: (Tensor | undefined)[];
+  /** Positions filled so far (the `past` of the next forward). */
+  length = 0;
+
+  /**
+   * @param model The model.
+   * @param batch Sequences decoded together.
+   * @param capacity Positions per sequence (prompt + generated).
+   * @param mask Sublayer mask; blocks whose attention is masked get no cache.
+   */
+  constructor(model: LlamaModel, batch: number, capacity: number, mask: readonly boolean[] = model.alive) {
+    const c = model.config;
+    if (capacity > model.rope.maxPositions) {
+      throw new Error(`KV cache capacity ${capacity} exceeds the ${model.rope.maxPositions} positions of the RoPE table`);
+    }
+    this.batch = batch;
+    this.capacity = capacity;
+    const shape = [batch, capacity, c.numKvHeads, c.headDim];
+    this.keys = model.blocks.map((b, i) => (b.attention && mask[2 * i] ? model.gpu.tensor(shape, "f32") : undefined));
+    this.values = model.blocks.map((b, i) => (b.attention && mask[2 * i] ? model.gpu.tensor(shape, "f32") : undefined));
+  }
+
+  /** Frees the cache tensors. */
+  destroy(): void {
+    for (const t of [...this.keys, ...this.values]) t?.destroy();
+  }
+}
+
+/** Hooks into the forward pass (all optional). */
+export interface ForwardHooks {
+  /**
+   * Residual stream captures: before sublayer s (s = 2L: after the last sublayer, before the
+   * final norm), the stream `[M, D]` is copied into the given tensor.
+   */
+  captureResidual?: ReadonlyMap<number, Tensor>;
+  /** Block b's down_proj input (SiLU(gate)·up, `[M, F]`) is copied into the given tensor. */
+  captureDownInput?: ReadonlyMap<number, Tensor>;
+  /** Block b's down_proj is replaced by the given linear layer (e.g. re-fitted rows). */
+  downOverride?: ReadonlyMap<number, Linear>;
+}
+
+/** Shape and state of a forward over `batch` sequences of `tokens` new tokens each. */
+export interface SublayerContext {
+  batch: number;
+  tokens: number;
+  /** KV cache: new keys/values are appended at positions `cache.length …`. */
+  cache?: KvCache;
+  /** Sublayer mask (default: every sublayer with weights). */
+  mask?: readonly boolean[];
+  hooks?: ForwardHooks;
+}
+
+/** Scratch tensors of a forward over M rows, reused across calls with the same M. */
+interface Workspace {
+  h: Tensor;
+  hn: Tensor;
+  xn: Tensor;
+  q: Tensor;
+  k: Tensor;
+  v: Tensor;
+  att: Tensor;
+  gate: Tensor;
+  up: Tensor;
+}
+
+const workspaces = new WeakMap<LlamaModel, Map<number, Workspace>>();
+
+function workspace(model: LlamaModel, m: number): Workspace {
+  let perModel = workspaces.get(model);
+  if (!perModel) workspaces.set(model, (perModel = new Map()));
+  let ws = perModel.get(m);
+  if (!ws) {
+    const c = model.config;
+    const t = (n: number) => model.gpu.tensor([m, n], "f32");
+    ws = {
+      h: t(c.hiddenSize),
+      hn: t(c.hiddenSize),
+      xn: t(c.hiddenSize),
+      q: t(c.numHeads * c.headDim),
+      k: t(c.numKvHeads * c.headDim),
+      v: t(c.numKvHeads * c.headDim),
+      att: t(c.numHeads * c.headDim),
+      gate: t(c.intermediateSize),
+      up: t(c.intermediateSize),
+    };
+    if (perModel.size >= 8) {
+      // Forget the oldest; it may still be used by commands not yet submitted, so it is left to
+      // the garbage collector rather than destroyed here.
+      perModel.delete(perModel.keys().next().value!);
+    }
+    perModel.set(m, ws);
+  }
+  return ws;
+}
+
+/** Releases the scratch tensors cached for `model`. */
+export function releaseWorkspaces(model: LlamaModel): void {
+  const perModel = workspaces.get(model);
+  if (!perModel) return;
+  for (const ws of perModel.values()) Object.values(ws).forEach((x) => x.destroy());
+  perModel.clear();
+}
+
+/**
+ * Records sublayers `from … to−1` on the residual stream `h` (`[B·T, D]` f32, updated in place).
+ * This is the only implementation of a transformer block in the toolkit: {@link recordForward}
+ * and SPRINT's windowed replays both call it.
+ *
+ * @example
+ * ```ts
+ * gpu.run((rec) => runSublayers(rec, model, h, 4, 6, { batch: 1, tokens: 128 }));
+ * ```
+ */
+export function runSublayers(
+  rec: Recorder,
+  model: LlamaModel,
+  h: Tensor,
+  from: number,
+  to: number,
+  ctx: SublayerContext,
+): void {
+  const c = model.config;
+  const mask = ctx.mask ?? model.alive;
+  const m = ctx.batch * ctx.tokens;
+  if (h.size !== m * c.hiddenSize) throw new Error(`runSublayers: h must be [${m}, ${c.hiddenSize}], got [${h.shape}]`);
+  const ws = workspace(model, m);
+  const past = ctx.cache?.length ?? 0;
+  const hooks = ctx.hooks;
+  for (let s = from; s < to; s++) {
+    const cap = hooks?.captureResidual?.get(s);
+    if (cap) rec.copy(h, cap, h.byteLength);
+    const b = s >> 1;
+    const blk = model.blocks[b];
+    if (!mask[s]) continue;
+    if (s % 2 === 0) {
+      const a = blk.attention;
+      if (!a) throw new Error(`sublayer ${s} (block ${b} attention) has no weights`);
+      rmsnorm(rec, h, a.norm, c.rmsNormEps, { out: ws.xn });
+      matmul(rec, ws.xn, a.q, { out: ws.q });
+      matmul(rec, ws.xn, a.k, { out: ws.k });
+      matmul(rec, ws.xn, a.v, { out: ws.v });
+      const pos = { batch: ctx.batch, tokensPerSeq: ctx.tokens, past, headDim: c.headDim };
+      rope(rec, ws.q, model.rope, { ...pos, heads: c.numHeads });
+      rope(rec, ws.k, model.rope, { ...pos, heads: c.numKvHeads });
+      const kvShape = [ctx.batch, ctx.tokens, c.numKvHeads, c.headDim];
+      let kc = ws.k.reshape(kvShape);
+      let vc = ws.v.reshape(kvShape);
+      let kvPast = 0;
+      if (ctx.cache) {
+        const kk = ctx.cache.keys[b];
+        const vv = ctx.cache.values[b];
+        if (!kk || !vv) throw new Error(`KV cache has no entry for block ${b}`);
+        appendKv(rec, ws.k, ws.v, kk, vv, { batch: ctx.batch, tokens: ctx.tokens, past });
+        kc = kk;
+        vc = vv;
+        kvPast = past;
+      }
+      attention(rec, ws.q, kc, vc, {
+        batch: ctx.batch,
+        tokens: ctx.tokens,
+        past: kvPast,
+        heads: c.numHeads,
+        kvHeads: c.numKvHeads,
+        headDim: c.headDim,
+        out: ws.att,
+      });
+      matmul(rec, ws.att, a.o, { out: h, accumulate: true });
+    } else {
+      const f = blk.mlp;
+      if (!f) throw new Error(`sublayer ${s} (block ${b} MLP) has no weights`);
+      rmsnorm(rec, h, f.norm, c.rmsNormEps, { out: ws.xn });
+      matmul(rec, ws.xn, f.gate, { out: ws.gate });
+      matmul(rec, ws.xn, f.up, { out: ws.up });
+      swiglu(rec, ws.gate, ws.up, { out: ws.gate });
+      const capIn = hooks?.captureDownInput?.get(b);
+      if (capIn) rec.copy(ws.gate, capIn, ws.gate.byteLength);
+      matmul(rec, ws.gate, hooks?.downOverride?.get(b) ?? f.down, { out: h, accumulate: true });
+    }
+  }
+  const capEnd = hooks?.captureResidual?.get(to);
+  if (capEnd && to === 2 * c.numLayers) rec.copy(h, capEnd, h.byteLength);
+}
+
+/** Options for {@link recordForward}. */
+export interface ForwardOptions extends SublayerContext {
+  /**
+   * `logits` — `[B·T, V]` for every position (default); `last` — `[B, V]` for each sequence's
+   * last position only; `hidden` — the final residual stream `[B·T, D]` (no norm, no head).
+   */
+  output?: "logits" | "last" | "hidden";
+  /** Tensor to write the output into. */
+  out?: Tensor;
+}
+
+/**
+ * Records a forward pass over token ids (`[B·T]` u32 tensor). Advances `cache.length` by T when a
+ * cache is given. Returns the output tensor (see {@link ForwardOptions.output}).
+ *
+ * @example
+ * ```ts
+ * const ids = gpu.tensor([5], "u32", new Uint32Array([1, 403, 407, 261, 378]));
+ * const logits = gpu.run((rec) => recordForward(rec, model, ids, { batch: 1, tokens: 5 }));
+ * ```
+ */
+export function recordForward(rec: Recorder, model: LlamaModel, ids: Tensor, options: ForwardOptions): Tensor {
+  const c = model.config;
+  const m = options.batch * options.tokens;
+  if (ids.size !== m || ids.dtype !== "u32") throw new Error(`forward: ids must be u32 [${m}], got ${ids.dtype} [${ids.shape}]`);
+  const past = options.cache?.length ?? 0;
+  if (past + options.tokens > model.rope.maxPositions) {
+    throw new Error(`forward: position ${past + options.tokens} exceeds the model's ${model.rope.maxPositions} positions`);
+  }
+  if (c.slidingWindow !== undefined && past + options.tokens > c.slidingWindow) {
+    throw new Error(`forward: context ${past + options.tokens} exceeds sliding_window ${c.slidingWindow} (not implemented)`);
+  }
+  const ws = workspace(model, m);
+  const h = ws.h;
+  embedding(rec, ids, model.embed, { out: h });
+  runSublayers(rec, model, h, 0, 2 * c.numLayers, options);
+  if (options.cache) options.cache.length += options.tokens;
+  const output = options.output ?? "logits";
+  if (output === "hidden") {
+    const out = options.out ?? model.gpu.tensor(h.shape, "f32");
+    rec.copy(h, out, h.byteLength);
+    return out;
+  }
+  if (output === "last") {
+    // Gather each sequence's last row into the first B rows of hn, then norm + head on B rows.
+    const rowBytes = c.hiddenSize * 4;
+    const last = workspace(model, options.batch).xn;
+    for (let b = 0; b < options.batch; b++) {
+      rec.copy(h, last, rowBytes, ((b + 1) * options.tokens - 1) * rowBytes, b * rowBytes);
+    }
+    const hn = workspace(model, options.batch).hn;
+    rmsnorm(rec, last, model.finalNorm, c.rmsNormEps, { out: hn });
+    return matmul(rec, hn, model.lmHead, { out: options.out });
+  }
+  rmsnorm(rec, h, model.finalNorm, c.rmsNormEps, { out: ws.hn });
+  return matmul(rec, ws.hn, model.lmHead, { out: options.out });
+}

@@ -1,0 +1,298 @@
+/**
+ * A Llama-family model on the GPU: configuration, weights (linear layers packed for the matmul
+ * kernel, f16 when the device has shader-f16), RoPE table and tokenizer, loaded from a Hugging
+ * Face model directory.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { ToolkitError } from "../errors.ts";
+import type { Gpu } from "../gpu/device.ts";
+import type { Tensor } from "../gpu/tensor.ts";
+import { type Linear, packLinear } from "../kernels/matmul.ts";
+import { ropeTable, type RopeTable } from "../kernels/rope.ts";
+import { type ModelConfig, readConfig } from "./config.ts";
+import { type Checkpoint, openCheckpoint } from "./safetensors.ts";
+import { loadTokenizer, type TextTokenizer } from "./tokenizer.ts";
+import { releaseWorkspaces } from "./forward.ts";
+
+/** Weights of one attention sublayer. */
+export interface AttentionWeights {
+  /** input_layernorm weight `[D]` f32. */
+  norm: Tensor;
+  q: Linear;
+  k: Linear;
+  v: Linear;
+  o: Linear;
+}
+
+/** Weights of one MLP sublayer. */
+export interface MlpWeights {
+  /** post_attention_layernorm weight `[D]` f32. */
+  norm: Tensor;
+  gate: Linear;
+  up: Linear;
+  down: Linear;
+}
+
+/** One transformer block; a sublayer removed from the checkpoint is absent. */
+export interface BlockWeights {
+  attention?: AttentionWeights;
+  mlp?: MlpWeights;
+}
+
+/** Host-side weights by Hugging Face tensor name (f32 values). */
+export type HostWeights = Map<string, Float32Array<ArrayBuffer>>;
+
+/** Options for {@link loadModel}. */
+export interface LoadOptions {
+  /** Weight storage on the GPU (default: f16 when the device has shader-f16, else f32). */
+  dtype?: "f32" | "f16";
+  /** Positions the RoPE table covers (default: the config's max_position_embeddings). */
+  maxPositions?: number;
+}
+
+/**
+ * A loaded model. Sublayer `s` is block `⌊s/2⌋`'s attention (s even) or MLP (s odd); `alive`
+ * says which sublayers have weights.
+ */
+export class LlamaModel {
+  readonly gpu: Gpu;
+  readonly config: ModelConfig;
+  /** Token embedding table `[V, D]`. */
+  readonly embed: Tensor;
+  readonly blocks: BlockWeights[];
+  /** Final norm weight `[D]` f32. */
+  readonly finalNorm: Tensor;
+  /** LM head (packed; a copy of the embedding when tied). */
+  readonly lmHead: Linear;
+  readonly rope: RopeTable;
+  /** The tokenizer, when the directory has one. */
+  readonly tokenizer?: TextTokenizer;
+  /** Storage type of the linear weights. */
+  readonly dtype: "f32" | "f16";
+  /** The directory the model was loaded from, if any. */
+  readonly sourceDir?: string;
+
+  constructor(init: {
+    gpu: Gpu;
+    config: ModelConfig;
+    embed: Tensor;
+    blocks: BlockWeights[];
+    finalNorm: Tensor;
+    lmHead: Linear;
+    rope: RopeTable;
+    tokenizer?: TextTokenizer;
+    dtype: "f32" | "f16";
+    sourceDir?: string;
+  }) {
+    this.gpu = init.gpu;
+    this.config = init.config;
+    this.embed = init.embed;
+    this.blocks = init.blocks;
+    this.finalNorm = init.finalNorm;
+    this.lmHead = init.lmHead;
+    this.rope = init.rope;
+    this.tokenizer = init.tokenizer;
+    this.dtype = init.dtype;
+    this.sourceDir = init.sourceDir;
+  }
+
+  /** Number of sublayers (2L). */
+  get numSublayers(): number {
+    return 2 * this.config.numLayers;
+  }
+
+  /** Sublayers that have weights (2L flags). */
+  get alive(): boolean[] {
+    return this.blocks.flatMap((b) => [b.attention !== undefined, b.mlp !== undefined]);
+  }
+
+  /** Frees all GPU memory of the model. */
+  destroy(): void {
+    releaseWorkspaces(this);
+    const lin = (l: Linear) => {
+      l.weight.destroy();
+      l.bias?.destroy();
+    };
+    this.embed.destroy();
+    this.finalNorm.destroy();
+    lin(this.lmHead);
+    this.rope.tensor.destroy();
+    for (const b of this.blocks) {
+      if (b.attention) {
+        b.attention.norm.destroy();
+        [b.attention.q, b.attention.k, b.attention.v, b.attention.o].forEach(lin);
+      }
+      if (b.mlp) {
+        b.mlp.norm.destroy();
+        [b.mlp.gate, b.mlp.up, b.mlp.down].forEach(lin);
+      }
+    }
+  }
+}
+
+/** Expected tensors of a config: name → shape (only the sublayers marked alive). */
+export function expectedTensors(cfg: ModelConfig): Map<string, number[]> {
+  const m = new Map<string, number[]>();
+  const D = cfg.hiddenSize;
+  const H = cfg.numHeads * cfg.headDim;
+  const KV = cfg.numKvHeads * cfg.headDim;
+  const F = cfg.intermediateSize;
+  m.set("model.embed_tokens.weight", [cfg.vocabSize, D]);
+  m.set("model.norm.weight", [D]);
+  if (!cfg.tieWordEmbeddings) m.set("lm_head.weight", [cfg.vocabSize, D]);
+  for (let b = 0; b < cfg.numLayers; b++) {
+    const p = `model.layers.${b}.`;
+    if (cfg.alive[2 * b]) {
+      m.set(p + "input_layernorm.weight", [D]);
+      for (const [n, out] of [["q_proj", H], ["k_proj", KV], ["v_proj", KV]] as const) {
+        m.set(p + `self_attn.${n}.weight`, [out, D]);
+        if (cfg.qkvBias) m.set(p + `self_attn.${n}.bias`, [out]);
+      }
+      m.set(p + "self_attn.o_proj.weight", [D, H]);
+      if (cfg.oBias) m.set(p + "self_attn.o_proj.bias", [D]);
+    }
+    if (cfg.alive[2 * b + 1]) {
+      m.set(p + "post_attention_layernorm.weight", [D]);
+      for (const [n, shape] of [["gate_proj", [F, D]], ["up_proj", [F, D]], ["down_proj", [D, F]]] as const) {
+        m.set(p + `mlp.${n}.weight`, [...shape]);
+        if (cfg.mlpBias) m.set(p + `mlp.${n}.bias`, [shape[0]]);
+      }
+    }
+  }
+  return m;
+}
+
+/**
+ * Reads and validates every expected tensor of `cfg` from a checkpoint (shapes and dtypes),
+ * converting to f32. `file` names the checkpoint in errors.
+ */
+export async function readHostWeights(
+  cfg: ModelConfig,
+  ckpt: Checkpoint,
+  file = "model.safetensors",
+): Promise<HostWeights> {
+  const out: HostWeights = new Map();
+  for (const [name, shape] of expectedTensors(cfg)) {
+    const info = ckpt.info(name, file);
+    if (info.dtype !== "F32" && info.dtype !== "F16" && info.dtype !== "BF16") {
+      throw new ToolkitError(`${file}: tensor ${name} has dtype ${info.dtype}, expected F32, F16 or BF16`);
+    }
+    if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
+      throw new ToolkitError(
+        `${file}: tensor ${name} has shape [${info.shape}], config.json implies [${shape}]`,
+      );
+    }
+    out.set(name, await ckpt.float32(name));
+  }
+  return out;
+}
+
+/**
+ * Uploads host weights as a {@link LlamaModel}.
+ *
+ * @example
+ * ```ts
+ * const model = modelFromHostWeights(gpu, config, weights);
+ * ```
+ */
+export function modelFromHostWeights(
+  gpu: Gpu,
+  config: ModelConfig,
+  weights: HostWeights,
+  options: LoadOptions & { tokenizer?: TextTokenizer; sourceDir?: string } = {},
+): LlamaModel {
+  const dtype = options.dtype ?? gpu.weightDType;
+  const get = (name: string) => {
+    const t = weights.get(name);
+    if (!t) throw new ToolkitError(`weights: tensor ${name} is missing`);
+    return t;
+  };
+  const D = config.hiddenSize;
+  const lin = (prefix: string, out: number, inp: number, bias: boolean): Linear =>
+    packLinear(gpu, get(prefix + ".weight"), out, inp, {
+      dtype,
+      bias: bias ? get(prefix + ".bias") : undefined,
+    });
+  const vec = (name: string) => gpu.tensor([D], "f32", get(name));
+  const H = config.numHeads * config.headDim;
+  const KV = config.numKvHeads * config.headDim;
+  const F = config.intermediateSize;
+  const blocks: BlockWeights[] = [];
+  for (let b = 0; b < config.numLayers; b++) {
+    const p = `model.layers.${b}.`;
+    const blk: BlockWeights = {};
+    if (config.alive[2 * b]) {
+      blk.attention = {
+        norm: vec(p + "input_layernorm.weight"),
+        q: lin(p + "self_attn.q_proj", H, D, config.qkvBias),
+        k: lin(p + "self_attn.k_proj", KV, D, config.qkvBias),
+        v: lin(p + "self_attn.v_proj", KV, D, config.qkvBias),
+        o: lin(p + "self_attn.o_proj", D, H, config.oBias),
+      };
+    }
+    if (config.alive[2 * b + 1]) {
+      blk.mlp = {
+        norm: vec(p + "post_attention_layernorm.weight"),
+        gate: lin(p + "mlp.gate_proj", F, D, config.mlpBias),
+        up: lin(p + "mlp.up_proj", F, D, config.mlpBias),
+        down: lin(p + "mlp.down_proj", D, F, config.mlpBias),
+      };
+    }
+    blocks.push(blk);
+  }
+  const embedHost = get("model.embed_tokens.weight");
+  const embed = gpu.tensor([config.vocabSize, D], dtype, embedHost);
+  const lmHead = packLinear(
+    gpu,
+    config.tieWordEmbeddings ? embedHost : get("lm_head.weight"),
+    config.vocabSize,
+    D,
+    { dtype },
+  );
+  const rope = ropeTable(gpu, {
+    headDim: config.headDim,
+    theta: config.ropeTheta,
+    scaling: config.ropeScaling,
+    maxPositions: options.maxPositions ?? config.maxPositions,
+  });
+  return new LlamaModel({
+    gpu,
+    config,
+    embed,
+    blocks,
+    finalNorm: vec("model.norm.weight"),
+    lmHead,
+    rope,
+    tokenizer: options.tokenizer,
+    dtype,
+    sourceDir: options.sourceDir,
+  });
+}
+
+/**
+ * Loads a Hugging Face model directory (config.json, model.safetensors or a sharded index,
+ * tokenizer.json + tokenizer_config.json when present) onto the GPU.
+ *
+ * @example
+ * ```ts
+ * const gpu = await getGpu();
+ * const model = await loadModel(gpu, "../shared/data/models/stories260K-hf");
+ * console.log(model.config.numLayers, model.tokenizer?.encode("Once upon a time"));
+ * ```
+ */
+export async function loadModel(gpu: Gpu, dir: string, options: LoadOptions = {}): Promise<LlamaModel> {
+  const config = await readConfig(dir);
+  const ckpt = await openCheckpoint(dir);
+  const weights = await readHostWeights(config, ckpt, join(dir, "model.safetensors"));
+  let tokenizer: TextTokenizer | undefined;
+  let hasTokenizer = true;
+  try {
+    await Deno.stat(join(dir, "tokenizer.json"));
+  } catch {
+    hasTokenizer = false;
+  }
+  if (hasTokenizer) tokenizer = await loadTokenizer(dir);
+  return modelFromHostWeights(gpu, config, weights, { ...options, tokenizer, sourceDir: dir });
+}

@@ -1,0 +1,96 @@
+/**
+ * `deno task bench [--json FILE] [--quick] [--filter TEXT] [--reps N] [--only kernels|forward]`
+ *
+ * Prints, per kernel and shape, the median time and GFLOP/s or GB/s after checking each output
+ * against the f64 reference; then model-level prefill / decode tokens per second and decode
+ * weight traffic for stories260K (when ../shared is present) and a generated ~20M-parameter
+ * model. Every figure carries the adapter and Deno version. `--json` writes the same figures.
+ */
+import { parseArgs } from "node:util";
+import { runCli, ToolkitError } from "../src/errors.ts";
+import { getGpu } from "../src/gpu/device.ts";
+import { allCases } from "../src/bench/cases.ts";
+import { type BenchResult, runBench } from "../src/bench/harness.ts";
+import { writeJsonAtomic } from "../src/report/json.ts";
+import { benchForward, benchModelConfigJson, benchWeights, type ForwardBenchResult } from "../src/bench/forward_bench.ts";
+import { readConfig } from "../src/model/config.ts";
+import { openCheckpoint } from "../src/model/safetensors.ts";
+import { readHostWeights } from "../src/model/model.ts";
+
+await runCli(async () => {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      json: { type: "string" },
+      quick: { type: "boolean", default: false },
+      filter: { type: "string" },
+      reps: { type: "string", default: "7" },
+      only: { type: "string" },
+    },
+  });
+  if (values.only && values.only !== "kernels" && values.only !== "forward") {
+    throw new ToolkitError(`--only: expected kernels or forward, got ${JSON.stringify(values.only)}`);
+  }
+  const gpu = await getGpu();
+  let cases = allCases(gpu);
+  if (values.quick) cases = cases.filter((c) => c.quick);
+  if (values.filter) cases = cases.filter((c) => `${c.kernel} ${c.label}`.includes(values.filter!));
+  const env = {
+    adapter: gpu.description,
+    f16: gpu.caps.f16,
+    timestamps: gpu.caps.timestamps,
+    deno: Deno.version.deno,
+    os: `${Deno.build.os}-${Deno.build.arch}`,
+    date: new Date().toISOString(),
+  };
+  console.log(`adapter: ${env.adapter} | f16 ${env.f16} | timestamp-query ${env.timestamps}`);
+  console.log(`deno ${env.deno} | ${cases.length} cases, outputs checked against f64 references`);
+  const results = values.only === "forward" ? [] : await runBench(gpu, cases, {
+    reps: Number(values.reps),
+    onResult: (r) => console.log(formatResult(r)),
+  });
+  const forward: ForwardBenchResult[] = [];
+  if (values.only !== "kernels") {
+    const models: [string, Record<string, unknown>, () => Promise<Parameters<typeof benchForward>[3]>][] = [];
+    const stories = new URL("../../shared/data/models/stories260K-hf", import.meta.url).pathname;
+    try {
+      await Deno.stat(stories);
+      const cfg = await readConfig(stories);
+      models.push(["stories260K", cfg.raw, async () => readHostWeights(cfg, await openCheckpoint(stories))]);
+    } catch {
+      console.log("forward: ../shared/data/models/stories260K-hf absent, skipping stories260K");
+    }
+    const gen = benchModelConfigJson();
+    models.push(["generated-20M (d512 L8 ffn1376 V8192)", gen, () => Promise.resolve(benchWeights(gen))]);
+    for (const [name, json, weights] of models) {
+      for (const dtype of gpu.caps.f16 ? ["f32", "f16"] as const : ["f32"] as const) {
+        if (values.quick && dtype === "f32" && gpu.caps.f16) continue;
+        const r = await benchForward(gpu, name, json, await weights(), {
+          dtype,
+          prefillLengths: values.quick ? [128] : [128, 512],
+          newTokens: values.quick ? 32 : 64,
+        });
+        forward.push(r);
+        for (const p of r.prefill) {
+          console.log(`forward      ${`${name} ${dtype} prefill T=${p.tokens}`.padEnd(52)} ${p.timing.medianMs.toFixed(1).padStart(9)} ms ${p.tokensPerSecond.toFixed(0).padStart(8)} tok/s`);
+        }
+        console.log(
+          `forward      ${`${name} ${dtype} decode (16-token prompt)`.padEnd(52)} ${r.decode.msPerToken.toFixed(2).padStart(9)} ms ${r.decode.tokensPerSecond.toFixed(1).padStart(8)} tok/s` +
+            ` | weights ${(r.weightBytesPerToken / 1e6).toFixed(2)} MB/token = ${r.weightGBps.toFixed(2)} GB/s`,
+        );
+      }
+    }
+  }
+  if (values.json) {
+    await writeJsonAtomic(values.json, { protocol: env, results, forward });
+    console.log(`wrote ${values.json}`);
+  }
+});
+
+function formatResult(r: BenchResult): string {
+  const rate = r.gflops !== undefined
+    ? `${r.gflops.toFixed(1).padStart(7)} GFLOP/s`
+    : `${(r.gbps ?? 0).toFixed(2).padStart(7)} GB/s   `;
+  const spread = `[p10 ${r.timing.p10Ms.toFixed(3)}, p90 ${r.timing.p90Ms.toFixed(3)}]`;
+  return `${r.kernel.padEnd(12)} ${r.label.padEnd(40)} ${r.ms.toFixed(3).padStart(9)} ms ${spread} ${rate}`;
+}
