@@ -1,4 +1,4 @@
-// Elementwise binary ops over n elements: OUT[i] = op(A[i], B[i]).
+// Elementwise binary ops over n elements: OUT[i] = op(A[i], B[i]) (SwiGLU, add, subtract).
 //
 // One element (or, with VEC4, one vec4 of elements) per invocation; the workgroups of a large
 // dispatch are folded into [x, y] by linearGrid, so the flat index is
@@ -9,7 +9,8 @@
 //   WG       workgroup size;
 //   VEC4     the operands are read and written as vec4 (n % 4 == 0; P.n counts vec4s): about
 //            twice as fast on llvmpipe;
-//   SWIGLU   op(a, b) = silu(a) · b (a is the gate, b the up projection); else op(a, b) = a + b;
+//   SWIGLU   op(a, b) = silu(a) · b (a is the gate, b the up projection);
+//   SUB      op(a, b) = a − b; with neither, op(a, b) = a + b;
 //   INPLACE  the result replaces one operand, bound once as read_write (ACC at binding 1, the
 //            other operand at binding 2): ACC[i] = op(ACC[i], B[i]), or op(B[i], ACC[i]) when
 //            P.swap is 1 (ACC holds the second operand).
@@ -46,7 +47,11 @@ fn op(a: V, b: V) -> V {
   // #if SWIGLU
   return silu(a) * b;
   // #else
+  // #if SUB
+  return a - b;
+  // #else
   return a + b;
+  // #endif
   // #endif
 }
 

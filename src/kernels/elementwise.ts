@@ -36,11 +36,11 @@ function checkOperands(name: string, a: Tensor, b: Tensor, an: string, bn: strin
   }
 }
 
-/** Records `out = op(a, b)` (silu(a)·b or a + b), choosing the in-place form when needed. */
+/** Records `out = op(a, b)` (silu(a)·b, a + b or a − b), choosing the in-place form when needed. */
 function binary(
   rec: Recorder,
   name: string,
-  swiglu: boolean,
+  op: "swiglu" | "add" | "sub",
   a: Tensor,
   b: Tensor,
   out: Tensor | undefined,
@@ -61,11 +61,11 @@ function binary(
   if (intoA || intoB) {
     // One read_write binding for the destination: a buffer cannot be bound twice when one
     // binding is writable.
-    const pipe = rec.gpu.pipeline(SRC, { WG, VEC4: vec4, SWIGLU: swiglu, INPLACE: true });
+    const pipe = rec.gpu.pipeline(SRC, { WG, VEC4: vec4, SWIGLU: op === "swiglu", SUB: op === "sub", INPLACE: true });
     const params = new Params().u32(n).u32(intoB ? 1 : 0);
     rec.dispatch(pipe, intoA ? [a, b] : [b, a], grid, params);
   } else {
-    const pipe = rec.gpu.pipeline(SRC, { WG, VEC4: vec4, SWIGLU: swiglu, INPLACE: false });
+    const pipe = rec.gpu.pipeline(SRC, { WG, VEC4: vec4, SWIGLU: op === "swiglu", SUB: op === "sub", INPLACE: false });
     rec.dispatch(pipe, [a, b, result], grid, new Params().u32(n).u32(0));
   }
   return result;
@@ -88,7 +88,7 @@ export function swiglu(
   options: ElementwiseOptions = {},
 ): Tensor {
   checkOperands("swiglu", gate, up, "gate", "up");
-  return binary(rec, "swiglu", true, gate, up, options.out);
+  return binary(rec, "swiglu", "swiglu", gate, up, options.out);
 }
 
 /**
@@ -102,7 +102,21 @@ export function swiglu(
  */
 export function add(rec: Recorder, a: Tensor, b: Tensor, options: ElementwiseOptions = {}): Tensor {
   checkOperands("add", a, b, "a", "b");
-  return binary(rec, "add", false, a, b, options.out);
+  return binary(rec, "add", "add", a, b, options.out);
+}
+
+/**
+ * Records `out = a − b` elementwise for f32 tensors of the same shape. `out` may be `a` or `b`.
+ * Returns `out`.
+ *
+ * @example
+ * ```ts
+ * const z = gpu.run((rec) => sub(rec, y, r)); // regression target Y − R
+ * ```
+ */
+export function sub(rec: Recorder, a: Tensor, b: Tensor, options: ElementwiseOptions = {}): Tensor {
+  checkOperands("sub", a, b, "a", "b");
+  return binary(rec, "sub", "sub", a, b, options.out);
 }
 
 /**
@@ -117,5 +131,5 @@ export function add(rec: Recorder, a: Tensor, b: Tensor, options: ElementwiseOpt
 export function addInto(rec: Recorder, acc: Tensor, b: Tensor): Tensor {
   checkOperands("addInto", acc, b, "acc", "b");
   if (acc.buffer === b.buffer) throw new Error("addInto: b must be a different tensor from acc");
-  return binary(rec, "addInto", false, acc, b, acc);
+  return binary(rec, "addInto", "add", acc, b, acc);
 }

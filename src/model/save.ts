@@ -30,6 +30,8 @@ export interface SaveOptions {
   extraConfig?: Record<string, unknown>;
   /** Replace an existing output directory (default false: error). */
   overwrite?: boolean;
+  /** Writes further files into the (temporary) output directory before it is renamed into place. */
+  extraFiles?: (dir: string) => Promise<void>;
 }
 
 const TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"];
@@ -142,6 +144,7 @@ export async function saveModel(model: LlamaModel, dir: string, options: SaveOpt
         }
       }
     }
+    await options.extraFiles?.(tmp);
     if (exists) await Deno.remove(dir, { recursive: true });
     await Deno.rename(tmp, dir);
   } catch (e) {

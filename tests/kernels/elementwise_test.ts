@@ -129,3 +129,25 @@ Deno.test({
     await gpu.sync();
   },
 });
+
+Deno.test({
+  name: "sub: out-of-place and in place into either operand, odd shapes",
+  ...GPU_TEST,
+  async fn() {
+    const { sub } = await import("../../src/kernels/elementwise.ts");
+    const { subRef } = await import("../ref/elementwise.ts");
+    const gpu = await testGpuF32();
+    for (const [m, f] of [[1, 1], [3, 33], [7, 1001], [4, 64]]) {
+      const a = randn(m * f, 31 + f, 3);
+      const b = randn(m * f, 32 + f, 3);
+      const ta = gpu.tensor([m, f], "f32", a);
+      const tb = gpu.tensor([m, f], "f32", b);
+      const out = gpu.run((rec) => sub(rec, ta, tb));
+      assertClose(await out.read(), subRef(a, b), undefined, `sub ${m}x${f}`);
+      gpu.run((rec) => sub(rec, ta, tb, { out: tb })); // b ← a − b
+      assertClose(await tb.read(), subRef(a, b), undefined, `sub into b ${m}x${f}`);
+      gpu.run((rec) => sub(rec, ta, tb, { out: ta })); // a ← a − (a − b) = b
+      assertClose(await ta.read(), subRef(a, subRef(a, b)), undefined, `sub into a ${m}x${f}`);
+    }
+  },
+});

@@ -16,3 +16,10 @@ export function addRef(a: ArrayLike<number>, b: ArrayLike<number>): Float64Array
   for (let i = 0; i < a.length; i++) y[i] = a[i] + b[i];
   return y;
 }
+
+/** a − b elementwise in float64. */
+export function subRef(a: ArrayLike<number>, b: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = a[i] - b[i];
+  return out;
+}

@@ -1,0 +1,196 @@
+// Causal grouped-query attention forward over a KV cache, and (with APPEND) the copy of the new
+// tokens' keys/values into the cache.
+//
+// Layouts (f32, row-major): Q and O [B·T, H·hd]; caches K, V [B, S_cap, KVH, hd]. Query t of
+// sequence b is at position p = past + t and attends to cache positions 0 … p (causal); query head
+// h reads kv head h / R, R = H / KVH.
+//
+// Design (for Mesa 22.3's llvmpipe, where every storage or workgroup load costs a few cycles per
+// lane and component, uniform address or not, while register arithmetic is cheap 8-wide SIMD):
+// the queries of one (sequence b, kv head) are taken in (t, r) order and cut into tiles of QL
+// consecutive queries, which all read the same keys and values. A lane holds a whole tile in
+// registers (QL·hd/4 vec4s of pre-scaled q and as many accumulators, unrolled scalars) and walks
+// its keys one at a time: one vec4 load per 4 dimensions of k and of v serves QL queries, so a
+// (key, query) pair costs 2·hd/QL loaded floats and no scores go through memory. Each query keeps
+// an online softmax (running max m, sum l; the accumulators are rescaled by exp2(m_old − m_new),
+// branch-free since llvmpipe executes both sides of a divergent branch anyway); scores are in log2
+// units (q carries scale·log2(e)), so exp2 of max-subtracted values never overflows.
+// A workgroup is WG = 8 lanes (one SIMD batch): 8/Z tiles × Z key splits. Lane z of a tile takes
+// keys z, z+Z, z+2Z, … (Z = 8 for decode, where tiles are few, down to 1 for prefill); at the end
+// the lanes' states go to workgroup memory (8·QL·hd floats ≤ 16 KiB) and the tile's Z lanes
+// merge them (max-subtracted) and write the outputs, lane z taking vec4 columns z, z+Z, ….
+//
+// Loop iterations per invocation (Mesa 22.3 cuts an invocation off after 65,535 in total; the
+// loops over hd and QL are unrolled and count nothing): the key loop runs ⌈n/Z⌉ times (n = p+1
+// of the tile's last query) and the merge QL·(2Z + HD4 + ⌈HD4/Z⌉) < 400 times (QL·HD4 ≤ 128).
+// At n = 4,096 that is < 4,500 (prefill, Z = 1) or < 912 (decode, Z = 8); at hd 256 the same.
+// attention.ts raises Z until ⌈n/Z⌉ ≤ 60,000 and refuses n > 480,000.
+//
+// Defines: HD4 (hd/4), QL (queries per lane: 1, 2, 4 or 8 with QL·hd ≤ 512), QLAST (QL − 1),
+// WG (8), WGQL (WG·QL), WGQLHD4 (WG·QL·HD4); APPEND compiles the append kernel instead (only WG
+// is used then: one invocation per vec4 of the new rows, no loops).
+
+// #if APPEND
+struct Params {
+  n4: u32, // vec4s per new-token tensor: B·T·KVH·hd/4
+  w4: u32, // vec4s per token row: KVH·hd/4
+  tokens: u32, // T
+  past: u32, // cache position of the first new token
+  cap: u32, // S_cap
+};
+
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> KN: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> VN: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> KC: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> VC: array<vec4<f32>>;
+
+@compute @workgroup_size({{WG}})
+fn main(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let i = (wid.x + wid.y * nwg.x) * {{WG}}u + lid;
+  if (i >= P.n4) {
+    return;
+  }
+  let row = i / P.w4; // b·T + t
+  let c = i - row * P.w4;
+  let b = row / P.tokens;
+  let t = row - b * P.tokens;
+  let dst = (b * P.cap + P.past + t) * P.w4 + c;
+  KC[dst] = KN[i];
+  VC[dst] = VN[i];
+}
+// #else
+struct Params {
+  tokens: u32, // T
+  past: u32, // cached positions before the new tokens
+  heads: u32, // H
+  kv_heads: u32, // KVH
+  group: u32, // R = H / KVH
+  cap: u32, // S_cap
+  qn: u32, // T·R: queries per (sequence, kv head)
+  tiles: u32, // ⌈qn / QL⌉: query tiles per (sequence, kv head)
+  splits: u32, // Z: lanes per tile (key splits); divides WG
+  count: u32, // tiles in all: B·KVH·tiles
+  scale: f32, // softmax scale × log2(e)
+};
+
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> Q: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> K: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> V: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> O: array<vec4<f32>>;
+
+const WG: u32 = {{WG}}u;
+const QL: u32 = {{QL}}u;
+const HD4: u32 = {{HD4}}u;
+// Below every score (finite, so that exp2(NEG - NEG) is 1 rather than NaN).
+const NEG: f32 = -3.0e38;
+
+// Each lane's softmax state (max, sum, accumulators of its QL queries), for the merge.
+var<workgroup> part_m: array<f32, {{WGQL}}>;
+var<workgroup> part_l: array<f32, {{WGQL}}>;
+var<workgroup> part_acc: array<vec4<f32>, {{WGQLHD4}}>;
+
+@compute @workgroup_size({{WG}})
+fn main(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let per_wg = WG / P.splits; // tiles per workgroup
+  let w = wid.x + wid.y * nwg.x;
+  if (w * per_wg >= P.count) {
+    return;
+  }
+  let slot = lid / P.splits;
+  let z = lid - slot * P.splits; // this lane's key split
+  let tile_g = w * per_wg + slot;
+  let tile_c = min(tile_g, P.count - 1u); // lanes past the last tile redo it and store nothing
+  let tile = tile_c % P.tiles;
+  let bk = tile_c / P.tiles; // b·KVH + kv head
+  let kvh = bk % P.kv_heads;
+  let b = bk / P.kv_heads;
+  let fbase = tile * QL; // first query of the tile, in (t, r) order
+  // #for i in 0..QL
+  let f{i} = min(fbase + {i}u, P.qn - 1u);
+  let t{i} = f{i} / P.group;
+  let p{i} = P.past + t{i}; // keys 0 … p
+  let qb{i} = ((b * P.tokens + t{i}) * P.heads + kvh * P.group + f{i} - t{i} * P.group) * HD4;
+  // #for c in 0..HD4
+  let q{i}_{c} = Q[qb{i} + {c}u] * P.scale;
+  var acc{i}_{c} = vec4<f32>(0.0);
+  // #endfor
+  var m{i} = NEG;
+  var l{i} = 0.0;
+  // #endfor
+  let n = p{{QLAST}} + 1u; // keys of the tile's last query
+  let stride = P.kv_heads * HD4; // vec4s per cache position
+  let kvb = (b * P.cap * P.kv_heads + kvh) * HD4; // key 0 of this (sequence, kv head)
+  for (var j = z; j < n; j += P.splits) {
+    let kb = kvb + j * stride;
+    // #for i in 0..QL
+    var d{i} = vec4<f32>(0.0);
+    // #endfor
+    // #for c in 0..HD4
+    let k{c} = K[kb + {c}u];
+    // #for i in 0..QL
+    d{i} = fma(q{i}_{c}, k{c}, d{i});
+    // #endfor
+    // #endfor
+    // #for i in 0..QL
+    let ok{i} = j <= p{i};
+    let s{i} = select(NEG, (d{i}.x + d{i}.y) + (d{i}.z + d{i}.w), ok{i});
+    let mn{i} = max(m{i}, s{i});
+    let sc{i} = exp2(m{i} - mn{i});
+    let e{i} = select(0.0, exp2(s{i} - mn{i}), ok{i});
+    l{i} = fma(l{i}, sc{i}, e{i});
+    m{i} = mn{i};
+    let vsc{i} = vec4<f32>(sc{i});
+    // #endfor
+    // #for c in 0..HD4
+    let v{c} = V[kb + {c}u];
+    // #for i in 0..QL
+    acc{i}_{c} = fma(acc{i}_{c}, vsc{i}, e{i} * v{c});
+    // #endfor
+    // #endfor
+  }
+  // #for i in 0..QL
+  part_m[lid * QL + {i}u] = m{i};
+  part_l[lid * QL + {i}u] = l{i};
+  // #for c in 0..HD4
+  part_acc[(lid * QL + {i}u) * HD4 + {c}u] = acc{i}_{c};
+  // #endfor
+  // #endfor
+  workgroupBarrier();
+  if (tile_g >= P.count) {
+    return;
+  }
+  let lane0 = slot * P.splits; // the tile's first lane
+  // #for i in 0..QL
+  if (fbase + {i}u < P.qn) {
+    var mx = NEG;
+    for (var y = 0u; y < P.splits; y++) {
+      mx = max(mx, part_m[(lane0 + y) * QL + {i}u]);
+    }
+    var sum = 0.0;
+    for (var y = 0u; y < P.splits; y++) {
+      let at = (lane0 + y) * QL + {i}u;
+      sum += exp2(part_m[at] - mx) * part_l[at];
+    }
+    let inv = 1.0 / sum;
+    for (var c = z; c < HD4; c += P.splits) {
+      var o = vec4<f32>(0.0);
+      for (var y = 0u; y < P.splits; y++) {
+        let at = (lane0 + y) * QL + {i}u;
+        o = fma(vec4<f32>(exp2(part_m[at] - mx)), part_acc[at * HD4 + c], o);
+      }
+      O[qb{i} + c] = o * inv;
+    }
+  }
+  // #endfor
+}
+// #endif

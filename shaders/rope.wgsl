@@ -1,0 +1,55 @@
+// Rotary position embedding (RoPE), in place, with Hugging Face's rotate_half convention:
+// for i < hd/2 and position pos = past + t,
+//   (x[i], x[i + hd/2]) <- (x[i]·cos − x[i + hd/2]·sin, x[i + hd/2]·cos + x[i]·sin),
+// where cos/sin of pos·inv_freq[i] come from a table computed in float64 on the host and stored
+// as f32: table[pos, 0, i] = cos, table[pos, 1, i] = sin ([maxPositions, 2, hd/2] row-major).
+// The table keeps the f32 kernel accurate at large positions (no f32 pos·inv_freq rounding).
+//
+// X is [B·T, heads·hd] (tokens as rows). One invocation rotates VW pairs of one (row, head):
+// VW = 4 (vec4 loads of X and the table) when hd/2 is a multiple of 4 (VEC), else 1.
+// No loops: every invocation does a fixed amount of work, so Mesa 22.3's 65,535-iteration cap
+// is irrelevant.
+//
+// Defines: VEC (hd/2 % 4 == 0), WG (workgroup size).
+
+// #if VEC
+alias V = vec4<f32>;
+// #else
+alias V = f32;
+// #endif
+
+struct Params {
+  n: u32, // work items: B·T · heads · (hd/2)/VW
+  half_v: u32, // (hd/2)/VW: items per (row, head)
+  heads: u32, // heads per row
+  tokens: u32, // T: tokens per sequence
+  past: u32, // position of the first new token
+};
+
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read_write> X: array<V>;
+@group(0) @binding(2) var<storage, read> table: array<V>;
+
+@compute @workgroup_size({{WG}})
+fn main(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let i = (wid.x + wid.y * nwg.x) * {{WG}}u + lid;
+  if (i >= P.n) {
+    return;
+  }
+  let rh = i / P.half_v; // row · heads + head
+  let c = i - rh * P.half_v;
+  let row = rh / P.heads;
+  let pos = P.past + row % P.tokens;
+  let xb = rh * 2u * P.half_v + c;
+  let tb = pos * 2u * P.half_v + c;
+  let x1 = X[xb];
+  let x2 = X[xb + P.half_v];
+  let cs = table[tb];
+  let sn = table[tb + P.half_v];
+  X[xb] = x1 * cs - x2 * sn;
+  X[xb + P.half_v] = x2 * cs + x1 * sn;
+}
