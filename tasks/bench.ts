@@ -12,7 +12,12 @@ import { getGpu } from "../src/gpu/device.ts";
 import { allCases } from "../src/bench/cases.ts";
 import { type BenchResult, runBench } from "../src/bench/harness.ts";
 import { writeJsonAtomic } from "../src/report/json.ts";
-import { benchForward, benchModelConfigJson, benchWeights, type ForwardBenchResult } from "../src/bench/forward_bench.ts";
+import {
+  benchForward,
+  benchModelConfigJson,
+  benchWeights,
+  type ForwardBenchResult,
+} from "../src/bench/forward_bench.ts";
 import { readConfig } from "../src/model/config.ts";
 import { openCheckpoint } from "../src/model/safetensors.ts";
 import { readHostWeights } from "../src/model/model.ts";
@@ -29,7 +34,9 @@ await runCli(async () => {
     },
   });
   if (values.only && values.only !== "kernels" && values.only !== "forward") {
-    throw new ToolkitError(`--only: expected kernels or forward, got ${JSON.stringify(values.only)}`);
+    throw new ToolkitError(
+      `--only: expected kernels or forward, got ${JSON.stringify(values.only)}`,
+    );
   }
   const gpu = await getGpu();
   let cases = allCases(gpu);
@@ -51,17 +58,29 @@ await runCli(async () => {
   });
   const forward: ForwardBenchResult[] = [];
   if (values.only !== "kernels") {
-    const models: [string, Record<string, unknown>, () => Promise<Parameters<typeof benchForward>[3]>][] = [];
+    const models: [
+      string,
+      Record<string, unknown>,
+      () => Promise<Parameters<typeof benchForward>[3]>,
+    ][] = [];
     const stories = new URL("../../shared/data/models/stories260K-hf", import.meta.url).pathname;
     try {
       await Deno.stat(stories);
       const cfg = await readConfig(stories);
-      models.push(["stories260K", cfg.raw, async () => readHostWeights(cfg, await openCheckpoint(stories))]);
+      models.push([
+        "stories260K",
+        cfg.raw,
+        async () => readHostWeights(cfg, await openCheckpoint(stories)),
+      ]);
     } catch {
       console.log("forward: ../shared/data/models/stories260K-hf absent, skipping stories260K");
     }
     const gen = benchModelConfigJson();
-    models.push(["generated-20M (d512 L8 ffn1376 V8192)", gen, () => Promise.resolve(benchWeights(gen))]);
+    models.push([
+      "generated-20M (d512 L8 ffn1376 V8192)",
+      gen,
+      () => Promise.resolve(benchWeights(gen)),
+    ]);
     for (const [name, json, weights] of models) {
       for (const dtype of gpu.caps.f16 ? ["f32", "f16"] as const : ["f32"] as const) {
         if (values.quick && dtype === "f32" && gpu.caps.f16) continue;
@@ -72,11 +91,19 @@ await runCli(async () => {
         });
         forward.push(r);
         for (const p of r.prefill) {
-          console.log(`forward      ${`${name} ${dtype} prefill T=${p.tokens}`.padEnd(52)} ${p.timing.medianMs.toFixed(1).padStart(9)} ms ${p.tokensPerSecond.toFixed(0).padStart(8)} tok/s`);
+          console.log(
+            `forward      ${`${name} ${dtype} prefill T=${p.tokens}`.padEnd(52)} ${
+              p.timing.medianMs.toFixed(1).padStart(9)
+            } ms ${p.tokensPerSecond.toFixed(0).padStart(8)} tok/s`,
+          );
         }
         console.log(
-          `forward      ${`${name} ${dtype} decode (16-token prompt)`.padEnd(52)} ${r.decode.msPerToken.toFixed(2).padStart(9)} ms ${r.decode.tokensPerSecond.toFixed(1).padStart(8)} tok/s` +
-            ` | weights ${(r.weightBytesPerToken / 1e6).toFixed(2)} MB/token = ${r.weightGBps.toFixed(2)} GB/s`,
+          `forward      ${`${name} ${dtype} decode (16-token prompt)`.padEnd(52)} ${
+            r.decode.msPerToken.toFixed(2).padStart(9)
+          } ms ${r.decode.tokensPerSecond.toFixed(1).padStart(8)} tok/s` +
+            ` | weights ${(r.weightBytesPerToken / 1e6).toFixed(2)} MB/token = ${
+              r.weightGBps.toFixed(2)
+            } GB/s`,
         );
       }
     }
@@ -92,5 +119,7 @@ function formatResult(r: BenchResult): string {
     ? `${r.gflops.toFixed(1).padStart(7)} GFLOP/s`
     : `${(r.gbps ?? 0).toFixed(2).padStart(7)} GB/s   `;
   const spread = `[p10 ${r.timing.p10Ms.toFixed(3)}, p90 ${r.timing.p90Ms.toFixed(3)}]`;
-  return `${r.kernel.padEnd(12)} ${r.label.padEnd(40)} ${r.ms.toFixed(3).padStart(9)} ms ${spread} ${rate}`;
+  return `${r.kernel.padEnd(12)} ${r.label.padEnd(40)} ${
+    r.ms.toFixed(3).padStart(9)
+  } ms ${spread} ${rate}`;
 }

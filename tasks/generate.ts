@@ -27,24 +27,39 @@ await runCli(async () => {
   const num = (name: string, v: string, int = false): number => {
     const x = Number(v);
     if (!Number.isFinite(x) || x < 0 || (int && !Number.isInteger(x))) {
-      throw new ToolkitError(`--${name}: expected a non-negative ${int ? "integer" : "number"}, got ${JSON.stringify(v)}`);
+      throw new ToolkitError(
+        `--${name}: expected a non-negative ${int ? "integer" : "number"}, got ${
+          JSON.stringify(v)
+        }`,
+      );
     }
     return x;
   };
   const maxNewTokens = num("max-new-tokens", values["max-new-tokens"]!, true);
   const temperature = num("temperature", values.temperature!);
   const topP = num("top-p", values["top-p"]!);
-  if (topP <= 0 || topP > 1) throw new ToolkitError(`--top-p: expected a number in (0, 1], got ${topP}`);
+  if (topP <= 0 || topP > 1) {
+    throw new ToolkitError(`--top-p: expected a number in (0, 1], got ${topP}`);
+  }
   const dir = values.model ?? DEFAULT_MODEL_DIR;
   const gpu = await getGpu();
   const model = await loadModel(gpu, dir, values.f32 ? { dtype: "f32" } : {});
   if (!model.tokenizer) throw new ToolkitError(`${dir}: tokenizer.json is missing`);
   const ids = model.tokenizer.encode(values.prompt!);
-  const r = await generate(model, ids, { maxNewTokens, temperature, topP, seed: num("seed", values.seed!, true) });
+  const r = await generate(model, ids, {
+    maxNewTokens,
+    temperature,
+    topP,
+    seed: num("seed", values.seed!, true),
+  });
   console.log(model.tokenizer.decode([...ids, ...r.tokens]));
   console.error(
-    `prefill ${r.prefillTokens} tokens in ${r.prefillMs.toFixed(1)} ms (${r.prefillTokensPerSecond.toFixed(1)} tok/s); ` +
-      `decode ${r.decodeTokens} tokens in ${r.decodeMs.toFixed(1)} ms (${r.decodeTokensPerSecond.toFixed(1)} tok/s); ` +
+    `prefill ${r.prefillTokens} tokens in ${r.prefillMs.toFixed(1)} ms (${
+      r.prefillTokensPerSecond.toFixed(1)
+    } tok/s); ` +
+      `decode ${r.decodeTokens} tokens in ${r.decodeMs.toFixed(1)} ms (${
+        r.decodeTokensPerSecond.toFixed(1)
+      } tok/s); ` +
       `stopped: ${r.stopped}; weights ${model.dtype}; ${gpu.description}; deno ${Deno.version.deno}`,
   );
 });

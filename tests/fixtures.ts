@@ -40,7 +40,14 @@ export function randomWeights(cfg: ModelConfig, seed = 1): HostWeights {
       out.set(name, randn(n, s++, 0.1));
     } else {
       const fanIn = shape.length === 2 ? shape[1] : 1;
-      out.set(name, randn(n, s++, name.includes("embed") || name.includes("lm_head") ? 1 : 1.5 / Math.sqrt(fanIn)));
+      out.set(
+        name,
+        randn(
+          n,
+          s++,
+          name.includes("embed") || name.includes("lm_head") ? 1 : 1.5 / Math.sqrt(fanIn),
+        ),
+      );
     }
   }
   return out;
@@ -59,7 +66,12 @@ export async function writeTinyModel(
   await Deno.writeTextFile(join(dir, "config.json"), JSON.stringify(json, null, 2));
   await writeSafetensors(
     join(dir, "model.safetensors"),
-    [...weights].map(([name, data]) => ({ name, shape: expectedTensors(config).get(name)!, dtype: "F32", data })),
+    [...weights].map(([name, data]) => ({
+      name,
+      shape: expectedTensors(config).get(name)!,
+      dtype: "F32",
+      data,
+    })),
   );
   return { config, weights };
 }

@@ -13,7 +13,12 @@ import type { Linear } from "../kernels/matmul.ts";
 import { parseConfig } from "../model/config.ts";
 import { recordForward } from "../model/forward.ts";
 import { generate } from "../model/generate.ts";
-import { expectedTensors, type HostWeights, type LlamaModel, modelFromHostWeights } from "../model/model.ts";
+import {
+  expectedTensors,
+  type HostWeights,
+  type LlamaModel,
+  modelFromHostWeights,
+} from "../model/model.ts";
 import { benchData, expectClose } from "./check.ts";
 
 /** Figures of one model. */
@@ -67,10 +72,19 @@ function linearBytes(l: Linear): number {
 /** Weight bytes read per decoded token. */
 export function decodeWeightBytes(model: LlamaModel): number {
   let bytes = linearBytes(model.lmHead) + model.finalNorm.byteLength;
-  bytes += (model.embed.byteLength / model.config.vocabSize); // one embedding row
+  bytes += model.embed.byteLength / model.config.vocabSize; // one embedding row
   for (const b of model.blocks) {
-    if (b.attention) bytes += [b.attention.q, b.attention.k, b.attention.v, b.attention.o].map(linearBytes).reduce((x, y) => x + y) + b.attention.norm.byteLength;
-    if (b.mlp) bytes += [b.mlp.gate, b.mlp.up, b.mlp.down].map(linearBytes).reduce((x, y) => x + y) + b.mlp.norm.byteLength;
+    if (b.attention) {
+      bytes +=
+        [b.attention.q, b.attention.k, b.attention.v, b.attention.o].map(linearBytes).reduce((
+          x,
+          y,
+        ) => x + y) + b.attention.norm.byteLength;
+    }
+    if (b.mlp) {
+      bytes += [b.mlp.gate, b.mlp.up, b.mlp.down].map(linearBytes).reduce((x, y) => x + y) +
+        b.mlp.norm.byteLength;
+    }
   }
   return bytes;
 }
@@ -93,7 +107,9 @@ export async function benchForward(
     const V = cfg.vocabSize;
     const probe = [1, 17, 300 % V, 42];
     const ids = gpu.tensor([probe.length], "u32", new Uint32Array(probe));
-    const logits = await gpu.run((rec) => recordForward(rec, model, ids, { batch: 1, tokens: probe.length })).read();
+    const logits = await gpu.run((rec) =>
+      recordForward(rec, model, ids, { batch: 1, tokens: probe.length })
+    ).read();
     const refWeights = options.dtype === "f16"
       ? new Map([...weights].map(([k, v]) => [k, k.includes("norm") ? v : fromF16(toF16(v))]))
       : weights;
@@ -103,12 +119,20 @@ export async function benchForward(
     for (const v of weights.values()) params += v.length;
     const prefill = [];
     for (const t of options.prefillLengths) {
-      const x = gpu.tensor([t], "u32", new Uint32Array(Array.from({ length: t }, (_, i) => (i * 7919) % V)));
+      const x = gpu.tensor(
+        [t],
+        "u32",
+        new Uint32Array(Array.from({ length: t }, (_, i) => (i * 7919) % V)),
+      );
       const out = gpu.tensor([t, V], "f32");
-      const timing = await timeGpu(gpu, (rec) => void recordForward(rec, model, x, { batch: 1, tokens: t, out }), {
-        warmup: 1,
-        reps: options.reps ?? 5,
-      });
+      const timing = await timeGpu(
+        gpu,
+        (rec) => void recordForward(rec, model, x, { batch: 1, tokens: t, out }),
+        {
+          warmup: 1,
+          reps: options.reps ?? 5,
+        },
+      );
       prefill.push({ tokens: t, timing, tokensPerSecond: t / (timing.medianMs / 1e3) });
       x.destroy();
       out.destroy();

@@ -83,7 +83,10 @@ export async function runBench(
       await prepared.check();
       // Calibrate: one execution per submission first, then enough to fill targetMs.
       const probe = await timeGpu(gpu, prepared.record, { warmup: 1, reps: 1 });
-      const perSubmit = Math.max(1, Math.min(64, Math.round(targetMs / Math.max(probe.medianMs, 0.01))));
+      const perSubmit = Math.max(
+        1,
+        Math.min(64, Math.round(targetMs / Math.max(probe.medianMs, 0.01))),
+      );
       const timing = await timeGpu(gpu, prepared.record, {
         warmup: 1,
         reps: options.reps ?? 7,

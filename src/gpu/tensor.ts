@@ -135,7 +135,9 @@ export class Tensor {
    */
   reshape(shape: readonly number[]): Tensor {
     if (numel(shape) !== this.size) {
-      throw new Error(`reshape: [${this.shape}] has ${this.size} elements, [${shape}] has ${numel(shape)}`);
+      throw new Error(
+        `reshape: [${this.shape}] has ${this.size} elements, [${shape}] has ${numel(shape)}`,
+      );
     }
     return new Tensor(this.gpu, this.buffer, shape, this.dtype);
   }

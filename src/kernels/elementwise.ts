@@ -61,11 +61,23 @@ function binary(
   if (intoA || intoB) {
     // One read_write binding for the destination: a buffer cannot be bound twice when one
     // binding is writable.
-    const pipe = rec.gpu.pipeline(SRC, { WG, VEC4: vec4, SWIGLU: op === "swiglu", SUB: op === "sub", INPLACE: true });
+    const pipe = rec.gpu.pipeline(SRC, {
+      WG,
+      VEC4: vec4,
+      SWIGLU: op === "swiglu",
+      SUB: op === "sub",
+      INPLACE: true,
+    });
     const params = new Params().u32(n).u32(intoB ? 1 : 0);
     rec.dispatch(pipe, intoA ? [a, b] : [b, a], grid, params);
   } else {
-    const pipe = rec.gpu.pipeline(SRC, { WG, VEC4: vec4, SWIGLU: op === "swiglu", SUB: op === "sub", INPLACE: false });
+    const pipe = rec.gpu.pipeline(SRC, {
+      WG,
+      VEC4: vec4,
+      SWIGLU: op === "swiglu",
+      SUB: op === "sub",
+      INPLACE: false,
+    });
     rec.dispatch(pipe, [a, b, result], grid, new Params().u32(n).u32(0));
   }
   return result;

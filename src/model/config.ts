@@ -7,10 +7,9 @@
  */
 import { ToolkitError } from "../errors.ts";
 
-/** RoPE frequency scaling. */
-export type RopeScaling =
-  | { type: "llama3"; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositionEmbeddings: number }
-  | { type: "linear"; factor: number };
+import type { RopeScaling } from "../kernels/rope.ts";
+
+export type { RopeScaling };
 
 /** A validated model configuration. */
 export interface ModelConfig {
@@ -66,27 +65,39 @@ export function parseConfig(raw: unknown, file = "config.json"): ModelConfig {
   const modelType = c.model_type;
   if (typeof modelType !== "string" || !(SUPPORTED as readonly string[]).includes(modelType)) {
     throw new ToolkitError(
-      `${file}: field model_type is ${JSON.stringify(modelType)}; supported: ${SUPPORTED.join(", ")}`,
+      `${file}: field model_type is ${JSON.stringify(modelType)}; supported: ${
+        SUPPORTED.join(", ")
+      }`,
     );
   }
   const int = (key: string, fallback?: number): number => {
     const v = c[key] ?? fallback;
-    if (v === undefined || v === null) throw new ToolkitError(`${file}: field ${key} is missing (expected a positive integer)`);
+    if (v === undefined || v === null) {
+      throw new ToolkitError(`${file}: field ${key} is missing (expected a positive integer)`);
+    }
     if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) {
-      throw new ToolkitError(`${file}: field ${key} is ${JSON.stringify(v)} (expected a positive integer)`);
+      throw new ToolkitError(
+        `${file}: field ${key} is ${JSON.stringify(v)} (expected a positive integer)`,
+      );
     }
     return v;
   };
   const num = (key: string, fallback: number): number => {
     const v = c[key] ?? fallback;
     if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) {
-      throw new ToolkitError(`${file}: field ${key} is ${JSON.stringify(v)} (expected a positive number)`);
+      throw new ToolkitError(
+        `${file}: field ${key} is ${JSON.stringify(v)} (expected a positive number)`,
+      );
     }
     return v;
   };
   const bool = (key: string, fallback: boolean): boolean => {
     const v = c[key] ?? fallback;
-    if (typeof v !== "boolean") throw new ToolkitError(`${file}: field ${key} is ${JSON.stringify(v)} (expected true or false)`);
+    if (typeof v !== "boolean") {
+      throw new ToolkitError(
+        `${file}: field ${key} is ${JSON.stringify(v)} (expected true or false)`,
+      );
+    }
     return v;
   };
   const hiddenSize = int("hidden_size");
@@ -94,20 +105,34 @@ export function parseConfig(raw: unknown, file = "config.json"): ModelConfig {
   const numLayers = int("num_hidden_layers");
   const numKvHeads = int("num_key_value_heads", numHeads);
   if (numHeads % numKvHeads !== 0) {
-    throw new ToolkitError(`${file}: num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${numKvHeads}`);
+    throw new ToolkitError(
+      `${file}: num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${numKvHeads}`,
+    );
   }
   const headDim = int("head_dim", hiddenSize % numHeads === 0 ? hiddenSize / numHeads : undefined);
-  if (headDim % 2 !== 0) throw new ToolkitError(`${file}: field head_dim ${headDim} must be even for RoPE`);
+  if (headDim % 2 !== 0) {
+    throw new ToolkitError(`${file}: field head_dim ${headDim} must be even for RoPE`);
+  }
   const act = c.hidden_act ?? "silu";
-  if (act !== "silu") throw new ToolkitError(`${file}: field hidden_act is ${JSON.stringify(act)}; only silu (SwiGLU) is supported`);
+  if (act !== "silu") {
+    throw new ToolkitError(
+      `${file}: field hidden_act is ${JSON.stringify(act)}; only silu (SwiGLU) is supported`,
+    );
+  }
   let intermediateSize: number;
   if (modelType === "nemotron-nas" && c.intermediate_size === undefined) {
-    throw new ToolkitError(`${file}: field intermediate_size is missing (nemotron-nas configs written by this toolkit carry it)`);
+    throw new ToolkitError(
+      `${file}: field intermediate_size is missing (nemotron-nas configs written by this toolkit carry it)`,
+    );
   } else {
     intermediateSize = int("intermediate_size");
   }
   const eos = c.eos_token_id;
-  const eosTokenIds = eos === undefined || eos === null ? [] : Array.isArray(eos) ? eos as number[] : [eos as number];
+  const eosTokenIds = eos === undefined || eos === null
+    ? []
+    : Array.isArray(eos)
+    ? eos as number[]
+    : [eos as number];
   const bos = c.bos_token_id;
   const isQwen = modelType === "qwen2";
   const attentionBias = bool("attention_bias", false);
@@ -115,12 +140,16 @@ export function parseConfig(raw: unknown, file = "config.json"): ModelConfig {
   if (modelType === "mistral" && c.sliding_window !== null && c.sliding_window !== undefined) {
     slidingWindow = int("sliding_window");
   }
-  if (isQwen && c.use_sliding_window === true && c.sliding_window) slidingWindow = int("sliding_window");
+  if (isQwen && c.use_sliding_window === true && c.sliding_window) {
+    slidingWindow = int("sliding_window");
+  }
   const alive = new Array<boolean>(2 * numLayers).fill(true);
   if (modelType === "nemotron-nas") {
     const blocks = c.block_configs;
     if (!Array.isArray(blocks) || blocks.length !== numLayers) {
-      throw new ToolkitError(`${file}: field block_configs must be an array of num_hidden_layers (${numLayers}) entries`);
+      throw new ToolkitError(
+        `${file}: field block_configs must be an array of num_hidden_layers (${numLayers}) entries`,
+      );
     }
     blocks.forEach((b, i) => {
       const blk = b as { attention?: Record<string, unknown>; ffn?: Record<string, unknown> };
@@ -130,7 +159,9 @@ export function parseConfig(raw: unknown, file = "config.json"): ModelConfig {
       for (const [part, idx] of [["attention", 2 * i], ["ffn", 2 * i + 1]] as const) {
         const p = blk[part]!;
         if (p.replace_with_linear === true) {
-          throw new ToolkitError(`${file}: block_configs[${i}].${part}.replace_with_linear is not supported`);
+          throw new ToolkitError(
+            `${file}: block_configs[${i}].${part}.replace_with_linear is not supported`,
+          );
         }
         alive[idx] = p.no_op !== true;
       }
@@ -169,13 +200,17 @@ export function parseConfig(raw: unknown, file = "config.json"): ModelConfig {
 
 function parseRopeScaling(v: unknown, file: string): RopeScaling | undefined {
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== "object") throw new ToolkitError(`${file}: field rope_scaling must be an object or null`);
+  if (typeof v !== "object") {
+    throw new ToolkitError(`${file}: field rope_scaling must be an object or null`);
+  }
   const r = v as Record<string, unknown>;
   const type = r.rope_type ?? r.type;
   const pos = (key: string): number => {
     const x = r[key];
     if (typeof x !== "number" || !(x > 0)) {
-      throw new ToolkitError(`${file}: field rope_scaling.${key} is ${JSON.stringify(x)} (expected a positive number)`);
+      throw new ToolkitError(
+        `${file}: field rope_scaling.${key} is ${JSON.stringify(x)} (expected a positive number)`,
+      );
     }
     return x;
   };
@@ -190,7 +225,11 @@ function parseRopeScaling(v: unknown, file: string): RopeScaling | undefined {
     };
   }
   if (type === "linear") return { type: "linear", factor: pos("factor") };
-  throw new ToolkitError(`${file}: field rope_scaling.rope_type ${JSON.stringify(type)} is not supported (llama3, linear)`);
+  throw new ToolkitError(
+    `${file}: field rope_scaling.rope_type ${
+      JSON.stringify(type)
+    } is not supported (llama3, linear)`,
+  );
 }
 
 /**

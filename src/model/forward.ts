@@ -38,16 +38,29 @@ export class KvCache {
    * @param capacity Positions per sequence (prompt + generated).
    * @param mask Sublayer mask; blocks whose attention is masked get no cache.
    */
-  constructor(model: LlamaModel, batch: number, capacity: number, mask: readonly boolean[] = model.alive) {
+  constructor(
+    model: LlamaModel,
+    batch: number,
+    capacity: number,
+    mask: readonly boolean[] = model.alive,
+  ) {
     const c = model.config;
     if (capacity > model.rope.maxPositions) {
-      throw new Error(`KV cache capacity ${capacity} exceeds the ${model.rope.maxPositions} positions of the RoPE table`);
+      throw new Error(
+        `KV cache capacity ${capacity} exceeds the ${model.rope.maxPositions} positions of the RoPE table`,
+      );
     }
     this.batch = batch;
     this.capacity = capacity;
     const shape = [batch, capacity, c.numKvHeads, c.headDim];
-    this.keys = model.blocks.map((b, i) => (b.attention && mask[2 * i] ? model.gpu.tensor(shape, "f32") : undefined));
-    this.values = model.blocks.map((b, i) => (b.attention && mask[2 * i] ? model.gpu.tensor(shape, "f32") : undefined));
+    this.keys = model.blocks.map((
+      b,
+      i,
+    ) => (b.attention && mask[2 * i] ? model.gpu.tensor(shape, "f32") : undefined));
+    this.values = model.blocks.map((
+      b,
+      i,
+    ) => (b.attention && mask[2 * i] ? model.gpu.tensor(shape, "f32") : undefined));
   }
 
   /** Frees the cache tensors. */
@@ -97,7 +110,7 @@ const workspaces = new WeakMap<LlamaModel, Map<number, Workspace>>();
 
 function workspace(model: LlamaModel, m: number): Workspace {
   let perModel = workspaces.get(model);
-  if (!perModel) workspaces.set(model, (perModel = new Map()));
+  if (!perModel) workspaces.set(model, perModel = new Map());
   let ws = perModel.get(m);
   if (!ws) {
     const c = model.config;
@@ -152,7 +165,9 @@ export function runSublayers(
   const c = model.config;
   const mask = ctx.mask ?? model.alive;
   const m = ctx.batch * ctx.tokens;
-  if (h.size !== m * c.hiddenSize) throw new Error(`runSublayers: h must be [${m}, ${c.hiddenSize}], got [${h.shape}]`);
+  if (h.size !== m * c.hiddenSize) {
+    throw new Error(`runSublayers: h must be [${m}, ${c.hiddenSize}], got [${h.shape}]`);
+  }
   const ws = workspace(model, m);
   const past = ctx.cache?.length ?? 0;
   const hooks = ctx.hooks;
@@ -232,16 +247,31 @@ export interface ForwardOptions extends SublayerContext {
  * const logits = gpu.run((rec) => recordForward(rec, model, ids, { batch: 1, tokens: 5 }));
  * ```
  */
-export function recordForward(rec: Recorder, model: LlamaModel, ids: Tensor, options: ForwardOptions): Tensor {
+export function recordForward(
+  rec: Recorder,
+  model: LlamaModel,
+  ids: Tensor,
+  options: ForwardOptions,
+): Tensor {
   const c = model.config;
   const m = options.batch * options.tokens;
-  if (ids.size !== m || ids.dtype !== "u32") throw new Error(`forward: ids must be u32 [${m}], got ${ids.dtype} [${ids.shape}]`);
+  if (ids.size !== m || ids.dtype !== "u32") {
+    throw new Error(`forward: ids must be u32 [${m}], got ${ids.dtype} [${ids.shape}]`);
+  }
   const past = options.cache?.length ?? 0;
   if (past + options.tokens > model.rope.maxPositions) {
-    throw new Error(`forward: position ${past + options.tokens} exceeds the model's ${model.rope.maxPositions} positions`);
+    throw new Error(
+      `forward: position ${
+        past + options.tokens
+      } exceeds the model's ${model.rope.maxPositions} positions`,
+    );
   }
   if (c.slidingWindow !== undefined && past + options.tokens > c.slidingWindow) {
-    throw new Error(`forward: context ${past + options.tokens} exceeds sliding_window ${c.slidingWindow} (not implemented)`);
+    throw new Error(
+      `forward: context ${
+        past + options.tokens
+      } exceeds sliding_window ${c.slidingWindow} (not implemented)`,
+    );
   }
   const ws = workspace(model, m);
   const h = ws.h;

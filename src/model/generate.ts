@@ -64,7 +64,12 @@ export function seededRandom(seed: number): () => number {
  * sampleToken(new Float32Array([0, 5, 1]), 1, 0.9, seededRandom(1)); // most likely 1
  * ```
  */
-export function sampleToken(logits: ArrayLike<number>, temperature: number, topP: number, random: () => number): number {
+export function sampleToken(
+  logits: ArrayLike<number>,
+  temperature: number,
+  topP: number,
+  random: () => number,
+): number {
   const n = logits.length;
   let max = -Infinity;
   for (let i = 0; i < n; i++) max = Math.max(max, logits[i]);
@@ -98,11 +103,17 @@ export function sampleToken(logits: ArrayLike<number>, temperature: number, topP
  * console.log(model.tokenizer!.decode([...ids, ...r.tokens]), r.decodeTokensPerSecond);
  * ```
  */
-export async function generate(model: LlamaModel, prompt: readonly number[], options: GenerateOptions): Promise<GenerateResult> {
+export async function generate(
+  model: LlamaModel,
+  prompt: readonly number[],
+  options: GenerateOptions,
+): Promise<GenerateResult> {
   const gpu = model.gpu;
   const n = options.maxNewTokens;
   if (prompt.length === 0) throw new Error("generate: the prompt needs at least one token");
-  if (!Number.isInteger(n) || n < 0) throw new Error(`generate: maxNewTokens must be a non-negative integer, got ${n}`);
+  if (!Number.isInteger(n) || n < 0) {
+    throw new Error(`generate: maxNewTokens must be a non-negative integer, got ${n}`);
+  }
   const temperature = options.temperature ?? 0;
   const topP = options.topP ?? 1;
   const eos = new Set(model.config.eosTokenIds);

@@ -10,7 +10,7 @@ import { ToolkitError } from "../errors.ts";
 import type { Gpu } from "../gpu/device.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { type Linear, packLinear } from "../kernels/matmul.ts";
-import { ropeTable, type RopeTable } from "../kernels/rope.ts";
+import { type RopeTable, ropeTable } from "../kernels/rope.ts";
 import { type ModelConfig, readConfig } from "./config.ts";
 import { type Checkpoint, openCheckpoint } from "./safetensors.ts";
 import { loadTokenizer, type TextTokenizer } from "./tokenizer.ts";
@@ -155,7 +155,12 @@ export function expectedTensors(cfg: ModelConfig): Map<string, number[]> {
     }
     if (cfg.alive[2 * b + 1]) {
       m.set(p + "post_attention_layernorm.weight", [D]);
-      for (const [n, shape] of [["gate_proj", [F, D]], ["up_proj", [F, D]], ["down_proj", [D, F]]] as const) {
+      for (
+        const [n, shape] of [["gate_proj", [F, D]], ["up_proj", [F, D]], ["down_proj", [
+          D,
+          F,
+        ]]] as const
+      ) {
         m.set(p + `mlp.${n}.weight`, [...shape]);
         if (cfg.mlpBias) m.set(p + `mlp.${n}.bias`, [shape[0]]);
       }
@@ -177,7 +182,9 @@ export async function readHostWeights(
   for (const [name, shape] of expectedTensors(cfg)) {
     const info = ckpt.info(name, file);
     if (info.dtype !== "F32" && info.dtype !== "F16" && info.dtype !== "BF16") {
-      throw new ToolkitError(`${file}: tensor ${name} has dtype ${info.dtype}, expected F32, F16 or BF16`);
+      throw new ToolkitError(
+        `${file}: tensor ${name} has dtype ${info.dtype}, expected F32, F16 or BF16`,
+      );
     }
     if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
       throw new ToolkitError(
@@ -282,7 +289,11 @@ export function modelFromHostWeights(
  * console.log(model.config.numLayers, model.tokenizer?.encode("Once upon a time"));
  * ```
  */
-export async function loadModel(gpu: Gpu, dir: string, options: LoadOptions = {}): Promise<LlamaModel> {
+export async function loadModel(
+  gpu: Gpu,
+  dir: string,
+  options: LoadOptions = {},
+): Promise<LlamaModel> {
   const config = await readConfig(dir);
   const ckpt = await openCheckpoint(dir);
   const weights = await readHostWeights(config, ckpt, join(dir, "model.safetensors"));

@@ -15,7 +15,14 @@ import { bf16BitsToF32, f16BitsToF32 } from "../gpu/f16.ts";
 /** Tensor element types the toolkit reads and writes. */
 export type SafetensorsDType = "F32" | "F16" | "BF16" | "I32" | "I64" | "U8";
 
-const DTYPE_SIZE: Record<SafetensorsDType, number> = { F32: 4, F16: 2, BF16: 2, I32: 4, I64: 8, U8: 1 };
+const DTYPE_SIZE: Record<SafetensorsDType, number> = {
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I32: 4,
+  I64: 8,
+  U8: 1,
+};
 
 /** A tensor's entry in a safetensors header. */
 export interface TensorInfo {
@@ -115,7 +122,12 @@ export class Checkpoint {
   }
 }
 
-async function readExactly(f: Deno.FsFile, n: number, file: string, what: string): Promise<Uint8Array> {
+async function readExactly(
+  f: Deno.FsFile,
+  n: number,
+  file: string,
+  what: string,
+): Promise<Uint8Array> {
   const buf = new Uint8Array(n);
   let got = 0;
   while (got < n) {
@@ -141,14 +153,18 @@ async function readHeader(path: string): Promise<{
   }
   try {
     const size = (await f.stat()).size;
-    if (size < 8) throw new ToolkitError(`${name}: file is ${size} bytes, too short for a header length`);
+    if (size < 8) {
+      throw new ToolkitError(`${name}: file is ${size} bytes, too short for a header length`);
+    }
     const lenBytes = await readExactly(f, 8, name, "header length");
     const headerLen = new DataView(lenBytes.buffer).getBigUint64(0, true);
     if (headerLen > BigInt(size - 8)) {
       throw new ToolkitError(`${name}: header length ${headerLen} exceeds file size ${size}`);
     }
     if (headerLen > BigInt(MAX_HEADER)) {
-      throw new ToolkitError(`${name}: header length ${headerLen} exceeds the ${MAX_HEADER}-byte limit`);
+      throw new ToolkitError(
+        `${name}: header length ${headerLen} exceeds the ${MAX_HEADER}-byte limit`,
+      );
     }
     const n = Number(headerLen);
     const text = new TextDecoder().decode(await readExactly(f, n, name, "header"));
@@ -172,33 +188,47 @@ async function readHeader(path: string): Promise<{
         continue;
       }
       const v = value as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-      if (typeof v !== "object" || v === null) throw new ToolkitError(`${name}: tensor ${key}: entry must be an object`);
+      if (typeof v !== "object" || v === null) {
+        throw new ToolkitError(`${name}: tensor ${key}: entry must be an object`);
+      }
       if (typeof v.dtype !== "string" || !(v.dtype in DTYPE_SIZE)) {
         throw new ToolkitError(
-          `${name}: tensor ${key}: dtype ${JSON.stringify(v.dtype)} unsupported (F32, F16, BF16, I32, I64, U8)`,
+          `${name}: tensor ${key}: dtype ${
+            JSON.stringify(v.dtype)
+          } unsupported (F32, F16, BF16, I32, I64, U8)`,
         );
       }
       const dtype = v.dtype as SafetensorsDType;
       if (!Array.isArray(v.shape) || !v.shape.every((d) => Number.isInteger(d) && d >= 0)) {
-        throw new ToolkitError(`${name}: tensor ${key}: shape must be an array of non-negative integers`);
+        throw new ToolkitError(
+          `${name}: tensor ${key}: shape must be an array of non-negative integers`,
+        );
       }
       const off = v.data_offsets;
       if (
-        !Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isInteger(d) && d >= 0) ||
+        !Array.isArray(off) || off.length !== 2 || !off.every((d) =>
+          Number.isInteger(d) && d >= 0
+        ) ||
         off[1] < off[0]
       ) {
-        throw new ToolkitError(`${name}: tensor ${key}: data_offsets must be [begin, end] with begin <= end`);
+        throw new ToolkitError(
+          `${name}: tensor ${key}: data_offsets must be [begin, end] with begin <= end`,
+        );
       }
       const shape = v.shape as number[];
       const expected = shape.reduce((a, b) => a * b, 1) * DTYPE_SIZE[dtype];
       if (off[1] - off[0] !== expected) {
         throw new ToolkitError(
-          `${name}: tensor ${key}: data_offsets span ${off[1] - off[0]} bytes, shape [${shape}] ${dtype} needs ${expected}`,
+          `${name}: tensor ${key}: data_offsets span ${
+            off[1] - off[0]
+          } bytes, shape [${shape}] ${dtype} needs ${expected}`,
         );
       }
       if (off[1] > dataSize) {
         throw new ToolkitError(
-          `${name}: tensor ${key}: data_offsets end ${off[1]} beyond the data section (${dataSize} bytes)`,
+          `${name}: tensor ${key}: data_offsets end ${
+            off[1]
+          } beyond the data section (${dataSize} bytes)`,
         );
       }
       ranges.push([off[0], off[1], key]);
@@ -255,7 +285,9 @@ export async function openCheckpoint(dir: string): Promise<Checkpoint> {
   try {
     index = JSON.parse(indexText);
   } catch (e) {
-    throw new ToolkitError(`model.safetensors.index.json: not valid JSON (${(e as Error).message})`);
+    throw new ToolkitError(
+      `model.safetensors.index.json: not valid JSON (${(e as Error).message})`,
+    );
   }
   if (!index.weight_map || typeof index.weight_map !== "object") {
     throw new ToolkitError("model.safetensors.index.json: field weight_map is missing");
@@ -310,9 +342,15 @@ export async function writeSafetensors(
   let offset = 0;
   for (const t of sorted) {
     const n = t.shape.reduce((a, b) => a * b, 1);
-    if (t.data.length !== n) throw new Error(`writeSafetensors: ${t.name} has ${t.data.length} values, shape needs ${n}`);
-    if (t.dtype === "F32" && !(t.data instanceof Float32Array)) throw new Error(`${t.name}: F32 needs a Float32Array`);
-    if (t.dtype !== "F32" && !(t.data instanceof Uint16Array)) throw new Error(`${t.name}: ${t.dtype} needs raw Uint16Array bits`);
+    if (t.data.length !== n) {
+      throw new Error(`writeSafetensors: ${t.name} has ${t.data.length} values, shape needs ${n}`);
+    }
+    if (t.dtype === "F32" && !(t.data instanceof Float32Array)) {
+      throw new Error(`${t.name}: F32 needs a Float32Array`);
+    }
+    if (t.dtype !== "F32" && !(t.data instanceof Uint16Array)) {
+      throw new Error(`${t.name}: ${t.dtype} needs raw Uint16Array bits`);
+    }
     const bytes = n * (t.dtype === "F32" ? 4 : 2);
     header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
     offset += bytes;

@@ -34,10 +34,19 @@ export interface SaveOptions {
   extraFiles?: (dir: string) => Promise<void>;
 }
 
-const TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"];
+const TOKENIZER_FILES = [
+  "tokenizer.json",
+  "tokenizer_config.json",
+  "special_tokens_map.json",
+  "generation_config.json",
+];
 
 /** The config.json object for a model saved with `mask`. */
-export function savedConfig(model: LlamaModel, mask: readonly boolean[], dtype: "F32" | "F16"): Record<string, unknown> {
+export function savedConfig(
+  model: LlamaModel,
+  mask: readonly boolean[],
+  dtype: "F32" | "F16",
+): Record<string, unknown> {
   const c = model.config;
   const raw: Record<string, unknown> = { ...c.raw };
   delete raw.block_configs;
@@ -50,7 +59,9 @@ export function savedConfig(model: LlamaModel, mask: readonly boolean[], dtype: 
     }
     return raw;
   }
-  if (c.modelType === "qwen2" || c.oBias || c.mlpBias || (c.qkvBias && c.modelType !== "nemotron-nas")) {
+  if (
+    c.modelType === "qwen2" || c.oBias || c.mlpBias || (c.qkvBias && c.modelType !== "nemotron-nas")
+  ) {
     raw.attention_bias = c.qkvBias;
   }
   raw.model_type = "nemotron-nas";
@@ -75,20 +86,46 @@ export function savedConfig(model: LlamaModel, mask: readonly boolean[], dtype: 
  * await saveModel(model, "out/pruned", { mask, tokenizerFrom: "models/base" });
  * ```
  */
-export async function saveModel(model: LlamaModel, dir: string, options: SaveOptions = {}): Promise<void> {
+export async function saveModel(
+  model: LlamaModel,
+  dir: string,
+  options: SaveOptions = {},
+): Promise<void> {
   const c = model.config;
   const mask = options.mask ?? model.alive;
-  if (mask.length !== 2 * c.numLayers) throw new Error(`saveModel: mask needs ${2 * c.numLayers} flags`);
+  if (mask.length !== 2 * c.numLayers) {
+    throw new Error(`saveModel: mask needs ${2 * c.numLayers} flags`);
+  }
   mask.forEach((m, s) => {
-    if (m && !model.alive[s]) throw new Error(`saveModel: sublayer ${s} is kept but has no weights`);
+    if (m && !model.alive[s]) {
+      throw new Error(`saveModel: sublayer ${s} is kept but has no weights`);
+    }
   });
   const dtype = options.dtype ?? (model.dtype === "f16" ? "F16" : "F32");
-  const entries: { name: string; shape: number[]; tensor: Tensor; lin?: Linear; bias?: boolean }[] = [];
+  const entries: { name: string; shape: number[]; tensor: Tensor; lin?: Linear; bias?: boolean }[] =
+    [];
   const addLinear = (name: string, lin: Linear) => {
-    entries.push({ name: `${name}.weight`, shape: [lin.outFeatures, lin.inFeatures], tensor: lin.weight, lin });
-    if (lin.bias) entries.push({ name: `${name}.bias`, shape: [lin.outFeatures], tensor: lin.bias, lin, bias: true });
+    entries.push({
+      name: `${name}.weight`,
+      shape: [lin.outFeatures, lin.inFeatures],
+      tensor: lin.weight,
+      lin,
+    });
+    if (lin.bias) {
+      entries.push({
+        name: `${name}.bias`,
+        shape: [lin.outFeatures],
+        tensor: lin.bias,
+        lin,
+        bias: true,
+      });
+    }
   };
-  entries.push({ name: "model.embed_tokens.weight", shape: [c.vocabSize, c.hiddenSize], tensor: model.embed });
+  entries.push({
+    name: "model.embed_tokens.weight",
+    shape: [c.vocabSize, c.hiddenSize],
+    tensor: model.embed,
+  });
   entries.push({ name: "model.norm.weight", shape: [c.hiddenSize], tensor: model.finalNorm });
   if (!c.tieWordEmbeddings) addLinear("lm_head", model.lmHead);
   model.blocks.forEach((blk, b) => {
@@ -103,7 +140,11 @@ export async function saveModel(model: LlamaModel, dir: string, options: SaveOpt
     }
     if (mask[2 * b + 1] && blk.mlp) {
       const f = blk.mlp;
-      entries.push({ name: p + "post_attention_layernorm.weight", shape: [c.hiddenSize], tensor: f.norm });
+      entries.push({
+        name: p + "post_attention_layernorm.weight",
+        shape: [c.hiddenSize],
+        tensor: f.norm,
+      });
       addLinear(p + "mlp.gate_proj", f.gate);
       addLinear(p + "mlp.up_proj", f.up);
       addLinear(p + "mlp.down_proj", options.downOverride?.get(b) ?? f.down);
@@ -127,7 +168,9 @@ export async function saveModel(model: LlamaModel, dir: string, options: SaveOpt
     await Deno.stat(dir);
     exists = true;
   } catch { /* new directory */ }
-  if (exists && !options.overwrite) throw new ToolkitError(`${dir}: output directory exists (use --overwrite)`);
+  if (exists && !options.overwrite) {
+    throw new ToolkitError(`${dir}: output directory exists (use --overwrite)`);
+  }
   const tmp = join(parent, `.${basename(dir)}.${Deno.pid}.partial`);
   await Deno.remove(tmp, { recursive: true }).catch(() => {});
   await Deno.mkdir(tmp);

@@ -25,7 +25,12 @@ export class TextTokenizer {
   readonly vocabSize: number;
 
   /** Use {@link loadTokenizer}. */
-  constructor(tok: HfTokenizer, bosId: number | undefined, eosId: number | undefined, vocabSize: number) {
+  constructor(
+    tok: HfTokenizer,
+    bosId: number | undefined,
+    eosId: number | undefined,
+    vocabSize: number,
+  ) {
     this.#tok = tok;
     this.bosId = bosId;
     this.eosId = eosId;
@@ -69,7 +74,9 @@ async function readJson(path: string): Promise<Record<string, unknown>> {
 }
 
 function tokenId(json: Record<string, unknown>, token: unknown): number | undefined {
-  const content = typeof token === "string" ? token : (token as { content?: string } | null)?.content;
+  const content = typeof token === "string"
+    ? token
+    : (token as { content?: string } | null)?.content;
   if (!content) return undefined;
   const added = (json.added_tokens as { id: number; content: string }[] | undefined) ?? [];
   const hit = added.find((t) => t.content === content);
@@ -101,6 +108,8 @@ export async function loadTokenizer(dir: string): Promise<TextTokenizer> {
   const model = tj.model as { vocab?: Record<string, number> | unknown[] } | undefined;
   const vocab = model?.vocab;
   let size = Array.isArray(vocab) ? vocab.length : vocab ? Object.keys(vocab).length : 0;
-  for (const t of (tj.added_tokens as { id: number }[] | undefined) ?? []) size = Math.max(size, t.id + 1);
+  for (const t of (tj.added_tokens as { id: number }[] | undefined) ?? []) {
+    size = Math.max(size, t.id + 1);
+  }
   return new TextTokenizer(tok, tokenId(tj, tc.bos_token), tokenId(tj, tc.eos_token), size);
 }

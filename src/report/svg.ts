@@ -39,7 +39,9 @@ export function linePanel(
   xLabel: string,
   series: Series[],
 ): string {
-  const pts = series.flatMap((s) => s.points).filter(([a, b]) => Number.isFinite(a) && Number.isFinite(b));
+  const pts = series.flatMap((s) => s.points).filter(([a, b]) =>
+    Number.isFinite(a) && Number.isFinite(b)
+  );
   const xs = pts.map((p) => p[0]);
   const ys = pts.map((p) => p[1]);
   let [x0, x1] = [Math.min(...xs, 0), Math.max(...xs, 1)];
@@ -54,8 +56,14 @@ export function linePanel(
   const px = (v: number) => x + L + ((v - x0) / (x1 - x0)) * (w - L - R);
   const py = (v: number) => y + h - B - ((v - y0) / (y1 - y0)) * (h - Tp - B);
   const out: string[] = [`<g font-family="sans-serif" font-size="11">`];
-  out.push(`<text x="${x + w / 2}" y="${y + 16}" text-anchor="middle" font-size="13">${esc(title)}</text>`);
-  out.push(`<rect x="${x + L}" y="${y + Tp}" width="${w - L - R}" height="${h - Tp - B}" fill="none" stroke="#999"/>`);
+  out.push(
+    `<text x="${x + w / 2}" y="${y + 16}" text-anchor="middle" font-size="13">${esc(title)}</text>`,
+  );
+  out.push(
+    `<rect x="${x + L}" y="${y + Tp}" width="${w - L - R}" height="${
+      h - Tp - B
+    }" fill="none" stroke="#999"/>`,
+  );
   for (const t of ticks(y0, y1)) {
     out.push(`<text x="${x + L - 4}" y="${py(t) + 4}" text-anchor="end">${fmt(t)}</text>`);
     out.push(`<line x1="${x + L}" x2="${x + w - R}" y1="${py(t)}" y2="${py(t)}" stroke="#eee"/>`);
@@ -63,14 +71,28 @@ export function linePanel(
   for (const t of ticks(x0, x1)) {
     out.push(`<text x="${px(t)}" y="${y + h - B + 14}" text-anchor="middle">${fmt(t)}</text>`);
   }
-  out.push(`<text x="${x + L + (w - L - R) / 2}" y="${y + h - 6}" text-anchor="middle">${esc(xLabel)}</text>`);
+  out.push(
+    `<text x="${x + L + (w - L - R) / 2}" y="${y + h - 6}" text-anchor="middle">${
+      esc(xLabel)
+    }</text>`,
+  );
   series.forEach((s, i) => {
     const color = s.color ?? COLORS[i % COLORS.length];
     const ok = s.points.filter(([a, b]) => Number.isFinite(a) && Number.isFinite(b));
     if (ok.length === 0) return;
-    out.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${ok.map(([a, b]) => `${px(a).toFixed(1)},${py(b).toFixed(1)}`).join(" ")}"/>`);
-    for (const [a, b] of ok) out.push(`<circle cx="${px(a).toFixed(1)}" cy="${py(b).toFixed(1)}" r="2.5" fill="${color}"/>`);
-    out.push(`<text x="${x + L + 8}" y="${y + Tp + 14 + 13 * i}" fill="${color}">${esc(s.name)}</text>`);
+    out.push(
+      `<polyline fill="none" stroke="${color}" stroke-width="2" points="${
+        ok.map(([a, b]) => `${px(a).toFixed(1)},${py(b).toFixed(1)}`).join(" ")
+      }"/>`,
+    );
+    for (const [a, b] of ok) {
+      out.push(
+        `<circle cx="${px(a).toFixed(1)}" cy="${py(b).toFixed(1)}" r="2.5" fill="${color}"/>`,
+      );
+    }
+    out.push(
+      `<text x="${x + L + 8}" y="${y + Tp + 14 + 13 * i}" fill="${color}">${esc(s.name)}</text>`,
+    );
   });
   out.push("</g>");
   return out.join("\n");
@@ -85,5 +107,7 @@ export function linePanel(
  * ```
  */
 export function svgDocument(width: number, height: number, panels: string[]): string {
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">\n<rect width="100%" height="100%" fill="white"/>\n${panels.join("\n")}\n</svg>\n`;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">\n<rect width="100%" height="100%" fill="white"/>\n${
+    panels.join("\n")
+  }\n</svg>\n`;
 }

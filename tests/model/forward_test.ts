@@ -16,7 +16,13 @@ const CASES: [string, Record<string, unknown>][] = [
   }],
   ["llama3 rope scaling, attention+mlp bias", {
     rope_theta: 500000,
-    rope_scaling: { rope_type: "llama3", factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 16 },
+    rope_scaling: {
+      rope_type: "llama3",
+      factor: 8,
+      low_freq_factor: 1,
+      high_freq_factor: 4,
+      original_max_position_embeddings: 16,
+    },
     attention_bias: true,
     mlp_bias: true,
   }],
@@ -35,12 +41,22 @@ for (const [name, overrides] of CASES) {
         const gpu = await testGpuF32();
         const model = await loadModel(gpu, dir, { dtype: "f32" });
         const ids = gpu.tensor([IDS.length], "u32", new Uint32Array(IDS));
-        const logits = gpu.run((rec) => recordForward(rec, model, ids, { batch: 1, tokens: IDS.length }));
-        assertClose(await logits.read(), refForward(config, weights, IDS), { atol: 1e-4, rtol: 1e-4 }, name);
+        const logits = gpu.run((rec) =>
+          recordForward(rec, model, ids, { batch: 1, tokens: IDS.length })
+        );
+        assertClose(await logits.read(), refForward(config, weights, IDS), {
+          atol: 1e-4,
+          rtol: 1e-4,
+        }, name);
         // Some sublayers masked: 0 (attention of block 0), 3 (MLP of block 1), 4.
         const mask = model.alive.map((_, s) => ![0, 3, 4].includes(s));
-        const masked = gpu.run((rec) => recordForward(rec, model, ids, { batch: 1, tokens: IDS.length, mask }));
-        assertClose(await masked.read(), refForward(config, weights, IDS, mask), { atol: 1e-4, rtol: 1e-4 }, `${name} masked`);
+        const masked = gpu.run((rec) =>
+          recordForward(rec, model, ids, { batch: 1, tokens: IDS.length, mask })
+        );
+        assertClose(await masked.read(), refForward(config, weights, IDS, mask), {
+          atol: 1e-4,
+          rtol: 1e-4,
+        }, `${name} masked`);
         model.destroy();
       } finally {
         await Deno.remove(dir, { recursive: true });
@@ -62,19 +78,30 @@ Deno.test({
       const prefix = 3;
       const cache = new KvCache(model, 2, 8);
       const V = config.vocabSize;
-      const pre = gpu.tensor([2 * prefix], "u32", new Uint32Array(seqs.flatMap((s) => s.slice(0, prefix))));
-      const last0 = gpu.run((rec) => recordForward(rec, model, pre, { batch: 2, tokens: prefix, cache, output: "last" }));
+      const pre = gpu.tensor(
+        [2 * prefix],
+        "u32",
+        new Uint32Array(seqs.flatMap((s) => s.slice(0, prefix))),
+      );
+      const last0 = gpu.run((rec) =>
+        recordForward(rec, model, pre, { batch: 2, tokens: prefix, cache, output: "last" })
+      );
       const got: Float32Array[] = [(await last0.read()) as Float32Array];
       for (let t = prefix; t < 6; t++) {
         const step = gpu.tensor([2], "u32", new Uint32Array([seqs[0][t], seqs[1][t]]));
-        const out = gpu.run((rec) => recordForward(rec, model, step, { batch: 2, tokens: 1, cache, output: "last" }));
+        const out = gpu.run((rec) =>
+          recordForward(rec, model, step, { batch: 2, tokens: 1, cache, output: "last" })
+        );
         got.push((await out.read()) as Float32Array);
       }
       for (let b = 0; b < 2; b++) {
         const ref = refForward(config, weights, seqs[b]);
         for (let i = 0; i < got.length; i++) {
           const pos = prefix - 1 + i;
-          assertClose(got[i].subarray(b * V, (b + 1) * V), ref.subarray(pos * V, (pos + 1) * V), { atol: 1e-4, rtol: 1e-4 }, `seq ${b} pos ${pos}`);
+          assertClose(got[i].subarray(b * V, (b + 1) * V), ref.subarray(pos * V, (pos + 1) * V), {
+            atol: 1e-4,
+            rtol: 1e-4,
+          }, `seq ${b} pos ${pos}`);
         }
       }
       cache.destroy();

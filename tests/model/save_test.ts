@@ -11,7 +11,8 @@ import { GPU_TEST, testGpuF32 } from "../util.ts";
 const IDS = [1, 7, 3, 30, 12, 5];
 
 Deno.test({
-  name: "save → load round trip: dense and pruned (nemotron-nas block_configs) give identical logits",
+  name:
+    "save → load round trip: dense and pruned (nemotron-nas block_configs) give identical logits",
   ...GPU_TEST,
   async fn() {
     const root = await Deno.makeTempDir();
@@ -34,7 +35,9 @@ Deno.test({
       const cfg = await readConfig(join(root, "pruned"));
       assertEquals(cfg.modelType, "nemotron-nas");
       assertEquals(cfg.alive, mask);
-      const raw = cfg.raw as { block_configs: { attention: { no_op: boolean }; ffn: { no_op: boolean } }[] };
+      const raw = cfg.raw as {
+        block_configs: { attention: { no_op: boolean }; ffn: { no_op: boolean } }[];
+      };
       assertEquals(raw.block_configs[0].ffn.no_op, true);
       assertEquals(raw.block_configs[2].attention.no_op, true);
       const ckpt = await openCheckpoint(join(root, "pruned"));

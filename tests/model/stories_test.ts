@@ -11,7 +11,9 @@ import { deepStrictEqual as assertEquals, match as assertMatch } from "node:asse
 
 const dir = await sharedModelDir();
 const skip = dir === undefined;
-if (skip) console.warn("skipping stories260K tests: ../shared/data/models/stories260K-hf is absent");
+if (skip) {
+  console.warn("skipping stories260K tests: ../shared/data/models/stories260K-hf is absent");
+}
 
 Deno.test({
   name: "stories260K: logits match the f64 reference; greedy 100 tokens identical to the reference",
@@ -24,7 +26,9 @@ Deno.test({
     const weights = await readHostWeights(cfg, await openCheckpoint(dir!));
     const prompt = model.tokenizer!.encode("Once upon a time, there was a little girl named Lily.");
     const ids = gpu.tensor([prompt.length], "u32", new Uint32Array(prompt));
-    const logits = gpu.run((rec) => recordForward(rec, model, ids, { batch: 1, tokens: prompt.length }));
+    const logits = gpu.run((rec) =>
+      recordForward(rec, model, ids, { batch: 1, tokens: prompt.length })
+    );
     assertClose(await logits.read(), refForward(cfg, weights, prompt), { atol: 1e-4, rtol: 0 });
     const r = await generate(model, prompt, { maxNewTokens: 100, stopAtEos: false });
     const ref = refGreedy(cfg, weights, prompt, 100);

@@ -16,12 +16,14 @@ function w(ws: RefWeights, name: string): ArrayLike<number> {
 }
 
 /** HF inverse frequencies (float64). */
-export function refInvFreq(cfg: Pick<ModelConfig, "headDim" | "ropeTheta" | "ropeScaling">): Float64Array {
+export function refInvFreq(
+  cfg: Pick<ModelConfig, "headDim" | "ropeTheta" | "ropeScaling">,
+): Float64Array {
   const half = cfg.headDim / 2;
   const inv = new Float64Array(half);
   for (let i = 0; i < half; i++) inv[i] = 1 / Math.pow(cfg.ropeTheta, (2 * i) / cfg.headDim);
   const s = cfg.ropeScaling;
-  if (s?.type === "linear") for (let i = 0; i < half; i++) inv[i] /= s.factor;
+  if (s?.type === "linear") { for (let i = 0; i < half; i++) inv[i] /= s.factor; }
   if (s?.type === "llama3") {
     const lowWavelen = s.originalMaxPositionEmbeddings / s.lowFreqFactor;
     const highWavelen = s.originalMaxPositionEmbeddings / s.highFreqFactor;
@@ -38,7 +40,13 @@ export function refInvFreq(cfg: Pick<ModelConfig, "headDim" | "ropeTheta" | "rop
   return inv;
 }
 
-function rmsnorm(x: Float64Array, weight: ArrayLike<number>, eps: number, rows: number, d: number): Float64Array {
+function rmsnorm(
+  x: Float64Array,
+  weight: ArrayLike<number>,
+  eps: number,
+  rows: number,
+  d: number,
+): Float64Array {
   const out = new Float64Array(rows * d);
   for (let r = 0; r < rows; r++) {
     let ss = 0;
@@ -68,7 +76,14 @@ function linear(
   return y;
 }
 
-function rope(x: Float64Array, t: number, heads: number, hd: number, inv: Float64Array, past: number): void {
+function rope(
+  x: Float64Array,
+  t: number,
+  heads: number,
+  hd: number,
+  inv: Float64Array,
+  past: number,
+): void {
   const half = hd / 2;
   for (let p = 0; p < t; p++) {
     for (let h = 0; h < heads; h++) {
@@ -131,7 +146,7 @@ export function refForward(
             max = Math.max(max, scores[j]);
           }
           let sum = 0;
-          for (let j = 0; j <= p; j++) sum += (scores[j] = Math.exp(scores[j] - max));
+          for (let j = 0; j <= p; j++) sum += scores[j] = Math.exp(scores[j] - max);
           for (let i = 0; i < hd; i++) {
             let acc = 0;
             for (let j = 0; j <= p; j++) acc += scores[j] * v[(j * KV + kh) * hd + i];
