@@ -48,6 +48,7 @@ export function assertClose(
   for (let i = 0; i < actual.length; i++) {
     const a = actual[i];
     const e = expected[i];
+    if (a === e) continue; // also equal infinities
     const bound = tol.atol + tol.rtol * Math.abs(e);
     const d = Math.abs(a - e);
     if (!(d <= bound)) {

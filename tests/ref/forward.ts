@@ -101,9 +101,99 @@ function rope(
   }
 }
 
+/** Embedding rows of `ids` as a float64 residual stream `[T, D]`. */
+export function refEmbed(cfg: ModelConfig, ws: RefWeights, ids: readonly number[]): Float64Array {
+  const d = cfg.hiddenSize;
+  const emb = w(ws, "model.embed_tokens.weight");
+  const h = new Float64Array(ids.length * d);
+  for (let p = 0; p < ids.length; p++) {
+    for (let j = 0; j < d; j++) h[p * d + j] = emb[ids[p] * d + j];
+  }
+  return h;
+}
+
+/** Options of {@link refSublayer}. */
+export interface RefSublayerOptions {
+  /** Replacement down_proj weight `[D, F]` (HF layout) for an MLP sublayer. */
+  down?: ArrayLike<number>;
+  /** Receives the down_proj input `[T, F]` of an MLP sublayer. */
+  captureDownInput?: (x: Float64Array) => void;
+}
+
+/** Applies sublayer s (attention if even, MLP if odd) to `h` (`[T, D]`) in place: h += branch(norm(h)). */
+export function refSublayer(
+  cfg: ModelConfig,
+  ws: RefWeights,
+  h: Float64Array,
+  s: number,
+  options: RefSublayerOptions = {},
+): void {
+  const d = cfg.hiddenSize;
+  const t = h.length / d;
+  const hd = cfg.headDim;
+  const H = cfg.numHeads;
+  const KV = cfg.numKvHeads;
+  const F = cfg.intermediateSize;
+  const pre = `model.layers.${s >> 1}.`;
+  if (s % 2 === 0) {
+    const inv = refInvFreq(cfg);
+    const xn = rmsnorm(h, w(ws, pre + "input_layernorm.weight"), cfg.rmsNormEps, t, d);
+    const bias = (n: string) => (cfg.qkvBias ? w(ws, pre + `self_attn.${n}.bias`) : undefined);
+    const q = linear(xn, w(ws, pre + "self_attn.q_proj.weight"), bias("q_proj"), t, d, H * hd);
+    const k = linear(xn, w(ws, pre + "self_attn.k_proj.weight"), bias("k_proj"), t, d, KV * hd);
+    const v = linear(xn, w(ws, pre + "self_attn.v_proj.weight"), bias("v_proj"), t, d, KV * hd);
+    rope(q, t, H, hd, inv, 0);
+    rope(k, t, KV, hd, inv, 0);
+    const o = new Float64Array(t * H * hd);
+    const scale = 1 / Math.sqrt(hd);
+    const group = H / KV;
+    for (let p = 0; p < t; p++) {
+      for (let hh = 0; hh < H; hh++) {
+        const kh = Math.floor(hh / group);
+        const scores = new Float64Array(p + 1);
+        let max = -Infinity;
+        for (let j = 0; j <= p; j++) {
+          let sc = 0;
+          for (let i = 0; i < hd; i++) sc += q[(p * H + hh) * hd + i] * k[(j * KV + kh) * hd + i];
+          scores[j] = sc * scale;
+          max = Math.max(max, scores[j]);
+        }
+        let sum = 0;
+        for (let j = 0; j <= p; j++) sum += scores[j] = Math.exp(scores[j] - max);
+        for (let i = 0; i < hd; i++) {
+          let acc = 0;
+          for (let j = 0; j <= p; j++) acc += scores[j] * v[(j * KV + kh) * hd + i];
+          o[(p * H + hh) * hd + i] = acc / sum;
+        }
+      }
+    }
+    const oBias = cfg.oBias ? w(ws, pre + "self_attn.o_proj.bias") : undefined;
+    const out = linear(o, w(ws, pre + "self_attn.o_proj.weight"), oBias, t, H * hd, d);
+    for (let i = 0; i < h.length; i++) h[i] += out[i];
+  } else {
+    const xn = rmsnorm(h, w(ws, pre + "post_attention_layernorm.weight"), cfg.rmsNormEps, t, d);
+    const bias = (n: string) => (cfg.mlpBias ? w(ws, pre + `mlp.${n}.bias`) : undefined);
+    const g = linear(xn, w(ws, pre + "mlp.gate_proj.weight"), bias("gate_proj"), t, d, F);
+    const u = linear(xn, w(ws, pre + "mlp.up_proj.weight"), bias("up_proj"), t, d, F);
+    for (let i = 0; i < g.length; i++) g[i] = (g[i] / (1 + Math.exp(-g[i]))) * u[i];
+    options.captureDownInput?.(g);
+    const down = options.down ?? w(ws, pre + "mlp.down_proj.weight");
+    const out = linear(g, down, bias("down_proj"), t, F, d);
+    for (let i = 0; i < h.length; i++) h[i] += out[i];
+  }
+}
+
+/** Final norm and LM head: logits `[T, V]` from a residual stream `[T, D]`. */
+export function refHead(cfg: ModelConfig, ws: RefWeights, h: Float64Array): Float64Array {
+  const t = h.length / cfg.hiddenSize;
+  const hn = rmsnorm(h, w(ws, "model.norm.weight"), cfg.rmsNormEps, t, cfg.hiddenSize);
+  const head = cfg.tieWordEmbeddings ? w(ws, "model.embed_tokens.weight") : w(ws, "lm_head.weight");
+  return linear(hn, head, undefined, t, cfg.hiddenSize, cfg.vocabSize);
+}
+
 /**
  * Logits `[T, V]` for one sequence `ids` (positions 0..T−1), with sublayers masked by `alive`
- * (default: all present). `downOverride` replaces a block's down_proj weight ([D, F], HF layout).
+ * (default: all present).
  */
 export function refForward(
   cfg: ModelConfig,
@@ -111,66 +201,9 @@ export function refForward(
   ids: readonly number[],
   alive: readonly boolean[] = cfg.alive,
 ): Float64Array {
-  const t = ids.length;
-  const d = cfg.hiddenSize;
-  const hd = cfg.headDim;
-  const H = cfg.numHeads;
-  const KV = cfg.numKvHeads;
-  const F = cfg.intermediateSize;
-  const inv = refInvFreq(cfg);
-  const emb = w(ws, "model.embed_tokens.weight");
-  const h = new Float64Array(t * d);
-  for (let p = 0; p < t; p++) for (let j = 0; j < d; j++) h[p * d + j] = emb[ids[p] * d + j];
-  for (let b = 0; b < cfg.numLayers; b++) {
-    const pre = `model.layers.${b}.`;
-    if (alive[2 * b]) {
-      const xn = rmsnorm(h, w(ws, pre + "input_layernorm.weight"), cfg.rmsNormEps, t, d);
-      const bias = (n: string) => (cfg.qkvBias ? w(ws, pre + `self_attn.${n}.bias`) : undefined);
-      const q = linear(xn, w(ws, pre + "self_attn.q_proj.weight"), bias("q_proj"), t, d, H * hd);
-      const k = linear(xn, w(ws, pre + "self_attn.k_proj.weight"), bias("k_proj"), t, d, KV * hd);
-      const v = linear(xn, w(ws, pre + "self_attn.v_proj.weight"), bias("v_proj"), t, d, KV * hd);
-      rope(q, t, H, hd, inv, 0);
-      rope(k, t, KV, hd, inv, 0);
-      const o = new Float64Array(t * H * hd);
-      const scale = 1 / Math.sqrt(hd);
-      const group = H / KV;
-      for (let p = 0; p < t; p++) {
-        for (let hh = 0; hh < H; hh++) {
-          const kh = Math.floor(hh / group);
-          const scores = new Float64Array(p + 1);
-          let max = -Infinity;
-          for (let j = 0; j <= p; j++) {
-            let s = 0;
-            for (let i = 0; i < hd; i++) s += q[(p * H + hh) * hd + i] * k[(j * KV + kh) * hd + i];
-            scores[j] = s * scale;
-            max = Math.max(max, scores[j]);
-          }
-          let sum = 0;
-          for (let j = 0; j <= p; j++) sum += scores[j] = Math.exp(scores[j] - max);
-          for (let i = 0; i < hd; i++) {
-            let acc = 0;
-            for (let j = 0; j <= p; j++) acc += scores[j] * v[(j * KV + kh) * hd + i];
-            o[(p * H + hh) * hd + i] = acc / sum;
-          }
-        }
-      }
-      const oBias = cfg.oBias ? w(ws, pre + "self_attn.o_proj.bias") : undefined;
-      const out = linear(o, w(ws, pre + "self_attn.o_proj.weight"), oBias, t, H * hd, d);
-      for (let i = 0; i < h.length; i++) h[i] += out[i];
-    }
-    if (alive[2 * b + 1]) {
-      const xn = rmsnorm(h, w(ws, pre + "post_attention_layernorm.weight"), cfg.rmsNormEps, t, d);
-      const bias = (n: string) => (cfg.mlpBias ? w(ws, pre + `mlp.${n}.bias`) : undefined);
-      const g = linear(xn, w(ws, pre + "mlp.gate_proj.weight"), bias("gate_proj"), t, d, F);
-      const u = linear(xn, w(ws, pre + "mlp.up_proj.weight"), bias("up_proj"), t, d, F);
-      for (let i = 0; i < g.length; i++) g[i] = (g[i] / (1 + Math.exp(-g[i]))) * u[i];
-      const out = linear(g, w(ws, pre + "mlp.down_proj.weight"), bias("down_proj"), t, F, d);
-      for (let i = 0; i < h.length; i++) h[i] += out[i];
-    }
-  }
-  const hn = rmsnorm(h, w(ws, "model.norm.weight"), cfg.rmsNormEps, t, d);
-  const head = cfg.tieWordEmbeddings ? emb : w(ws, "lm_head.weight");
-  return linear(hn, head, undefined, t, d, cfg.vocabSize);
+  const h = refEmbed(cfg, ws, ids);
+  for (let s = 0; s < 2 * cfg.numLayers; s++) if (alive[s]) refSublayer(cfg, ws, h, s);
+  return refHead(cfg, ws, h);
 }
 
 /** Greedy continuation of `prompt` by `n` tokens (full recomputation each step). */

@@ -1,0 +1,97 @@
+/**
+ * Calibration data for SPRINT: a text file tokenized once (BOS as the tokenizer adds it) and cut
+ * into `nsamples` windows of `seqLen` tokens — at seeded random offsets (the official code's
+ * scheme, `start = randint(0, len − T − 1)`, with this toolkit's own seeded generator) or, for
+ * exact reproduction across implementations, the first `nsamples` consecutive non-overlapping
+ * windows.
+ *
+ * @module
+ */
+import { ToolkitError } from "../errors.ts";
+import { seededRandom } from "../model/generate.ts";
+import type { TextTokenizer } from "../model/tokenizer.ts";
+
+/** Calibration windows and how they were made. */
+export interface Calibration {
+  /** `[nsamples · seqLen]` token ids, window after window. */
+  ids: Uint32Array<ArrayBuffer>;
+  nsamples: number;
+  seqLen: number;
+  protocol: {
+    file?: string;
+    tokens: number;
+    sampling: "random" | "sequential";
+    seed: number;
+    bos: boolean;
+  };
+}
+
+/** Options for {@link sampleCalibration}. */
+export interface CalibrationOptions {
+  nsamples: number;
+  seqLen: number;
+  seed?: number;
+  sampling?: "random" | "sequential";
+}
+
+/**
+ * Cuts windows from a token stream.
+ *
+ * @example
+ * ```ts
+ * const calib = sampleCalibration(tokens, { nsamples: 16, seqLen: 128, seed: 0 });
+ * ```
+ */
+export function sampleCalibration(
+  tokens: ArrayLike<number>,
+  options: CalibrationOptions,
+  file?: string,
+): Calibration {
+  const { nsamples, seqLen } = options;
+  const sampling = options.sampling ?? "random";
+  const seed = options.seed ?? 0;
+  if (!(nsamples >= 1) || !(seqLen >= 2)) {
+    throw new ToolkitError(`calibration: need nsamples ≥ 1 and seq-len ≥ 2`);
+  }
+  const need = sampling === "sequential" ? nsamples * seqLen : seqLen + 1;
+  if (tokens.length < need) {
+    throw new ToolkitError(
+      `${
+        file ?? "calibration text"
+      }: ${tokens.length} tokens, ${sampling} sampling of ${nsamples}×${seqLen} needs at least ${need}`,
+    );
+  }
+  const ids = new Uint32Array(nsamples * seqLen);
+  const rand = seededRandom(seed);
+  for (let i = 0; i < nsamples; i++) {
+    const start = sampling === "sequential"
+      ? i * seqLen
+      : Math.floor(rand() * (tokens.length - seqLen));
+    for (let j = 0; j < seqLen; j++) ids[i * seqLen + j] = tokens[start + j];
+  }
+  return {
+    ids,
+    nsamples,
+    seqLen,
+    protocol: { file, tokens: tokens.length, sampling, seed, bos: false },
+  };
+}
+
+/** Reads and tokenizes a calibration text file once, then samples windows. */
+export async function calibrationFromFile(
+  path: string,
+  tokenizer: TextTokenizer,
+  options: CalibrationOptions,
+): Promise<Calibration> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    throw new ToolkitError(`${path}: cannot read calibration text (${(e as Error).message})`);
+  }
+  if (text.trim().length === 0) throw new ToolkitError(`${path}: calibration text is empty`);
+  const tokens = tokenizer.encode(text);
+  const calib = sampleCalibration(tokens, options, path);
+  calib.protocol.bos = tokenizer.bosId !== undefined && tokens[0] === tokenizer.bosId;
+  return calib;
+}

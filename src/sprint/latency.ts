@@ -1,0 +1,231 @@
+/**
+ * SPRINT's latency model (spec §3): per-type sublayer latency measured on this device with the
+ * toolkit's own forward — dense (T1), minus k MLP sublayers (T2), minus k attention sublayers
+ * (T3), k from the 25 % rule — so ℓ_MLP = (T1 − T2)/k and ℓ_MHA = (T1 − T3)/k. Tables are
+ * cached per (adapter, model, workload) in a JSON file and can be supplied by the user.
+ *
+ * @module
+ */
+import { median } from "../deps.ts";
+import { ToolkitError } from "../errors.ts";
+import { writeJsonAtomic } from "../report/json.ts";
+import { argmax } from "../kernels/softmax.ts";
+import { KvCache, recordForward } from "../model/forward.ts";
+import type { LlamaModel } from "../model/model.ts";
+import { seededRandom } from "../model/generate.ts";
+import { latencyProbeBlocks, type SublayerLatency } from "./rules.ts";
+
+/** The workload latencies are measured on. */
+export interface LatencyWorkload {
+  /** `generation`: prefill `promptLength` tokens then decode `generationLength`; `prefill`: one forward. */
+  mode: "generation" | "prefill";
+  promptLength: number;
+  generationLength: number;
+  batch: number;
+  /** Timed repetitions (after one warm-up); the median is used. */
+  iterations: number;
+}
+
+/** A measured (or supplied) latency table. */
+export interface LatencyTable extends SublayerLatency {
+  /** Dense, minus-k-MLP and minus-k-attention workload latencies (ms, medians). */
+  t1?: number;
+  t2?: number;
+  t3?: number;
+  /** Blocks whose sublayers were removed for T2/T3. */
+  probeBlocks?: number[];
+  workload?: LatencyWorkload;
+  adapter?: string;
+  model?: string;
+  deno?: string;
+  measuredAt?: string;
+  /** Where the numbers came from. */
+  source: "measured" | "cache" | "file";
+}
+
+/**
+ * Runs the workload once on `model` with `mask` (greedy decode kept on the GPU, several steps per
+ * submission) and returns wall milliseconds from the first submission to the last result.
+ */
+export async function runWorkload(
+  model: LlamaModel,
+  mask: readonly boolean[],
+  w: LatencyWorkload,
+  seed = 0,
+): Promise<number> {
+  const gpu = model.gpu;
+  const V = model.config.vocabSize;
+  const rand = seededRandom(seed);
+  const b = w.batch;
+  const promptIds = new Uint32Array(b * w.promptLength).map(() => Math.floor(rand() * V));
+  const ids = gpu.tensor([promptIds.length], "u32", promptIds);
+  const t0 = performance.now();
+  if (w.mode === "prefill") {
+    const logits = gpu.tensor([b * w.promptLength, V], "f32");
+    gpu.run((rec) =>
+      recordForward(rec, model, ids, { batch: b, tokens: w.promptLength, mask, out: logits })
+    );
+    await gpu.sync();
+    const ms = performance.now() - t0;
+    logits.destroy();
+    ids.destroy();
+    return ms;
+  }
+  const cache = new KvCache(model, b, w.promptLength + w.generationLength, mask);
+  const per = 8;
+  const ring = Array.from({ length: per + 1 }, () => gpu.tensor([b], "u32"));
+  const logits = gpu.tensor([b, V], "f32");
+  try {
+    gpu.run((rec) => {
+      recordForward(rec, model, ids, {
+        batch: b,
+        tokens: w.promptLength,
+        mask,
+        cache,
+        output: "last",
+        out: logits,
+      });
+      argmax(rec, logits, { out: ring[0] });
+    });
+    let done = 0;
+    while (done < w.generationLength - 1) {
+      const steps = Math.min(per, w.generationLength - 1 - done);
+      const rec = gpu.recorder();
+      for (let i = 0; i < steps; i++) {
+        recordForward(rec, model, ring[i], {
+          batch: b,
+          tokens: 1,
+          mask,
+          cache,
+          output: "last",
+          out: logits,
+        });
+        argmax(rec, logits, { out: ring[i + 1] });
+      }
+      rec.copy(ring[steps], ring[0], 4 * b);
+      rec.submit();
+      await ring[0].read(); // the sampled ids are needed before the next batch, as in real decoding
+      done += steps;
+    }
+    await gpu.sync();
+    return performance.now() - t0;
+  } finally {
+    cache.destroy();
+    for (const t of [...ring, logits, ids]) t.destroy();
+  }
+}
+
+/** Median latency of `iterations` timed runs after one warm-up. */
+export async function timeWorkload(
+  model: LlamaModel,
+  mask: readonly boolean[],
+  w: LatencyWorkload,
+): Promise<number> {
+  await runWorkload(model, mask, w, 1);
+  const times: number[] = [];
+  for (let i = 0; i < w.iterations; i++) times.push(await runWorkload(model, mask, w, 2 + i));
+  return median(times)!;
+}
+
+/**
+ * Measures ℓ_MHA and ℓ_MLP (spec §3.1). The three configurations are measured interleaved
+ * (T1, T2, T3, T1, T2, T3, …) so slow drifts of a shared machine hit all three alike.
+ *
+ * @example
+ * ```ts
+ * const lat = await measureLatency(model, { mode: "generation", promptLength: 128, generationLength: 64, batch: 1, iterations: 5 });
+ * console.log(lat.attention, lat.mlp);
+ * ```
+ */
+export async function measureLatency(model: LlamaModel, w: LatencyWorkload): Promise<LatencyTable> {
+  const L = model.config.numLayers;
+  const blocks = latencyProbeBlocks(L);
+  const dense = model.alive;
+  if (dense.some((a) => !a)) {
+    throw new ToolkitError("latency: measure on the dense model (this one has removed sublayers)");
+  }
+  const noMlp = dense.map((_, s) => !(s % 2 === 1 && blocks.includes(s >> 1)));
+  const noAttn = dense.map((_, s) => !(s % 2 === 0 && blocks.includes(s >> 1)));
+  const masks = [dense, noMlp, noAttn];
+  for (const m of masks) await runWorkload(model, m, w, 1); // warm-up (pipelines, caches)
+  const times: number[][] = [[], [], []];
+  for (let i = 0; i < w.iterations; i++) {
+    for (let j = 0; j < 3; j++) times[j].push(await runWorkload(model, masks[j], w, 2 + i));
+  }
+  const [t1, t2, t3] = times.map((t) => median(t)!);
+  const k = blocks.length;
+  const mlp = (t1 - t2) / k;
+  const attention = (t1 - t3) / k;
+  if (!(mlp > 0) || !(attention > 0)) {
+    throw new ToolkitError(
+      `latency: measured non-positive sublayer latency (MLP ${mlp.toFixed(3)} ms, attention ${
+        attention.toFixed(3)
+      } ms); ` +
+        "the workload is too small or the machine too noisy — raise --latency-iters or the workload, or pass --latency-table",
+    );
+  }
+  return {
+    attention,
+    mlp,
+    dense: t1,
+    t1,
+    t2,
+    t3,
+    probeBlocks: blocks,
+    workload: w,
+    adapter: model.gpu.description,
+    deno: Deno.version.deno,
+    measuredAt: new Date().toISOString(),
+    source: "measured",
+  };
+}
+
+/** Cache key of a latency table. */
+export function latencyKey(adapter: string, modelId: string, w: LatencyWorkload): string {
+  return JSON.stringify([adapter, modelId, w.mode, w.promptLength, w.generationLength, w.batch]);
+}
+
+/**
+ * Returns the cached table for (adapter, model, workload) from `cacheFile`, or measures and stores
+ * one.
+ */
+export async function cachedLatency(
+  model: LlamaModel,
+  modelId: string,
+  w: LatencyWorkload,
+  cacheFile: string,
+): Promise<LatencyTable> {
+  const key = latencyKey(model.gpu.description, modelId, w);
+  let cache: Record<string, LatencyTable> = {};
+  try {
+    cache = JSON.parse(await Deno.readTextFile(cacheFile));
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) {
+      throw new ToolkitError(
+        `${cacheFile}: latency cache is not valid JSON (${(e as Error).message})`,
+      );
+    }
+  }
+  if (cache[key]) return { ...cache[key], source: "cache" };
+  const table = { ...(await measureLatency(model, w)), model: modelId };
+  cache[key] = table;
+  await writeJsonAtomic(cacheFile, cache);
+  return table;
+}
+
+/** Reads a latency table supplied by the user (the format {@link measureLatency} writes). */
+export async function readLatencyTable(path: string): Promise<LatencyTable> {
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(await Deno.readTextFile(path));
+  } catch (e) {
+    throw new ToolkitError(`${path}: cannot read the latency table (${(e as Error).message})`);
+  }
+  for (const f of ["attention", "mlp"] as const) {
+    if (typeof raw[f] !== "number" || !((raw[f] as number) > 0)) {
+      throw new ToolkitError(`${path}: field ${f} must be a positive number (ms)`);
+    }
+  }
+  const dense = typeof raw.dense === "number" ? raw.dense : 0;
+  return { ...(raw as unknown as LatencyTable), dense, source: "file" };
+}

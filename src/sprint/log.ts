@@ -1,0 +1,263 @@
+/**
+ * The prune log (`prune_log.json` + `tuned_rows.safetensors`), the resumable state file, the
+ * report (`report.md`, `report.svg`) and the replay of a log's first m steps onto the dense model.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { ToolkitError } from "../errors.ts";
+import { writeJsonAtomic } from "../report/json.ts";
+import { linePanel, svgDocument } from "../report/svg.ts";
+import type { LlamaModel } from "../model/model.ts";
+import { openSafetensors, writeSafetensors } from "../model/safetensors.ts";
+import { applyTunedRows, type SprintState, type StepLog, type TunedRows } from "./sprint.ts";
+import type { LatencyTable } from "./latency.ts";
+
+/** What `prune_log.json` holds. */
+export interface PruneLog {
+  format: "sprint-wgpu prune log v1";
+  method: string;
+  settings: Record<string, unknown>;
+  protocol: Record<string, unknown>;
+  latency: LatencyTable;
+  dense: { calibrationLoss?: number };
+  steps: StepLog[];
+  /** Re-fitted rows applied, in order; `tensor` names the values in tuned_rows.safetensors. */
+  applied: {
+    afterStep: number;
+    sublayer: number;
+    block: number;
+    rows: number[];
+    fellBack: boolean;
+    tensor: string;
+  }[];
+  final: { mask: boolean[]; pruned: number[]; estimatedSpeedup: number };
+  wallSeconds: number;
+}
+
+function tunedTensorName(i: number, t: TunedRows): string {
+  return `applied.${i}.model.layers.${t.block}.mlp.down_proj.rows`;
+}
+
+/** Writes `prune_log.json` and `tuned_rows.safetensors` into `dir`. */
+export async function writePruneLog(
+  dir: string,
+  log: Omit<PruneLog, "applied">,
+  state: SprintState,
+): Promise<PruneLog> {
+  const applied = state.applied.map((t, i) => ({
+    afterStep: t.step ?? -1,
+    sublayer: t.sublayer,
+    block: t.block,
+    rows: t.rows,
+    fellBack: t.fellBack,
+    tensor: tunedTensorName(i, t),
+  }));
+  const full: PruneLog = { ...log, applied };
+  await writeSafetensors(
+    join(dir, "tuned_rows.safetensors"),
+    state.applied.map((t, i) => ({
+      name: tunedTensorName(i, t),
+      shape: [t.rows.length, t.rows.length ? t.values.length / t.rows.length : 0],
+      dtype: "F32" as const,
+      data: t.values,
+    })),
+  );
+  await writeJsonAtomic(join(dir, "prune_log.json"), full);
+  return full;
+}
+
+/** Reads a prune log directory. */
+export async function readPruneLog(dir: string): Promise<{ log: PruneLog; tuned: TunedRows[] }> {
+  const path = join(dir, "prune_log.json");
+  let log: PruneLog;
+  try {
+    log = JSON.parse(await Deno.readTextFile(path));
+  } catch (e) {
+    throw new ToolkitError(`${path}: cannot read the prune log (${(e as Error).message})`);
+  }
+  if (log.format !== "sprint-wgpu prune log v1") {
+    throw new ToolkitError(`${path}: field format is not "sprint-wgpu prune log v1"`);
+  }
+  const st = await openSafetensors(join(dir, "tuned_rows.safetensors"));
+  const tuned: TunedRows[] = [];
+  for (const a of log.applied) {
+    tuned.push({
+      sublayer: a.sublayer,
+      block: a.block,
+      rows: a.rows,
+      values: a.rows.length ? await st.float32(a.tensor) : new Float32Array(0),
+      fellBack: a.fellBack,
+    });
+  }
+  return { log, tuned };
+}
+
+/**
+ * Replays the first `m` steps of a log onto the dense `model` (re-fitted rows written in order)
+ * and returns the sublayer mask after m prunings.
+ *
+ * @example
+ * ```ts
+ * const model = await loadModel(gpu, denseDir);
+ * const mask = await replayLog(model, "out/run", 3);
+ * await saveModel(model, "out/after-3", { mask });
+ * ```
+ */
+export async function replayLog(model: LlamaModel, logDir: string, m: number): Promise<boolean[]> {
+  const { log, tuned } = await readPruneLog(logDir);
+  if (m < 0 || m > log.steps.length) {
+    throw new ToolkitError(`replay: the log has ${log.steps.length} steps, asked for ${m}`);
+  }
+  const mask = model.alive.slice();
+  for (let i = 0; i < log.applied.length; i++) {
+    if (log.applied[i].afterStep <= m) await applyTunedRows(model, tuned[i]);
+  }
+  for (const s of log.steps.slice(0, m)) mask[s.sublayer] = false;
+  return mask;
+}
+
+/** Persists a resumable state (JSON + tensors) atomically into `dir`. */
+export async function saveState(
+  dir: string,
+  state: SprintState,
+  meta: Record<string, unknown>,
+): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true });
+  const tensors = [
+    ...state.applied.map((t, i) => ({ name: `applied.${i}`, t })),
+    ...state.cache.map((c) => ({ name: `cache.${c.candidate}`, t: c.tuned })),
+  ].filter((x) => x.t.values.length > 0);
+  await writeSafetensors(
+    join(dir, "state.safetensors"),
+    tensors.map(({ name, t }) => ({
+      name,
+      shape: [t.values.length],
+      dtype: "F32" as const,
+      data: t.values,
+    })),
+  );
+  const strip = (t: TunedRows) => ({ ...t, values: undefined });
+  await writeJsonAtomic(join(dir, "state.json"), {
+    meta,
+    state: {
+      ...state,
+      applied: state.applied.map(strip),
+      cache: state.cache.map((c) => ({
+        ...c,
+        tuned: strip(c.tuned),
+        score: c.score.map((v) => (Number.isFinite(v) ? v : null)),
+      })),
+    },
+  });
+}
+
+/** Loads a state written by {@link saveState}, or undefined when there is none. */
+export async function loadState(
+  dir: string,
+): Promise<{ state: SprintState; meta: Record<string, unknown> } | undefined> {
+  let raw: { meta: Record<string, unknown>; state: SprintState };
+  try {
+    raw = JSON.parse(await Deno.readTextFile(join(dir, "state.json")));
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw new ToolkitError(
+      `${join(dir, "state.json")}: cannot read the saved state (${(e as Error).message})`,
+    );
+  }
+  const st = await openSafetensors(join(dir, "state.safetensors"));
+  const values = async (
+    name: string,
+  ) => (st.has(name) ? await st.float32(name) : new Float32Array(0));
+  const s = raw.state;
+  const applied = await Promise.all(
+    s.applied.map(async (t, i) => ({ ...t, values: await values(`applied.${i}`) })),
+  );
+  const cache = await Promise.all(
+    s.cache.map(async (c) => ({
+      ...c,
+      tuned: { ...c.tuned, values: await values(`cache.${c.candidate}`) },
+      score: c.score.map((v) => (v === null ? Infinity : v)),
+    })),
+  );
+  return { meta: raw.meta, state: { ...s, applied, cache } };
+}
+
+/** report.md: settings, latency table and the per-step table. */
+export function reportMarkdown(log: PruneLog): string {
+  const lines: string[] = [];
+  lines.push(`# ${log.method.toUpperCase()} pruning report`, "");
+  lines.push(
+    `Model: \`${log.protocol.model}\` · adapter: ${log.protocol.adapter} · Deno ${log.protocol.deno} · weights ${log.protocol.dtype}`,
+    "",
+  );
+  lines.push(`Calibration: ${JSON.stringify(log.protocol.calibration)}`, "");
+  const lt = log.latency;
+  lines.push(
+    `Latency (${lt.source}): attention ${lt.attention.toFixed(3)} ms, MLP ${
+      lt.mlp.toFixed(3)
+    } ms per sublayer, dense ${lt.dense.toFixed(1)} ms per workload ${
+      JSON.stringify(lt.workload ?? {})
+    }`,
+    "",
+  );
+  lines.push(`Settings: \`${JSON.stringify(log.settings)}\``, "");
+  lines.push(
+    "| step | sublayer | type | block | tuned | est. speedup | (sublayer model / with fixed cost) | calib. loss | time (s) |",
+  );
+  lines.push("|---:|---:|---|---:|---|---:|---|---:|---:|");
+  lines.push(
+    `| 0 | – | dense | – | – | 1.000 | 1.000 / 1.000 | ${
+      log.dense.calibrationLoss?.toFixed(4) ?? "–"
+    } | – |`,
+  );
+  for (const s of log.steps) {
+    const tuned = s.tuned
+      ? `MLP ${s.tuned.block} (${s.tuned.rows} rows${s.tuned.fellBack ? ", fell back" : ""})`
+      : "–";
+    lines.push(
+      `| ${s.step} | ${s.sublayer} | ${s.type} | ${s.block} | ${tuned} | ${
+        s.estimatedSpeedup.toFixed(3)
+      } | ${s.estimatedSpeedupSublayers.toFixed(3)} / ${s.estimatedSpeedupTotal.toFixed(3)} | ${
+        s.calibrationLoss?.toFixed(4) ?? "–"
+      } | ${s.seconds.total.toFixed(1)} |`,
+    );
+  }
+  lines.push(
+    "",
+    `Pruned (in order): ${log.final.pruned.join(", ")} · estimated speedup ${
+      log.final.estimatedSpeedup.toFixed(3)
+    } · search wall time ${log.wallSeconds.toFixed(1)} s`,
+    "",
+  );
+  return lines.join("\n");
+}
+
+/** report.svg: estimated speedup and calibration loss per step. */
+export function reportSvg(log: PruneLog): string {
+  const steps = log.steps;
+  return svgDocument(900, 320, [
+    linePanel(0, 0, 450, 320, "Estimated speedup", "step", [
+      {
+        name: "speedup model in use",
+        points: [[0, 1], ...steps.map((s) => [s.step, s.estimatedSpeedup] as [number, number])],
+      },
+      {
+        name: "sublayers only",
+        points: [
+          [0, 1],
+          ...steps.map((s) => [s.step, s.estimatedSpeedupSublayers] as [number, number]),
+        ],
+      },
+    ]),
+    linePanel(450, 0, 450, 320, "Calibration loss (mean NLL)", "step", [
+      {
+        name: "calibration loss",
+        points: [
+          [0, log.dense.calibrationLoss ?? NaN],
+          ...steps.map((s) => [s.step, s.calibrationLoss ?? NaN] as [number, number]),
+        ],
+      },
+    ]),
+  ]);
+}
