@@ -13,18 +13,16 @@
  */
 import type { Gpu } from "../gpu/device.ts";
 import type { Recorder } from "../gpu/recorder.ts";
-import { readTensors, type Tensor } from "../gpu/tensor.ts";
+import type { Tensor } from "../gpu/tensor.ts";
 import { fromF16, toF16 } from "../gpu/f16.ts";
 import { sub } from "../kernels/elementwise.ts";
 import { embedding } from "../kernels/embedding.ts";
 import { type Linear, packLinear, unpackWeightHost } from "../kernels/matmul.ts";
 import { gramAccumulate } from "../kernels/gram.ts";
 import { choleskySolve, decodeSolveStatus } from "../kernels/solve.ts";
-import { nll } from "../kernels/softmax.ts";
-import { rmsnorm } from "../kernels/rmsnorm.ts";
-import { matmul } from "../kernels/matmul.ts";
 import { runSublayers } from "../model/forward.ts";
 import type { LlamaModel } from "../model/model.ts";
+import { meanNll } from "../model/loss.ts";
 import type { Calibration } from "./calibration.ts";
 import { importance, parseMetrics, rankSum, SensitivityAccumulator } from "./metrics.ts";
 import {
@@ -578,40 +576,7 @@ class SprintRun {
   async calibrationLoss(): Promise<number | undefined> {
     const k = Math.min(this.o.lossSequences, this.calib.nsamples);
     if (k === 0) return undefined;
-    const T = this.T;
-    const c = this.model.config;
-    const V = c.vocabSize;
-    // LM-head rows per chunk so that the logits fit one storage binding.
-    const rowsPerChunk = Math.max(
-      1,
-      Math.min(T, Math.floor(this.gpu.caps.maxStorageBindingSize / (4 * V))),
-    );
-    const h = this.gpu.tensor([T, c.hiddenSize], "f32");
-    const hn = this.gpu.tensor([T, c.hiddenSize], "f32");
-    const nlls: Tensor[] = [];
-    const temps: Tensor[] = [h, hn];
-    const rec = this.gpu.recorder();
-    for (let i = 0; i < k; i++) {
-      const ids = this.calib.ids.subarray(i * T, (i + 1) * T);
-      embedding(rec, ids, this.model.embed, { out: h });
-      runSublayers(rec, this.model, h, 0, this.n, { batch: 1, tokens: T, mask: this.alive });
-      rmsnorm(rec, h, this.model.finalNorm, c.rmsNormEps, { out: hn });
-      for (let r0 = 0; r0 < T - 1; r0 += rowsPerChunk) {
-        const rows = Math.min(rowsPerChunk, T - 1 - r0);
-        const part = this.gpu.tensor([rows, c.hiddenSize], "f32");
-        rec.copy(hn, part, rows * c.hiddenSize * 4, r0 * c.hiddenSize * 4, 0);
-        const logits = matmul(rec, part, this.model.lmHead);
-        nlls.push(nll(rec, logits, ids.subarray(r0 + 1, r0 + 1 + rows)));
-        temps.push(part, logits);
-      }
-    }
-    rec.submit();
-    const values = await readTensors(this.gpu, nlls);
-    let sum = 0;
-    let cnt = 0;
-    for (const v of values) for (const x of v) (sum += x), cnt++;
-    for (const t of [...temps, ...nlls]) t.destroy();
-    return sum / cnt;
+    return await meanNll(this.model, this.calib.ids, k, this.T, this.alive);
   }
 
   restore(state: SprintState): void {

@@ -1,0 +1,70 @@
+/**
+ * Mean next-token negative log-likelihood of token windows under a sublayer mask — the
+ * "calibration loss" SPRINT logs per step and the perplexity criterion of the SLEB and
+ * BlockPruner baselines (`exp(meanNll)`). The LM head runs in row chunks so the logits of one
+ * chunk fit a storage binding; everything is recorded into one submission with one readback.
+ *
+ * @module
+ */
+import { embedding } from "../kernels/embedding.ts";
+import { matmul } from "../kernels/matmul.ts";
+import { rmsnorm } from "../kernels/rmsnorm.ts";
+import { nll } from "../kernels/softmax.ts";
+import { readTensors, type Tensor } from "../gpu/tensor.ts";
+import { runSublayers } from "./forward.ts";
+import type { LlamaModel } from "./model.ts";
+
+/**
+ * Mean NLL over every position but the first of each window (`ids` holds `count` windows of
+ * `seqLen` tokens back to back), with sublayers masked by `mask`.
+ *
+ * @example
+ * ```ts
+ * const loss = await meanNll(model, calib.ids, 8, calib.seqLen, model.alive);
+ * console.log("ppl", Math.exp(loss));
+ * ```
+ */
+export async function meanNll(
+  model: LlamaModel,
+  ids: ArrayLike<number>,
+  count: number,
+  seqLen: number,
+  mask: readonly boolean[] = model.alive,
+): Promise<number> {
+  const gpu = model.gpu;
+  const c = model.config;
+  const T = seqLen;
+  const V = c.vocabSize;
+  const rowsPerChunk = Math.max(1, Math.min(T, Math.floor(gpu.caps.maxStorageBindingSize / (4 * V))));
+  const h = gpu.tensor([T, c.hiddenSize], "f32");
+  const hn = gpu.tensor([T, c.hiddenSize], "f32");
+  const nlls: Tensor[] = [];
+  const temps: Tensor[] = [h, hn];
+  const rec = gpu.recorder();
+  for (let i = 0; i < count; i++) {
+    const win = Array.from({ length: T }, (_, j) => ids[i * T + j]);
+    embedding(rec, win, model.embed, { out: h });
+    runSublayers(rec, model, h, 0, 2 * c.numLayers, { batch: 1, tokens: T, mask });
+    rmsnorm(rec, h, model.finalNorm, c.rmsNormEps, { out: hn });
+    for (let r0 = 0; r0 < T - 1; r0 += rowsPerChunk) {
+      const rows = Math.min(rowsPerChunk, T - 1 - r0);
+      const part = gpu.tensor([rows, c.hiddenSize], "f32");
+      rec.copy(hn, part, rows * c.hiddenSize * 4, r0 * c.hiddenSize * 4, 0);
+      const logits = matmul(rec, part, model.lmHead);
+      nlls.push(nll(rec, logits, win.slice(r0 + 1, r0 + 1 + rows)));
+      temps.push(part, logits);
+    }
+  }
+  rec.submit();
+  const values = await readTensors(gpu, nlls);
+  let sum = 0;
+  let cnt = 0;
+  for (const v of values) {
+    for (const x of v) {
+      sum += x;
+      cnt++;
+    }
+  }
+  for (const t of [...temps, ...nlls]) t.destroy();
+  return sum / cnt;
+}
