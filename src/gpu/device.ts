@@ -217,6 +217,48 @@ export class Gpu {
   }
 }
 
+const LAVAPIPE_ICD_DIR = "/usr/share/vulkan/icd.d";
+
+function granted(desc: Deno.PermissionDescriptor): boolean {
+  try {
+    return Deno.permissions.querySync(desc).state === "granted";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * On Linux, when `DENO_WEBGPU_BACKEND` is unset and Mesa's lavapipe Vulkan driver is installed,
+ * selects the Vulkan back end (f16, timestamp-query, and none of the GL back end's flaky exit
+ * crash), and points an unset `XDG_RUNTIME_DIR` at a private directory (silences a Mesa warning).
+ * Does nothing without the needed permissions (it never prompts). Returns the back end chosen.
+ */
+export function preferLavapipe(): string | undefined {
+  if (Deno.build.os !== "linux") return undefined;
+  if (!granted({ name: "env", variable: "DENO_WEBGPU_BACKEND" })) return undefined;
+  const current = Deno.env.get("DENO_WEBGPU_BACKEND");
+  if (current) return current;
+  if (!granted({ name: "read", path: LAVAPIPE_ICD_DIR })) return undefined;
+  try {
+    const hasLvp = [...Deno.readDirSync(LAVAPIPE_ICD_DIR)].some((e) =>
+      /^lvp_icd.*\.json$/.test(e.name)
+    );
+    if (!hasLvp) return undefined;
+  } catch {
+    return undefined;
+  }
+  Deno.env.set("DENO_WEBGPU_BACKEND", "vulkan");
+  if (granted({ name: "env", variable: "XDG_RUNTIME_DIR" }) && !Deno.env.get("XDG_RUNTIME_DIR")) {
+    try {
+      const dir = `/tmp/sprint-wgpu-xdg-${Deno.uid() ?? 0}`;
+      Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      Deno.chmodSync(dir, 0o700);
+      Deno.env.set("XDG_RUNTIME_DIR", dir);
+    } catch { /* no permission: keep Mesa's warning */ }
+  }
+  return "vulkan";
+}
+
 /**
  * Requests an adapter and a device with the adapter's highest limits for storage bindings,
  * buffers and workgroups, and `shader-f16` / `timestamp-query` when offered.
@@ -235,6 +277,7 @@ export async function createGpu(options: GpuOptions = {}): Promise<Gpu> {
       "WebGPU is not available in this runtime (navigator.gpu is missing); run with Deno 2.x",
     );
   }
+  preferLavapipe();
   const adapter = await navigator.gpu.requestAdapter({
     powerPreference: options.powerPreference,
   });
