@@ -1,9 +1,23 @@
 /**
  * sprint-wgpu: sublayer pruning of Llama-family models with SPRINT, on Deno's WebGPU.
  *
- * This entry point re-exports the public API.
+ * This entry point re-exports the public API: the GPU runtime and kernels, the model (loading,
+ * masked forward with hooks, generation, saving), SPRINT itself, evaluation and baselines.
  *
- * @example
+ * @example Prune a model with SPRINT
+ * ```ts
+ * import { calibrationFromFile, getGpu, loadModel, measureLatency, saveModel, sprint } from "./mod.ts";
+ * const gpu = await getGpu();
+ * const model = await loadModel(gpu, "models/base");
+ * const calib = await calibrationFromFile("text.txt", model.tokenizer!, { nsamples: 32, seqLen: 256 });
+ * const latency = await measureLatency(model, {
+ *   mode: "generation", promptLength: 256, generationLength: 128, batch: 1, iterations: 3,
+ * });
+ * const { mask, steps } = await sprint(model, calib, { targetSpeedup: 1.25, latency });
+ * await saveModel(model, "out/pruned", { mask });
+ * ```
+ *
+ * @example Run a kernel
  * ```ts
  * import { getGpu, matmul, packLinear } from "./mod.ts";
  * const gpu = await getGpu();
@@ -15,22 +29,34 @@
  *
  * @module
  */
-export { ToolkitError } from "./src/errors.ts";
-export { createGpu, getGpu, Gpu, type GpuCapabilities, type GpuOptions } from "./src/gpu/device.ts";
-export { type DType, readTensors, Tensor } from "./src/gpu/tensor.ts";
-export {
-  type Bindable,
-  linearGrid,
-  Params,
-  Recorder,
-  type Workgroups,
-} from "./src/gpu/recorder.ts";
-export { loadShader, type ShaderSource, specialise } from "./src/gpu/shader.ts";
-export { timeGpu, type TimeOptions, type TimingStats } from "./src/gpu/timing.ts";
-export {
-  type Linear,
-  matmul,
-  type MatmulOptions,
-  packLinear,
-  type PackOptions,
-} from "./src/kernels/matmul.ts";
+export * from "./src/errors.ts";
+export * from "./src/gpu/device.ts";
+export * from "./src/gpu/tensor.ts";
+export * from "./src/gpu/recorder.ts";
+export * from "./src/gpu/shader.ts";
+export * from "./src/gpu/timing.ts";
+export * from "./src/kernels/matmul.ts";
+export * from "./src/kernels/rmsnorm.ts";
+export * from "./src/kernels/elementwise.ts";
+export * from "./src/kernels/embedding.ts";
+export * from "./src/kernels/softmax.ts";
+export * from "./src/kernels/reduce.ts";
+export * from "./src/kernels/rope.ts";
+export * from "./src/kernels/attention.ts";
+export * from "./src/kernels/gram.ts";
+export * from "./src/kernels/solve.ts";
+export * from "./src/model/config.ts";
+export * from "./src/model/safetensors.ts";
+export * from "./src/model/tokenizer.ts";
+export * from "./src/model/model.ts";
+export * from "./src/model/forward.ts";
+export * from "./src/model/generate.ts";
+export * from "./src/model/save.ts";
+export * from "./src/model/loss.ts";
+export * from "./src/model/default.ts";
+export * from "./src/sprint/sprint.ts";
+export * from "./src/sprint/calibration.ts";
+export * from "./src/sprint/latency.ts";
+export * from "./src/sprint/rules.ts";
+export * from "./src/sprint/metrics.ts";
+export * from "./src/sprint/log.ts";
