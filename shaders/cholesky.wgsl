@@ -163,7 +163,6 @@ fn load_h(
 @group(0) @binding(5) var<storage, read_write> STATUS: array<atomic<u32>>;
 
 var<workgroup> S: array<f32, {{BB}}>; // the block, row-major
-var<workgroup> TI: array<f32, {{BB}}>; // its inverse, row-major
 
 @compute @workgroup_size({{B}})
 fn potrf(@builtin(local_invocation_index) r: u32) {
@@ -212,26 +211,23 @@ fn potrf(@builtin(local_invocation_index) r: u32) {
     }
     workgroupBarrier();
   }
-  // Column r of L⁻¹ by forward substitution (this invocation alone touches column r of TI).
+  // Column r of L⁻¹ by forward substitution, straight into DINV (this invocation alone writes
+  // and reads column r there), so that workgroup memory holds just the block (16 KiB at B = 64).
+  let dbase = (kb / {{B}}u) * {{BB}}u;
   let c = r;
   for (var i = 0u; i < c; i++) {
-    TI[i * {{B}}u + c] = 0.0;
+    DINV[dbase + i * {{B}}u + c] = 0.0;
   }
-  TI[c * {{B}}u + c] = 1.0 / S[c * {{B}}u + c];
+  DINV[dbase + c * {{B}}u + c] = 1.0 / S[c * {{B}}u + c];
   for (var i = c + 1u; i < {{B}}u; i++) {
     var s = 0.0;
     for (var k = c; k < i; k++) {
-      s = fma(S[i * {{B}}u + k], TI[k * {{B}}u + c], s);
+      s = fma(S[i * {{B}}u + k], DINV[dbase + k * {{B}}u + c], s);
     }
-    TI[i * {{B}}u + c] = -s / S[i * {{B}}u + i];
+    DINV[dbase + i * {{B}}u + c] = -s / S[i * {{B}}u + i];
   }
-  workgroupBarrier();
-  let dbase = (kb / {{B}}u) * {{BB}}u + r * {{B}}u;
-  for (var c2 = 0u; c2 < {{B}}u; c2++) {
-    if (c2 <= r) {
-      A[arow + c2] = S[r * {{B}}u + c2];
-    }
-    DINV[dbase + c2] = TI[r * {{B}}u + c2];
+  for (var c2 = 0u; c2 <= r; c2++) {
+    A[arow + c2] = S[r * {{B}}u + c2];
   }
 }
 // #endif

@@ -2,7 +2,8 @@
 //
 // Entry point `gemm_tn`: C[i, j] += alpha · Σ_{m<K} X[m, i] · Y[m, j] for i < rows, j < cols,
 // with every operand addressed by an element offset and a row stride (ld):
-//   X[m, i] = X[x_off + m·ldx + i],  Y[m, j] = Y[y_off + m·ldy + j],  C[i, j] = C[c_off + i·ldc + j].
+//   X[m, i] = X[x_off + m·ldx + i],  Y[m, j] = Y[y_off + m·ldy + j],
+//   C[i, j] = C[c_off + i·ldc + j].
 // With X = x [M, F] and Y = y [M, N] this is the Gram / cross-moment update g += xᵀ·y; the
 // Cholesky solver (cholesky.wgsl) uses it for its trailing updates (alpha = −1).
 //
@@ -71,7 +72,7 @@ const TC = 4u * {{C4}}u; // columns of an invocation's block
 @group(0) @binding(3) var<storage, read_write> C: array<f32>;
 // #endif
 
-/** Adds v (columns j … j+3 of row i of C, j a multiple of 4) into C, skipping what is out of range. */
+/** Adds alpha·v (columns j … j+3 of row i of C, j a multiple of 4) into C, within range only. */
 fn store4(i: u32, j: u32, v: vec4<f32>, mirror: bool) {
   if (i >= P.rows || j >= P.cols) {
     return;

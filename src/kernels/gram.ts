@@ -4,15 +4,15 @@
  * ({@link columnSumSquares}), over calibration batches of tokens `x [M, F]`, `z [M, N]`.
  *
  * The product is register-blocked (shaders/gram.wgsl): every invocation owns a 16 × 16 block of
- * the output and loops over the tokens, reading 16 values of x and 16 of y per token (as vec4s
- * when F, N are multiples of 4) and doing 256 multiply-adds. Because llvmpipe stops a shader
- * invocation after 65,535 loop iterations, the M tokens are split into chunks of at most
- * {@link GRAM_CHUNK_ROWS} rows, one dispatch each, recorded one after another into the same
- * recorder; each dispatch adds its chunk's f32 sums into the output (so the output is f32 sums of
- * f32 partial sums of ≤ 16,384 sequential terms: relative error ≈ 1e-7·√chunk per element for
- * zero-mean terms, ≈ 1e-7·chunk in the worst case). When `y` is `x` (same tensor), only blocks on
- * or below the diagonal are computed and mirrored, halving the work; the result is then exactly
- * symmetric.
+ * the output and loops over the tokens, four per iteration, reading 16 values of x and 16 of y
+ * per token (as vec4s when F, N are multiples of 4) and doing 256 multiply-adds. Because
+ * llvmpipe stops a shader invocation after 65,535 loop iterations, the M tokens are split into
+ * chunks of at most {@link GRAM_CHUNK_ROWS} rows, one dispatch each, recorded one after another
+ * into the same recorder; each dispatch adds its chunk's f32 sums into the output (so the output
+ * is f32 sums of f32 partial sums of ≤ 16,384 sequential terms: relative error ≈ 1e-7·√chunk per
+ * element for zero-mean terms, ≈ 1e-7·chunk in the worst case). When `y` is `x` (the same
+ * buffer), only blocks on or below the diagonal are computed and mirrored, halving the work; the
+ * result is then exactly symmetric.
  *
  * @module
  */
@@ -110,7 +110,7 @@ export function recordGemmTN(
   if ((s.lower || s.mirror) && s.rows !== s.cols) {
     throw new Error("recordGemmTN: lower/mirror need rows == cols");
   }
-  assertLoopBudget("gemm_tn", s.k + 1, `a chunk of ${s.k} rows`);
+  assertLoopBudget("gemm_tn", Math.ceil(s.k / 4) + 1, `a chunk of ${s.k} rows`);
   const vec = (o: GemmOperand) => o.off % 4 === 0 && o.ld % 4 === 0;
   const pipe = rec.gpu.pipeline(SRC, {
     R4,
