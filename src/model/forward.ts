@@ -16,6 +16,7 @@ import { type Linear, matmul } from "../kernels/matmul.ts";
 import { rmsnorm } from "../kernels/rmsnorm.ts";
 import { rope } from "../kernels/rope.ts";
 import { appendKv, attention } from "../kernels/attention.ts";
+import { attentionForwardTrain } from "../train/kernels/attention_backward.ts";
 import { swiglu } from "../kernels/elementwise.ts";
 import { embedding } from "../kernels/embedding.ts";
 import type { LlamaModel } from "./model.ts";
@@ -80,6 +81,74 @@ export interface ForwardHooks {
   captureDownInput?: ReadonlyMap<number, Tensor>;
   /** Block b's down_proj is replaced by the given linear layer (e.g. re-fitted rows). */
   downOverride?: ReadonlyMap<number, Linear>;
+  /**
+   * Keeps every executed sublayer's intermediate activations for a backward pass (training):
+   * each sublayer writes into fresh tensors owned by the tape instead of shared scratch space.
+   */
+  tape?: ActivationTape;
+}
+
+/** Intermediate activations of one executed sublayer (see {@link ActivationTape}). */
+export interface SublayerActivations {
+  /** Residual stream entering the sublayer `[M, D]`. */
+  hIn: Tensor;
+  /** Its normalised input `[M, D]`. */
+  xn: Tensor;
+  /** Attention: roped queries `[M, H·hd]`, roped keys and values `[M, KVH·hd]`, output `[M, H·hd]`. */
+  q?: Tensor;
+  k?: Tensor;
+  v?: Tensor;
+  att?: Tensor;
+  /** Attention: per-query log-sum-exp `[M, H]` of the training forward (for the backward). */
+  lse?: Tensor;
+  /** MLP: gate and up pre-activations and SiLU(gate)·up, `[M, F]`. */
+  gate?: Tensor;
+  up?: Tensor;
+  act?: Tensor;
+}
+
+/**
+ * Activations recorded by a forward pass for the backward pass, by sublayer index. Call
+ * {@link ActivationTape.destroy} after the backward pass has been submitted and completed.
+ */
+export class ActivationTape {
+  readonly entries = new Map<number, SublayerActivations>();
+
+  /** Fresh activation tensors for sublayer `s` over `m` rows. */
+  take(model: LlamaModel, s: number, m: number): SublayerActivations {
+    const c = model.config;
+    const t = (n: number) => model.gpu.tensor([m, n], "f32");
+    const e: SublayerActivations = s % 2 === 0
+      ? {
+        hIn: t(c.hiddenSize),
+        xn: t(c.hiddenSize),
+        q: t(c.numHeads * c.headDim),
+        k: t(c.numKvHeads * c.headDim),
+        v: t(c.numKvHeads * c.headDim),
+        att: t(c.numHeads * c.headDim),
+        lse: t(c.numHeads),
+      }
+      : {
+        hIn: t(c.hiddenSize),
+        xn: t(c.hiddenSize),
+        gate: t(c.intermediateSize),
+        up: t(c.intermediateSize),
+        act: t(c.intermediateSize),
+      };
+    this.entries.get(s) && destroyEntry(this.entries.get(s)!);
+    this.entries.set(s, e);
+    return e;
+  }
+
+  /** Frees every recorded tensor. */
+  destroy(): void {
+    for (const e of this.entries.values()) destroyEntry(e);
+    this.entries.clear();
+  }
+}
+
+function destroyEntry(e: SublayerActivations): void {
+  for (const t of Object.values(e)) (t as Tensor | undefined)?.destroy();
 }
 
 /** Shape and state of a forward over `batch` sequences of `tokens` new tokens each. */
@@ -180,46 +249,65 @@ export function runSublayers(
     if (s % 2 === 0) {
       const a = blk.attention;
       if (!a) throw new Error(`sublayer ${s} (block ${b} attention) has no weights`);
-      rmsnorm(rec, h, a.norm, c.rmsNormEps, { out: ws.xn });
-      matmul(rec, ws.xn, a.q, { out: ws.q });
-      matmul(rec, ws.xn, a.k, { out: ws.k });
-      matmul(rec, ws.xn, a.v, { out: ws.v });
+      const buf = hooks?.tape ? hooks.tape.take(model, s, m) : ws;
+      if (hooks?.tape) rec.copy(h, (buf as SublayerActivations).hIn, h.byteLength);
+      const { xn, q, k, v, att } = buf as Required<SublayerActivations>;
+      rmsnorm(rec, h, a.norm, c.rmsNormEps, { out: xn });
+      matmul(rec, xn, a.q, { out: q });
+      matmul(rec, xn, a.k, { out: k });
+      matmul(rec, xn, a.v, { out: v });
       const pos = { batch: ctx.batch, tokensPerSeq: ctx.tokens, past, headDim: c.headDim };
-      rope(rec, ws.q, model.rope, { ...pos, heads: c.numHeads });
-      rope(rec, ws.k, model.rope, { ...pos, heads: c.numKvHeads });
+      rope(rec, q, model.rope, { ...pos, heads: c.numHeads });
+      rope(rec, k, model.rope, { ...pos, heads: c.numKvHeads });
       const kvShape = [ctx.batch, ctx.tokens, c.numKvHeads, c.headDim];
-      let kc = ws.k.reshape(kvShape);
-      let vc = ws.v.reshape(kvShape);
+      let kc = k.reshape(kvShape);
+      let vc = v.reshape(kvShape);
       let kvPast = 0;
       if (ctx.cache) {
         const kk = ctx.cache.keys[b];
         const vv = ctx.cache.values[b];
         if (!kk || !vv) throw new Error(`KV cache has no entry for block ${b}`);
-        appendKv(rec, ws.k, ws.v, kk, vv, { batch: ctx.batch, tokens: ctx.tokens, past });
+        appendKv(rec, k, v, kk, vv, { batch: ctx.batch, tokens: ctx.tokens, past });
         kc = kk;
         vc = vv;
         kvPast = past;
       }
-      attention(rec, ws.q, kc, vc, {
-        batch: ctx.batch,
-        tokens: ctx.tokens,
-        past: kvPast,
-        heads: c.numHeads,
-        kvHeads: c.numKvHeads,
-        headDim: c.headDim,
-        out: ws.att,
-      });
-      matmul(rec, ws.att, a.o, { out: h, accumulate: true });
+      const heads = { heads: c.numHeads, kvHeads: c.numKvHeads, headDim: c.headDim };
+      if (hooks?.tape) {
+        if (ctx.cache) {
+          throw new Error("runSublayers: an activation tape cannot be combined with a KV cache");
+        }
+        const lse = (buf as SublayerActivations).lse!;
+        attentionForwardTrain(rec, q, k, v, {
+          batch: ctx.batch,
+          tokens: ctx.tokens,
+          ...heads,
+          out: att,
+          lse,
+        });
+      } else {
+        attention(rec, q, kc, vc, {
+          batch: ctx.batch,
+          tokens: ctx.tokens,
+          past: kvPast,
+          ...heads,
+          out: att,
+        });
+      }
+      matmul(rec, att, a.o, { out: h, accumulate: true });
     } else {
       const f = blk.mlp;
       if (!f) throw new Error(`sublayer ${s} (block ${b} MLP) has no weights`);
-      rmsnorm(rec, h, f.norm, c.rmsNormEps, { out: ws.xn });
-      matmul(rec, ws.xn, f.gate, { out: ws.gate });
-      matmul(rec, ws.xn, f.up, { out: ws.up });
-      swiglu(rec, ws.gate, ws.up, { out: ws.gate });
+      const buf = hooks?.tape ? hooks.tape.take(model, s, m) : { ...ws, act: ws.gate };
+      if (hooks?.tape) rec.copy(h, (buf as SublayerActivations).hIn, h.byteLength);
+      const { xn, gate, up, act } = buf as Required<SublayerActivations>;
+      rmsnorm(rec, h, f.norm, c.rmsNormEps, { out: xn });
+      matmul(rec, xn, f.gate, { out: gate });
+      matmul(rec, xn, f.up, { out: up });
+      swiglu(rec, gate, up, { out: act }); // in place into gate unless a tape keeps gate
       const capIn = hooks?.captureDownInput?.get(b);
-      if (capIn) rec.copy(ws.gate, capIn, ws.gate.byteLength);
-      matmul(rec, ws.gate, hooks?.downOverride?.get(b) ?? f.down, { out: h, accumulate: true });
+      if (capIn) rec.copy(act, capIn, act.byteLength);
+      matmul(rec, act, hooks?.downOverride?.get(b) ?? f.down, { out: h, accumulate: true });
     }
   }
   const capEnd = hooks?.captureResidual?.get(to);

@@ -1,0 +1,265 @@
+/**
+ * Measured inference speed: prefill and greedy decode throughput at a given prompt length,
+ * generated length and batch, with warm-up runs and repeated timings (median and spread), and the
+ * measured speedup of a pruned model over its dense original on the same workload.
+ *
+ * Clocks:
+ * - **prefill**: one forward of `batch × promptTokens` tokens that fills a KV cache and takes the
+ *   argmax of each sequence's last logits, timed on the GPU timeline (`timestamp-query`) when the
+ *   device has it, else wall clock from submit to completion ({@link timeGpu}).
+ * - **decode**: wall clock, as a user sees it: `newTokens` greedy steps after an (untimed)
+ *   prefill, each step's argmax written on the GPU into the next step's input ids, several steps
+ *   per submission (as `generate()` does), from the first submission to the last read-back.
+ *
+ * The prompt is synthetic token ids (`(7919·i + 31·b + 1) mod V` for position i of sequence b):
+ * the cost of a dense forward does not depend on the token values.
+ *
+ * @module
+ */
+import { median, quantile } from "../deps.ts";
+import { ToolkitError } from "../errors.ts";
+import { timeGpu, type TimingStats } from "../gpu/timing.ts";
+import { argmax } from "../kernels/softmax.ts";
+import { KvCache, recordForward } from "../model/forward.ts";
+import type { LlamaModel } from "../model/model.ts";
+
+/** Options for {@link measureSpeed}. */
+export interface SpeedOptions {
+  /** Prompt length (default 128, at most the context minus `newTokens`). */
+  promptTokens?: number;
+  /** Generated tokens per sequence (default 32). */
+  newTokens?: number;
+  /** Sequences processed together (default 1). */
+  batch?: number;
+  /** Untimed runs first (default 2). */
+  warmup?: number;
+  /** Timed repetitions (default 5). */
+  reps?: number;
+  /** Greedy decode steps per submission (default 8, as `generate()`). */
+  stepsPerSubmit?: number;
+  /** Sublayer mask (default: every sublayer with weights). */
+  mask?: readonly boolean[];
+}
+
+/** Throughput summary of one phase. */
+export interface RateStats {
+  /** Tokens processed per repetition (batch × length). */
+  tokens: number;
+  /** Median tokens per second. */
+  tokensPerSecond: number;
+  /** Tokens per second of the slowest 10 % / fastest 10 % repetitions (p90 / p10 of the time). */
+  tokensPerSecondP10: number;
+  tokensPerSecondP90: number;
+  /** Time of one repetition. */
+  timing: TimingStats;
+}
+
+/** Result of {@link measureSpeed}. */
+export interface SpeedResult {
+  prefill: RateStats;
+  decode: RateStats;
+  protocol: {
+    promptTokens: number;
+    newTokens: number;
+    batch: number;
+    warmup: number;
+    reps: number;
+    stepsPerSubmit: number;
+    prompt: "synthetic ids (7919·i + 31·b + 1) mod V";
+    prefillClock: TimingStats["clock"];
+    decodeClock: "wall-clock";
+    dtype: "f32" | "f16";
+    adapter: string;
+    deno: string;
+    /** Sublayers that ran (of 2L). */
+    sublayers: number;
+  };
+}
+
+function rate(tokens: number, timing: TimingStats): RateStats {
+  return {
+    tokens,
+    tokensPerSecond: tokens / (timing.medianMs / 1e3),
+    tokensPerSecondP10: tokens / (timing.p90Ms / 1e3),
+    tokensPerSecondP90: tokens / (timing.p10Ms / 1e3),
+    timing,
+  };
+}
+
+function checkCount(name: string, v: number, min: number): void {
+  if (!Number.isInteger(v) || v < min) {
+    throw new ToolkitError(`speed: ${name} must be an integer ≥ ${min}, got ${v}`);
+  }
+}
+
+/**
+ * Measures prefill and decode throughput (see the module doc for the clocks).
+ *
+ * @example
+ * ```ts
+ * const s = await measureSpeed(model, { promptTokens: 128, newTokens: 32, reps: 5 });
+ * console.log(s.prefill.tokensPerSecond, s.decode.tokensPerSecond);
+ * ```
+ */
+export async function measureSpeed(
+  model: LlamaModel,
+  options: SpeedOptions = {},
+): Promise<SpeedResult> {
+  const gpu = model.gpu;
+  const c = model.config;
+  const context = Math.min(c.maxPositions, model.rope.maxPositions);
+  const newTokens = options.newTokens ?? 32;
+  const batch = options.batch ?? 1;
+  const warmup = options.warmup ?? 2;
+  const reps = options.reps ?? 5;
+  const per = options.stepsPerSubmit ?? 8;
+  checkCount("newTokens", newTokens, 1);
+  checkCount("batch", batch, 1);
+  checkCount("warmup", warmup, 0);
+  checkCount("reps", reps, 1);
+  checkCount("stepsPerSubmit", per, 1);
+  const promptTokens = options.promptTokens ?? Math.min(128, context - newTokens);
+  checkCount("promptTokens", promptTokens, 1);
+  if (promptTokens + newTokens > context) {
+    throw new ToolkitError(
+      `speed: prompt ${promptTokens} + ${newTokens} new tokens exceed the model's context of ${context} positions`,
+    );
+  }
+  const mask = options.mask;
+  const V = c.vocabSize;
+  const prompt = new Uint32Array(batch * promptTokens);
+  for (let b = 0; b < batch; b++) {
+    for (let i = 0; i < promptTokens; i++) {
+      prompt[b * promptTokens + i] = (7919 * i + 31 * b + 1) % V;
+    }
+  }
+  const cache = new KvCache(model, batch, promptTokens + newTokens, mask);
+  const ids = gpu.tensor([batch * promptTokens], "u32", prompt);
+  const logits = gpu.tensor([batch, V], "f32");
+  const ring = Array.from({ length: per + 1 }, () => gpu.tensor([batch], "u32"));
+  try {
+    const prefillTiming = await timeGpu(gpu, (rec) => {
+      cache.length = 0;
+      recordForward(rec, model, ids, {
+        batch,
+        tokens: promptTokens,
+        cache,
+        mask,
+        output: "last",
+        out: logits,
+      });
+      argmax(rec, logits, { out: ring[0] });
+    }, { warmup, reps });
+    const decodeTimes: number[] = [];
+    for (let rep = 0; rep < warmup + reps; rep++) {
+      // Untimed prefill into the cache.
+      const pre = gpu.recorder();
+      cache.length = 0;
+      recordForward(pre, model, ids, {
+        batch,
+        tokens: promptTokens,
+        cache,
+        mask,
+        output: "last",
+        out: logits,
+      });
+      argmax(pre, logits, { out: ring[0] });
+      pre.submit();
+      await ring[0].read();
+      const t0 = performance.now();
+      let made = 0;
+      while (made < newTokens) {
+        const steps = Math.min(per, newTokens - made);
+        const rec = gpu.recorder();
+        for (let i = 0; i < steps; i++) {
+          recordForward(rec, model, ring[i], {
+            batch,
+            tokens: 1,
+            cache,
+            mask,
+            output: "last",
+            out: logits,
+          });
+          argmax(rec, logits, { out: ring[i + 1] });
+        }
+        rec.copy(ring[steps], ring[0], batch * 4);
+        rec.submit();
+        await ring[0].read();
+        made += steps;
+      }
+      const ms = performance.now() - t0;
+      if (rep >= warmup) decodeTimes.push(ms);
+    }
+    const decodeTiming: TimingStats = {
+      medianMs: median(decodeTimes)!,
+      p10Ms: quantile(decodeTimes, 0.1)!,
+      p90Ms: quantile(decodeTimes, 0.9)!,
+      minMs: Math.min(...decodeTimes),
+      reps: decodeTimes.length,
+      clock: "wall-clock",
+    };
+    return {
+      prefill: rate(batch * promptTokens, prefillTiming),
+      decode: rate(batch * newTokens, decodeTiming),
+      protocol: {
+        promptTokens,
+        newTokens,
+        batch,
+        warmup,
+        reps,
+        stepsPerSubmit: per,
+        prompt: "synthetic ids (7919·i + 31·b + 1) mod V",
+        prefillClock: prefillTiming.clock,
+        decodeClock: "wall-clock",
+        dtype: model.dtype,
+        adapter: gpu.description,
+        deno: Deno.version.deno,
+        sublayers: (mask ?? model.alive).filter((x, i) => x && model.alive[i]).length,
+      },
+    };
+  } finally {
+    cache.destroy();
+    ids.destroy();
+    logits.destroy();
+    for (const t of ring) t.destroy();
+  }
+}
+
+/** Measured speedup of a pruned model over its dense original. */
+export interface Speedup {
+  /** pruned ÷ dense median prefill tokens/s. */
+  prefill: number;
+  /** pruned ÷ dense median decode tokens/s. */
+  decode: number;
+  /** The two measurements used the same workload (prompt, new tokens, batch, clocks). */
+  sameWorkload: boolean;
+}
+
+/**
+ * Speedup of `pruned` over `dense` (ratios of median tokens/s). Throws when the two were
+ * measured on different workloads.
+ *
+ * @example
+ * ```ts
+ * const s = speedup(await measureSpeed(dense), await measureSpeed(pruned));
+ * console.log(`${s.decode.toFixed(2)}× decode`);
+ * ```
+ */
+export function speedup(dense: SpeedResult, pruned: SpeedResult): Speedup {
+  const a = dense.protocol;
+  const b = pruned.protocol;
+  const same = a.promptTokens === b.promptTokens && a.newTokens === b.newTokens &&
+    a.batch === b.batch &&
+    a.prefillClock === b.prefillClock && a.stepsPerSubmit === b.stepsPerSubmit;
+  if (!same) {
+    throw new ToolkitError(
+      `speedup: the dense (${a.batch}×${a.promptTokens}+${a.newTokens}, ${a.prefillClock}) and pruned` +
+        ` (${b.batch}×${b.promptTokens}+${b.newTokens}, ${b.prefillClock}) models were measured on different workloads`,
+    );
+  }
+  return {
+    prefill: pruned.prefill.tokensPerSecond / dense.prefill.tokensPerSecond,
+    decode: pruned.decode.tokensPerSecond / dense.decode.tokensPerSecond,
+    sameWorkload: same,
+  };
+}

@@ -1,0 +1,213 @@
+/**
+ * Zero-shot evaluation with lm-evaluation-harness v0.4.1 semantics: documents of a task
+ * (`src/eval/tasks.ts`) become log-likelihood requests (`src/eval/loglikelihood.ts`), all
+ * requests of a task are scored in GPU batches (a document's choices share their context), and
+ * the per-document outcomes are aggregated into lm-eval's metrics (`src/eval/metrics.ts`).
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { ToolkitError } from "../errors.ts";
+import type { LlamaModel } from "../model/model.ts";
+import {
+  encodePair,
+  type EncodePairOptions,
+  loglikelihoodTokens,
+  modelMaxLength,
+  type ScoreOptions,
+} from "./loglikelihood.ts";
+import { docPerplexity, mean, meanStderr, scoreChoices } from "./metrics.ts";
+import { isZeroShotTask, knownTaskNames, type TaskDoc, TASKS, type TaskSpec } from "./tasks.ts";
+
+/** Options for {@link zeroShot}. */
+export interface ZeroShotOptions extends ScoreOptions, EncodePairOptions {
+  /** Directory laid out like `../shared/data` (`bench/*.jsonl`, `bench/hellaswag_val.txt`). */
+  dataDir: string;
+  /** Evaluate only the first N documents of each task. */
+  limit?: number;
+  /** Keep per-document log-likelihoods and predictions in the result. */
+  samples?: boolean;
+  /** Called when a task starts, with its number of documents. */
+  onTask?: (task: string, docs: number) => void;
+}
+
+/** Per-document record (with `samples: true`). */
+export interface DocSample {
+  doc: number;
+  line: number;
+  lls: number[];
+  isGreedy: boolean[];
+  gold: number;
+  pred: number;
+  predNorm: number;
+  acc: number;
+  accNorm: number;
+}
+
+/** How a task's figures were obtained. */
+export interface ZeroShotProtocol {
+  task: string;
+  dataset: string;
+  split: string;
+  file: string;
+  /** Documents evaluated (of `size` in the full split). */
+  n: number;
+  size: number;
+  prompt: string;
+  continuation: string;
+  targetDelimiter: " ";
+  semantics: "lm-evaluation-harness v0.4.1 (HFLM loglikelihood)";
+  /** BOS added to every request (false in v0.4.1). */
+  bos: boolean;
+  /** lm-eval max_length; longer inputs keep their last maxLength + 1 tokens. */
+  maxLength: number;
+  /** Requests whose input was truncated on the left. */
+  truncatedRequests: number;
+  metrics: string[];
+}
+
+/** Figures of one zero-shot task (field names as lm-eval reports them). */
+export interface ZeroShotResult {
+  task: string;
+  n: number;
+  acc: number;
+  acc_stderr: number;
+  acc_norm?: number;
+  acc_norm_stderr?: number;
+  /** LAMBADA: `exp(−mean log-likelihood of the last word)`. */
+  ppl?: number;
+  protocol: ZeroShotProtocol;
+  samples?: DocSample[];
+}
+
+/**
+ * Scores documents already in memory as task `spec` (the building block of {@link zeroShot};
+ * tests use it on hand-made items).
+ *
+ * @example
+ * ```ts
+ * const docs = [piqaDoc({ line: 1, query: "Question: Open a jar?\n", choices: ["Twist it.", "Eat it."], gold: 0 })];
+ * const r = await evaluateDocs(model, TASKS.piqa, docs);
+ * console.log(r.acc, r.acc_norm);
+ * ```
+ */
+export async function evaluateDocs(
+  model: LlamaModel,
+  spec: TaskSpec,
+  docs: readonly TaskDoc[],
+  options: Omit<ZeroShotOptions, "dataDir"> & { file?: string } = {},
+): Promise<ZeroShotResult> {
+  const tok = model.tokenizer;
+  if (!tok) {
+    throw new ToolkitError("the model has no tokenizer (tokenizer.json) to encode the prompts");
+  }
+  const maxLength = modelMaxLength(model, options.maxLength);
+  const requests = docs.flatMap((d, i) =>
+    d.requests.map((r) => ({ ...encodePair(tok, r.context, r.continuation, options), group: i }))
+  );
+  const results = await loglikelihoodTokens(model, requests, { ...options, maxLength });
+  const accs: number[] = [];
+  const accNorms: number[] = [];
+  const lambadaLls: number[] = [];
+  const samples: DocSample[] = [];
+  let at = 0;
+  docs.forEach((d, i) => {
+    const rs = results.slice(at, at + d.requests.length);
+    at += d.requests.length;
+    const lls = rs.map((r) => r.logLikelihood);
+    const greedy = rs.map((r) => r.isGreedy);
+    let out: { pred: number; predNorm: number; acc: number; accNorm: number };
+    if (spec.kind === "lambada") {
+      const acc = greedy[0] ? 1 : 0;
+      lambadaLls.push(lls[0]);
+      out = { pred: 0, predNorm: 0, acc, accNorm: acc };
+    } else {
+      out = scoreChoices(lls, d.choices, d.gold);
+    }
+    accs.push(out.acc);
+    accNorms.push(out.accNorm);
+    if (options.samples) {
+      samples.push({ doc: i, line: d.line, lls, isGreedy: greedy, gold: d.gold, ...out });
+    }
+  });
+  const res: ZeroShotResult = {
+    task: spec.name,
+    n: docs.length,
+    acc: mean(accs),
+    acc_stderr: meanStderr(accs),
+    protocol: {
+      task: spec.name,
+      dataset: spec.dataset,
+      split: spec.split,
+      file: options.file ?? spec.file,
+      n: docs.length,
+      size: spec.size,
+      prompt: spec.prompt,
+      continuation: spec.continuation,
+      targetDelimiter: " ",
+      semantics: "lm-evaluation-harness v0.4.1 (HFLM loglikelihood)",
+      bos: options.bos ?? false,
+      maxLength,
+      truncatedRequests: results.filter((r) => r.truncated > 0).length,
+      metrics: spec.metrics,
+    },
+  };
+  if (spec.metrics.includes("acc_norm")) {
+    res.acc_norm = mean(accNorms);
+    res.acc_norm_stderr = meanStderr(accNorms);
+  }
+  if (spec.kind === "lambada") res.ppl = docPerplexity(lambadaLls);
+  if (options.samples) res.samples = samples;
+  return res;
+}
+
+/** Throws a one-line error unless `dir` is an existing directory. */
+export async function checkDataDir(dir: string): Promise<void> {
+  try {
+    const st = await Deno.stat(dir);
+    if (!st.isDirectory) throw new ToolkitError(`--data ${dir}: not a directory`);
+  } catch (e) {
+    if (e instanceof ToolkitError) throw e;
+    throw new ToolkitError(
+      `--data ${dir}: data directory not found (expected a directory laid out like ../shared/data, with bench/ and corpus/)`,
+    );
+  }
+}
+
+/**
+ * Evaluates zero-shot tasks (names from {@link ZERO_SHOT_TASKS}) on the model, reading each
+ * task's file under `options.dataDir`. Returns the results by task name.
+ *
+ * @example
+ * ```ts
+ * const r = await zeroShot(model, ["piqa", "arc_easy"], { dataDir: "../shared/data", limit: 200 });
+ * console.log(r.piqa.acc, r.piqa.acc_norm);
+ * ```
+ */
+export async function zeroShot(
+  model: LlamaModel,
+  tasks: string | readonly string[],
+  options: ZeroShotOptions,
+): Promise<Record<string, ZeroShotResult>> {
+  const names = typeof tasks === "string" ? [tasks] : [...tasks];
+  for (const n of names) {
+    if (!isZeroShotTask(n)) {
+      throw new ToolkitError(
+        `unknown zero-shot task "${n}"; known tasks: ${knownTaskNames().join(", ")}`,
+      );
+    }
+  }
+  if (options.limit !== undefined && (!Number.isInteger(options.limit) || options.limit < 1)) {
+    throw new ToolkitError(`--limit must be a positive integer, got ${options.limit}`);
+  }
+  await checkDataDir(options.dataDir);
+  const out: Record<string, ZeroShotResult> = {};
+  for (const name of names) {
+    const spec = TASKS[name as keyof typeof TASKS];
+    const path = join(options.dataDir, spec.file);
+    const docs = await spec.load(path, options.limit);
+    options.onTask?.(name, docs.length);
+    out[name] = await evaluateDocs(model, spec, docs, { ...options, file: path });
+  }
+  return out;
+}

@@ -1,0 +1,315 @@
+/**
+ * Loss and gradients of a Llama-family model on the GPU: a forward pass through the toolkit's one
+ * forward path with an {@link ActivationTape}, then the backward pass sublayer by sublayer with
+ * the backward kernels, all recorded into one submission.
+ *
+ * @module
+ */
+import type { Gpu } from "../gpu/device.ts";
+import type { Recorder } from "../gpu/recorder.ts";
+import type { Tensor } from "../gpu/tensor.ts";
+import { embedding } from "../kernels/embedding.ts";
+import { type Linear, matmul } from "../kernels/matmul.ts";
+import { rmsnorm } from "../kernels/rmsnorm.ts";
+import { ActivationTape, runSublayers } from "../model/forward.ts";
+import type { LlamaModel } from "../model/model.ts";
+import { attentionBackward } from "./kernels/attention_backward.ts";
+import { crossEntropy } from "./kernels/cross_entropy.ts";
+import { embeddingBackward, type EmbeddingGradPlan } from "./kernels/embedding_backward.ts";
+import { linearBackward, type LinearGrad, linearGradTensors } from "./kernels/linear_backward.ts";
+import { rmsnormBackward } from "./kernels/rmsnorm_backward.ts";
+import { ropeBackward } from "./kernels/rope_backward.ts";
+import { swigluBackward } from "./kernels/swiglu_backward.ts";
+
+/** Gradients shaped like a model's parameters (f32; linear layers in the packed layout). */
+export interface ModelGrads {
+  embed?: Tensor;
+  finalNorm?: Tensor;
+  lmHead?: LinearGrad;
+  blocks: {
+    attention?: { norm?: Tensor; q?: LinearGrad; k?: LinearGrad; v?: LinearGrad; o?: LinearGrad };
+    mlp?: { norm?: Tensor; gate?: LinearGrad; up?: LinearGrad; down?: LinearGrad };
+  }[];
+}
+
+/** A parameter with its gradient, named as in a Hugging Face checkpoint. */
+export interface NamedParam {
+  name: string;
+  param: Tensor;
+  grad: Tensor;
+  /** Weight decay applies (matrices; not norms, biases or embeddings' padding). */
+  decay: boolean;
+}
+
+/** Zero-filled gradients for every parameter of `model` (all trainable). */
+export function allocGrads(model: LlamaModel): ModelGrads {
+  const gpu = model.gpu;
+  const c = model.config;
+  const vec = () => gpu.tensor([c.hiddenSize], "f32");
+  const lg = (l: Linear) => linearGradTensors(gpu, l);
+  return {
+    embed: gpu.tensor([c.vocabSize, c.hiddenSize], "f32"),
+    finalNorm: vec(),
+    lmHead: c.tieWordEmbeddings ? undefined : lg(model.lmHead),
+    blocks: model.blocks.map((b) => ({
+      attention: b.attention
+        ? {
+          norm: vec(),
+          q: lg(b.attention.q),
+          k: lg(b.attention.k),
+          v: lg(b.attention.v),
+          o: lg(b.attention.o),
+        }
+        : undefined,
+      mlp: b.mlp
+        ? { norm: vec(), gate: lg(b.mlp.gate), up: lg(b.mlp.up), down: lg(b.mlp.down) }
+        : undefined,
+    })),
+  };
+}
+
+/** Parameter/gradient pairs present in both `model` and `grads`. */
+export function namedParams(model: LlamaModel, grads: ModelGrads): NamedParam[] {
+  const out: NamedParam[] = [];
+  const lin = (name: string, l: Linear, g?: LinearGrad) => {
+    if (!g) return;
+    out.push({ name: `${name}.weight`, param: l.weight, grad: g.weight, decay: true });
+    if (l.bias && g.bias) {
+      out.push({ name: `${name}.bias`, param: l.bias, grad: g.bias, decay: false });
+    }
+  };
+  if (grads.embed) {
+    out.push({
+      name: "model.embed_tokens.weight",
+      param: model.embed,
+      grad: grads.embed,
+      decay: true,
+    });
+  }
+  if (grads.finalNorm) {
+    out.push({
+      name: "model.norm.weight",
+      param: model.finalNorm,
+      grad: grads.finalNorm,
+      decay: false,
+    });
+  }
+  if (grads.lmHead) lin("lm_head", model.lmHead, grads.lmHead);
+  model.blocks.forEach((b, i) => {
+    const p = `model.layers.${i}.`;
+    const g = grads.blocks[i];
+    if (b.attention && g.attention) {
+      const a = b.attention;
+      if (g.attention.norm) {
+        out.push({
+          name: p + "input_layernorm.weight",
+          param: a.norm,
+          grad: g.attention.norm,
+          decay: false,
+        });
+      }
+      lin(p + "self_attn.q_proj", a.q, g.attention.q);
+      lin(p + "self_attn.k_proj", a.k, g.attention.k);
+      lin(p + "self_attn.v_proj", a.v, g.attention.v);
+      lin(p + "self_attn.o_proj", a.o, g.attention.o);
+    }
+    if (b.mlp && g.mlp) {
+      const f = b.mlp;
+      if (g.mlp.norm) {
+        out.push({
+          name: p + "post_attention_layernorm.weight",
+          param: f.norm,
+          grad: g.mlp.norm,
+          decay: false,
+        });
+      }
+      lin(p + "mlp.gate_proj", f.gate, g.mlp.gate);
+      lin(p + "mlp.up_proj", f.up, g.mlp.up);
+      lin(p + "mlp.down_proj", f.down, g.mlp.down);
+    }
+  });
+  return out;
+}
+
+/** Every gradient tensor of `grads`. */
+export function gradTensors(grads: ModelGrads): Tensor[] {
+  const out: Tensor[] = [];
+  const lin = (g?: LinearGrad) => g && out.push(g.weight, ...(g.bias ? [g.bias] : []));
+  if (grads.embed) out.push(grads.embed);
+  if (grads.finalNorm) out.push(grads.finalNorm);
+  lin(grads.lmHead);
+  for (const b of grads.blocks) {
+    if (b.attention) {
+      if (b.attention.norm) out.push(b.attention.norm);
+      [b.attention.q, b.attention.k, b.attention.v, b.attention.o].forEach(lin);
+    }
+    if (b.mlp) {
+      if (b.mlp.norm) out.push(b.mlp.norm);
+      [b.mlp.gate, b.mlp.up, b.mlp.down].forEach(lin);
+    }
+  }
+  return out;
+}
+
+/** Records zeroing of every gradient. */
+export function zeroGrads(rec: Recorder, grads: ModelGrads): void {
+  for (const g of gradTensors(grads)) rec.encoder.clearBuffer(g.buffer);
+}
+
+/** A batch of B token windows of length T: inputs and next-token targets. */
+export interface TokenBatch {
+  batch: number;
+  tokens: number;
+  /** `[B·T]` input ids. */
+  ids: Uint32Array<ArrayBuffer>;
+  /** `[B·T]` target ids (the next token; an ignore value for rows that do not count). */
+  targets: Uint32Array<ArrayBuffer> | Int32Array<ArrayBuffer>;
+  /** Precomputed embedding-gradient plan for `ids` (built when absent). */
+  embedPlan?: EmbeddingGradPlan;
+}
+
+/** Result tensors of {@link recordLossAndGrads}; `release()` frees the step's temporaries. */
+export interface LossAndGrads {
+  /** `[1]`: the mean loss over counted targets (times `scale`). */
+  loss: Tensor;
+  release(): void;
+}
+
+/**
+ * Records forward, loss and backward of one batch, accumulating into `grads` (zero them first for
+ * a fresh step). The loss is the mean NLL over the counted targets.
+ *
+ * @example
+ * ```ts
+ * const grads = allocGrads(model);
+ * const rec = gpu.recorder();
+ * zeroGrads(rec, grads);
+ * const r = recordLossAndGrads(rec, model, grads, batch);
+ * rec.submit();
+ * console.log((await r.loss.read())[0]);
+ * r.release();
+ * ```
+ */
+export function recordLossAndGrads(
+  rec: Recorder,
+  model: LlamaModel,
+  grads: ModelGrads,
+  batch: TokenBatch,
+): LossAndGrads {
+  const gpu: Gpu = model.gpu;
+  const c = model.config;
+  const B = batch.batch;
+  const T = batch.tokens;
+  const m = B * T;
+  const eps = c.rmsNormEps;
+  const temps: Tensor[] = [];
+  const t = (n: number) => {
+    const x = gpu.tensor([m, n], "f32");
+    temps.push(x);
+    return x;
+  };
+  const ids = gpu.tensor([m], "u32", batch.ids);
+  temps.push(ids);
+  const h = t(c.hiddenSize);
+  embedding(rec, ids, model.embed, { out: h });
+  const tape = new ActivationTape();
+  const ctx = { batch: B, tokens: T, hooks: { tape } };
+  runSublayers(rec, model, h, 0, 2 * c.numLayers, ctx);
+  const hn = t(c.hiddenSize);
+  rmsnorm(rec, h, model.finalNorm, eps, { out: hn });
+  const logits = matmul(rec, hn, model.lmHead);
+  temps.push(logits);
+  const loss = gpu.tensor([1], "f32");
+  const ce = crossEntropy(rec, logits, batch.targets, { inPlace: true, loss });
+  temps.push(ce.rowLoss);
+  const dhn = linearBackward(rec, hn, ce.dLogits, model.lmHead, grads.lmHead ?? tiedHeadGrad(), {
+    dx: t(c.hiddenSize),
+    accumulateGrad: true,
+  })!;
+  const dh = t(c.hiddenSize);
+  rmsnormBackward(rec, h, model.finalNorm, dhn, eps, {
+    dx: dh,
+    dWeight: grads.finalNorm,
+    accumulateWeight: true,
+  });
+  const dxn = t(c.hiddenSize);
+  const pos = { batch: B, tokensPerSeq: T, past: 0, headDim: c.headDim };
+  for (let s = 2 * c.numLayers - 1; s >= 0; s--) {
+    const e = tape.entries.get(s);
+    if (!e) continue;
+    const blk = model.blocks[s >> 1];
+    const g = grads.blocks[s >> 1];
+    if (s % 2 === 1) {
+      const f = blk.mlp!;
+      const gm = g.mlp!;
+      const dAct = linearBackward(rec, e.act!, dh, f.down, gm.down!, {
+        dx: t(c.intermediateSize),
+        accumulateGrad: true,
+      })!;
+      const { dGate, dUp } = swigluBackward(rec, e.gate!, e.up!, dAct, { inPlace: true });
+      linearBackward(rec, e.xn, dGate, f.gate, gm.gate!, { dx: dxn, accumulateGrad: true });
+      linearBackward(rec, e.xn, dUp, f.up, gm.up!, {
+        dx: dxn,
+        accumulateDx: true,
+        accumulateGrad: true,
+      });
+      rmsnormBackward(rec, e.hIn, f.norm, dxn, eps, {
+        dx: dh,
+        accumulate: true,
+        dWeight: gm.norm,
+        accumulateWeight: true,
+      });
+    } else {
+      const a = blk.attention!;
+      const ga = g.attention!;
+      const dAtt = linearBackward(rec, e.att!, dh, a.o, ga.o!, {
+        dx: t(c.numHeads * c.headDim),
+        accumulateGrad: true,
+      })!;
+      const { dq, dk, dv } = attentionBackward(rec, e.q!, e.k!, e.v!, e.att!, e.lse!, dAtt, {
+        batch: B,
+        tokens: T,
+        heads: c.numHeads,
+        kvHeads: c.numKvHeads,
+        headDim: c.headDim,
+      });
+      temps.push(dq, dk, dv);
+      ropeBackward(rec, dq, model.rope, { ...pos, heads: c.numHeads });
+      ropeBackward(rec, dk, model.rope, { ...pos, heads: c.numKvHeads });
+      linearBackward(rec, e.xn, dq, a.q, ga.q!, { dx: dxn, accumulateGrad: true });
+      linearBackward(rec, e.xn, dk, a.k, ga.k!, {
+        dx: dxn,
+        accumulateDx: true,
+        accumulateGrad: true,
+      });
+      linearBackward(rec, e.xn, dv, a.v, ga.v!, {
+        dx: dxn,
+        accumulateDx: true,
+        accumulateGrad: true,
+      });
+      rmsnormBackward(rec, e.hIn, a.norm, dxn, eps, {
+        dx: dh,
+        accumulate: true,
+        dWeight: ga.norm,
+        accumulateWeight: true,
+      });
+    }
+  }
+  if (grads.embed) {
+    embeddingBackward(rec, batch.embedPlan ?? batch.ids, dh, grads.embed, { accumulate: true });
+  }
+  return {
+    loss,
+    release() {
+      tape.destroy();
+      for (const x of temps) x.destroy();
+      loss.destroy();
+    },
+  };
+}
+
+function tiedHeadGrad(): LinearGrad {
+  throw new Error(
+    "training a model with tied embeddings is not supported yet (the LM head gradient must flow into the embedding)",
+  );
+}

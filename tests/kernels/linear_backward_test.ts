@@ -1,0 +1,159 @@
+import { packLinear, packedShape, unpackWeightHost } from "../../src/kernels/matmul.ts";
+import {
+  linearBackward,
+  linearBackwardBias,
+  linearBackwardInput,
+  linearBackwardWeight,
+  linearGradTensors,
+  NT_CHUNK_COLUMNS,
+} from "../../src/train/kernels/linear_backward.ts";
+import { linearBackwardRef } from "../ref/backward.ts";
+import { assertClose, F32_TOL, GPU_TEST, randn, roundF16, testGpu, testGpuF32 } from "../util.ts";
+
+// Tolerance: F32_TOL (|gpu − ref| ≤ 1e-5 + 1e-4·|ref|) against the f64 gradients: every element
+// is an f32 dot product of ≤ 257 terms of O(1) values.
+
+/** Asserts that `fn` throws an Error whose message contains `part`. */
+function assertThrows(fn: () => unknown, part: string): void {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof Error && e.message.includes(part)) return;
+    throw new Error(`expected an error containing "${part}", got ${e}`);
+  }
+  throw new Error(`expected an error containing "${part}", nothing was thrown`);
+}
+
+// [M, K, N]: single rows/columns, K and N not multiples of 4 or of the 16-column padding,
+// M not a multiple of the 16/8/4-row blocks.
+const SHAPES: [number, number, number][] = [
+  [1, 1, 1],
+  [1, 7, 5],
+  [3, 5, 17],
+  [5, 33, 31],
+  [19, 64, 48],
+  [37, 70, 257],
+  [70, 130, 36],
+];
+
+/** The packed gradient's padding must be exactly zero. */
+function assertPaddingZero(dwp: ArrayLike<number>, n: number, k: number, label: string): void {
+  const { kp, np } = packedShape(n, k);
+  for (let r = 0; r < kp; r++) {
+    for (let c = 0; c < np; c++) {
+      if ((r >= k || c >= n) && dwp[r * np + c] !== 0) {
+        throw new Error(`${label}: padding [${r}, ${c}] = ${dwp[r * np + c]}`);
+      }
+    }
+  }
+}
+
+Deno.test({
+  name: "linear backward dX, dW, db vs f64 (odd shapes, accumulate)",
+  ...GPU_TEST,
+  async fn(t) {
+    const gpu = await testGpuF32();
+    for (const [m, k, n] of SHAPES) {
+      await t.step(`M=${m} K=${k} N=${n}`, async () => {
+        const x = randn(m * k, 1 + m + k, 1);
+        const w = randn(n * k, 2 + n, 0.5);
+        const b = randn(n, 3 + k, 0.5);
+        const dy = randn(m * n, 4 + n, 1);
+        const prev = randn(m * k, 5 + m, 1);
+        const lin = packLinear(gpu, w, n, k, { bias: b, dtype: "f32" });
+        const xt = gpu.tensor([m, k], "f32", x);
+        const dyt = gpu.tensor([m, n], "f32", dy);
+        const grad = linearGradTensors(gpu, lin);
+        const dxAcc = gpu.tensor([m, k], "f32", prev);
+        const dx = gpu.run((rec) => {
+          linearBackwardInput(rec, dyt, lin, { out: dxAcc, accumulate: true });
+          return linearBackward(rec, xt, dyt, lin, grad);
+        })!;
+        const ref = linearBackwardRef(x, w, dy, m, k, n);
+        assertClose(await dx.read(), ref.dx, F32_TOL, "dX");
+        assertClose(await dxAcc.read(), ref.dx.map((v, i) => v + prev[i]), F32_TOL, "dX acc");
+        const dwp = await grad.weight.read();
+        assertPaddingZero(dwp, n, k, "dW");
+        assertClose(unpackWeightHost(dwp, n, k), ref.dw, F32_TOL, "dW");
+        const db = await grad.bias!.read();
+        assertClose(db.subarray(0, n), ref.db, F32_TOL, "db");
+        for (let i = n; i < db.length; i++) if (db[i] !== 0) throw new Error("db padding");
+        // A second pass accumulating the parameter gradients doubles them.
+        gpu.run((rec) => linearBackward(rec, xt, dyt, lin, grad, { dx: false, accumulateGrad: true }));
+        assertClose(unpackWeightHost(await grad.weight.read(), n, k), ref.dw.map((v) => 2 * v));
+        assertClose((await grad.bias!.read()).subarray(0, n), ref.db.map((v) => 2 * v));
+      });
+    }
+  },
+});
+
+Deno.test({
+  name: "linear backward dX with f16 weights (f32 math)",
+  ...GPU_TEST,
+  async fn(t) {
+    const gpu = await testGpu();
+    if (!gpu.caps.f16) {
+      await t.step({ name: "skipped: adapter has no shader-f16", ignore: true, fn() {} });
+      return;
+    }
+    const [m, k, n] = [9, 70, 45];
+    const x = randn(m * k, 31, 1);
+    const w = randn(n * k, 32, 0.5);
+    const dy = randn(m * n, 33, 1);
+    const lin = packLinear(gpu, w, n, k, { dtype: "f16" });
+    const dx = gpu.run((rec) => linearBackwardInput(rec, gpu.tensor([m, n], "f32", dy), lin));
+    const ref = linearBackwardRef(x, roundF16(w), dy, m, k, n);
+    assertClose(await dx.read(), ref.dx, F32_TOL, "dX f16 weights vs rounded ref");
+  },
+});
+
+Deno.test({
+  name: "linear backward splits N and M into dispatches (loop budget)",
+  ...GPU_TEST,
+  async fn() {
+    const gpu = await testGpuF32();
+    // N just over one NT chunk: dX takes two accumulating dispatches. K and M small.
+    const [m, k, n] = [2, 3, NT_CHUNK_COLUMNS + 5];
+    const w = randn(n * k, 41, 0.05);
+    const dy = randn(m * n, 42, 0.05);
+    const lin = packLinear(gpu, w, n, k, { dtype: "f32" });
+    const dyt = gpu.tensor([m, n], "f32", dy);
+    const db = gpu.tensor([n], "f32");
+    const dx = gpu.run((rec) => {
+      linearBackwardBias(rec, dyt, db);
+      return linearBackwardInput(rec, dyt, lin);
+    });
+    const ref = linearBackwardRef(new Float32Array(m * k), w, dy, m, k, n);
+    // 120k-term f32 dot products of terms ≈ 1e-3 with random signs: error ≈ 1e-7·√n·|term|·…
+    assertClose(await dx.read(), ref.dx, { atol: 1e-5, rtol: 1e-3 }, "dX two chunks");
+    assertClose(await db.read(), ref.db, F32_TOL, "db");
+  },
+});
+
+Deno.test({
+  name: "linear backward rejects bad shapes",
+  ...GPU_TEST,
+  async fn() {
+    const gpu = await testGpuF32();
+    const lin = packLinear(gpu, new Float32Array(15), 3, 5, { dtype: "f32" });
+    const dy = gpu.tensor([2, 3], "f32");
+    const x = gpu.tensor([2, 5], "f32");
+    gpu.run((rec) => {
+      assertThrows(() => linearBackwardInput(rec, gpu.tensor([2, 4], "f32"), lin), "columns");
+      assertThrows(
+        () => linearBackwardInput(rec, dy, lin, { out: gpu.tensor([2, 4], "f32") }),
+        "out must be",
+      );
+      assertThrows(() => linearBackwardInput(rec, dy, lin, { accumulate: true }), "needs out");
+      assertThrows(
+        () => linearBackwardWeight(rec, x, dy, gpu.tensor([5, 3], "f32"), lin),
+        "dW must be",
+      );
+      assertThrows(
+        () => linearBackwardWeight(rec, gpu.tensor([3, 5], "f32"), dy, linearGradTensors(gpu, lin).weight, lin),
+        "rows",
+      );
+    });
+    await gpu.sync();
+  },
+});
