@@ -21,6 +21,7 @@ import {
 import { readConfig } from "../src/model/config.ts";
 import { openCheckpoint } from "../src/model/safetensors.ts";
 import { readHostWeights } from "../src/model/model.ts";
+import { benchEvalPiqa } from "../src/bench/eval_bench.ts";
 
 await runCli(async () => {
   const { values } = parseArgs({
@@ -108,8 +109,21 @@ await runCli(async () => {
       }
     }
   }
+  let evalThroughput: unknown;
+  if (values.only !== "kernels") {
+    const r = await benchEvalPiqa(gpu, { items: values.quick ? 50 : 100 });
+    evalThroughput = r;
+    if ("skipped" in r) console.log(`eval         PIQA on stories260K skipped: ${r.skipped}`);
+    else {
+      console.log(
+        `eval         ${"PIQA (lm-eval v0.4 protocol) on stories260K f32".padEnd(52)} ${
+          r.itemsPerSecond.toFixed(1).padStart(9)
+        } items/s (${r.requestsPerSecond.toFixed(1)} requests/s)`,
+      );
+    }
+  }
   if (values.json) {
-    await writeJsonAtomic(values.json, { protocol: env, results, forward });
+    await writeJsonAtomic(values.json, { protocol: env, results, forward, eval: evalThroughput });
     console.log(`wrote ${values.json}`);
   }
 });

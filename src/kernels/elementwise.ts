@@ -145,3 +145,38 @@ export function addInto(rec: Recorder, acc: Tensor, b: Tensor): Tensor {
   if (acc.buffer === b.buffer) throw new Error("addInto: b must be a different tensor from acc");
   return binary(rec, "addInto", "add", acc, b, acc);
 }
+
+const SCALE_SRC = await loadShader("scale.wgsl");
+
+/**
+ * Records `out = alpha · x` for an f32 tensor (in place when `out` is `x` or absent with
+ * `inPlace`). Returns `out`.
+ *
+ * @example
+ * ```ts
+ * gpu.run((rec) => scale(rec, u, 2, { out: u })); // u *= 2
+ * ```
+ */
+export function scale(
+  rec: Recorder,
+  x: Tensor,
+  alpha: number,
+  options: ElementwiseOptions = {},
+): Tensor {
+  if (x.dtype !== "f32") throw new Error(`scale: x must be f32, got ${x.dtype}`);
+  if (!Number.isFinite(alpha)) throw new Error(`scale: alpha must be finite, got ${alpha}`);
+  const out = options.out ?? rec.gpu.tensor(x.shape, "f32");
+  if (out.dtype !== "f32" || out.size !== x.size) {
+    throw new Error(
+      `scale: out must be f32 with ${x.size} elements, got ${out.dtype} [${out.shape}]`,
+    );
+  }
+  if (x.size === 0) return out;
+  const vec4 = x.size % 4 === 0;
+  const n = vec4 ? x.size / 4 : x.size;
+  const grid = linearGrid(Math.ceil(n / WG), rec.gpu.caps.maxWorkgroupsPerDimension);
+  const inPlace = out.buffer === x.buffer;
+  const pipe = rec.gpu.pipeline(SCALE_SRC, { WG, VEC4: vec4, INPLACE: inPlace });
+  rec.dispatch(pipe, inPlace ? [out] : [x, out], grid, new Params().u32(n).f32(alpha));
+  return out;
+}

@@ -17,7 +17,7 @@ import { rmsnorm } from "../kernels/rmsnorm.ts";
 import { rope } from "../kernels/rope.ts";
 import { appendKv, attention } from "../kernels/attention.ts";
 import { attentionForwardTrain } from "../train/kernels/attention_backward.ts";
-import { swiglu } from "../kernels/elementwise.ts";
+import { scale, swiglu } from "../kernels/elementwise.ts";
 import { embedding } from "../kernels/embedding.ts";
 import type { LlamaModel } from "./model.ts";
 
@@ -86,6 +86,51 @@ export interface ForwardHooks {
    * each sublayer writes into fresh tensors owned by the tape instead of shared scratch space.
    */
   tape?: ActivationTape;
+  /**
+   * Low-rank adapters by `"<block>.<q|k|v|o|gate|up|down>"`: the layer computes
+   * `x·Wᵀ + scale·(x·Aᵀ)·Bᵀ` (LoRA), with `a` (in → rank) and `b` (rank → out) packed linear layers.
+   */
+  lora?: ReadonlyMap<string, LoraAdapter>;
+}
+
+/** A low-rank adapter on one linear layer (see {@link ForwardHooks.lora}). */
+export interface LoraAdapter {
+  /** `A`: in → rank. */
+  a: Linear;
+  /** `B`: rank → out (initialised to zero). */
+  b: Linear;
+  /** `alpha / rank`. */
+  scale: number;
+}
+
+const loraScratch = new WeakMap<LoraAdapter, Map<number, Tensor>>();
+
+/** Records `out (+)= x·Wᵀ` and, when an adapter is given, `out += scale·(x·Aᵀ)·Bᵀ`; `keep` receives the adapter's scaled low-rank activation. */
+function linearWithAdapter(
+  rec: Recorder,
+  x: Tensor,
+  layer: Linear,
+  out: Tensor,
+  accumulate: boolean,
+  adapter: LoraAdapter | undefined,
+  keep?: (u: Tensor) => void,
+): void {
+  matmul(rec, x, layer, { out, accumulate });
+  if (!adapter) return;
+  const m = x.size / layer.inFeatures;
+  let u: Tensor;
+  if (keep) {
+    u = rec.gpu.tensor([m, adapter.a.outFeatures], "f32");
+    keep(u);
+  } else {
+    let per = loraScratch.get(adapter);
+    if (!per) loraScratch.set(adapter, per = new Map());
+    u = per.get(m) ?? rec.gpu.tensor([m, adapter.a.outFeatures], "f32");
+    per.set(m, u);
+  }
+  matmul(rec, x, adapter.a, { out: u });
+  scale(rec, u, adapter.scale, { out: u });
+  matmul(rec, u, adapter.b, { out, accumulate: true });
 }
 
 /** Intermediate activations of one executed sublayer (see {@link ActivationTape}). */
@@ -105,6 +150,8 @@ export interface SublayerActivations {
   gate?: Tensor;
   up?: Tensor;
   act?: Tensor;
+  /** LoRA: each adapted layer's scaled low-rank activation `scale·x·Aᵀ` `[M, rank]`, by layer name. */
+  lora?: Map<string, Tensor>;
 }
 
 /**
@@ -148,7 +195,10 @@ export class ActivationTape {
 }
 
 function destroyEntry(e: SublayerActivations): void {
-  for (const t of Object.values(e)) (t as Tensor | undefined)?.destroy();
+  for (const [k, t] of Object.entries(e)) {
+    if (k === "lora") { for (const u of (t as Map<string, Tensor>).values()) u.destroy(); }
+    else (t as Tensor | undefined)?.destroy();
+  }
 }
 
 /** Shape and state of a forward over `batch` sequences of `tokens` new tokens each. */
@@ -252,10 +302,16 @@ export function runSublayers(
       const buf = hooks?.tape ? hooks.tape.take(model, s, m) : ws;
       if (hooks?.tape) rec.copy(h, (buf as SublayerActivations).hIn, h.byteLength);
       const { xn, q, k, v, att } = buf as Required<SublayerActivations>;
+      const lin = adapterLinear(
+        rec,
+        hooks,
+        b,
+        hooks?.tape ? (buf as SublayerActivations) : undefined,
+      );
       rmsnorm(rec, h, a.norm, c.rmsNormEps, { out: xn });
-      matmul(rec, xn, a.q, { out: q });
-      matmul(rec, xn, a.k, { out: k });
-      matmul(rec, xn, a.v, { out: v });
+      lin(xn, a.q, "q", q, false);
+      lin(xn, a.k, "k", k, false);
+      lin(xn, a.v, "v", v, false);
       const pos = { batch: ctx.batch, tokensPerSeq: ctx.tokens, past, headDim: c.headDim };
       rope(rec, q, model.rope, { ...pos, heads: c.numHeads });
       rope(rec, k, model.rope, { ...pos, heads: c.numKvHeads });
@@ -294,24 +350,46 @@ export function runSublayers(
           out: att,
         });
       }
-      matmul(rec, att, a.o, { out: h, accumulate: true });
+      lin(att, a.o, "o", h, true);
     } else {
       const f = blk.mlp;
       if (!f) throw new Error(`sublayer ${s} (block ${b} MLP) has no weights`);
       const buf = hooks?.tape ? hooks.tape.take(model, s, m) : { ...ws, act: ws.gate };
       if (hooks?.tape) rec.copy(h, (buf as SublayerActivations).hIn, h.byteLength);
       const { xn, gate, up, act } = buf as Required<SublayerActivations>;
+      const lin = adapterLinear(
+        rec,
+        hooks,
+        b,
+        hooks?.tape ? (buf as SublayerActivations) : undefined,
+      );
       rmsnorm(rec, h, f.norm, c.rmsNormEps, { out: xn });
-      matmul(rec, xn, f.gate, { out: gate });
-      matmul(rec, xn, f.up, { out: up });
+      lin(xn, f.gate, "gate", gate, false);
+      lin(xn, f.up, "up", up, false);
       swiglu(rec, gate, up, { out: act }); // in place into gate unless a tape keeps gate
       const capIn = hooks?.captureDownInput?.get(b);
       if (capIn) rec.copy(act, capIn, act.byteLength);
-      matmul(rec, act, hooks?.downOverride?.get(b) ?? f.down, { out: h, accumulate: true });
+      lin(act, hooks?.downOverride?.get(b) ?? f.down, "down", h, true);
     }
   }
   const capEnd = hooks?.captureResidual?.get(to);
   if (capEnd && to === 2 * c.numLayers) rec.copy(h, capEnd, h.byteLength);
+}
+
+/** The linear-layer recorder of block `b` with its adapters (and their activations kept on a tape). */
+function adapterLinear(
+  rec: Recorder,
+  hooks: ForwardHooks | undefined,
+  b: number,
+  entry?: SublayerActivations,
+) {
+  return (x: Tensor, layer: Linear, name: string, out: Tensor, accumulate: boolean) => {
+    const adapter = hooks?.lora?.get(`${b}.${name}`);
+    const keep = entry && adapter
+      ? (u: Tensor) => (entry.lora ??= new Map()).set(name, u)
+      : undefined;
+    linearWithAdapter(rec, x, layer, out, accumulate, adapter, keep);
+  };
 }
 
 /** Options for {@link recordForward}. */

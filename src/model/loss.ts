@@ -11,7 +11,7 @@ import { matmul } from "../kernels/matmul.ts";
 import { rmsnorm } from "../kernels/rmsnorm.ts";
 import { nll } from "../kernels/softmax.ts";
 import { readTensors, type Tensor } from "../gpu/tensor.ts";
-import { runSublayers } from "./forward.ts";
+import { type ForwardHooks, runSublayers } from "./forward.ts";
 import type { LlamaModel } from "./model.ts";
 
 /**
@@ -30,12 +30,16 @@ export async function meanNll(
   count: number,
   seqLen: number,
   mask: readonly boolean[] = model.alive,
+  hooks?: ForwardHooks,
 ): Promise<number> {
   const gpu = model.gpu;
   const c = model.config;
   const T = seqLen;
   const V = c.vocabSize;
-  const rowsPerChunk = Math.max(1, Math.min(T, Math.floor(gpu.caps.maxStorageBindingSize / (4 * V))));
+  const rowsPerChunk = Math.max(
+    1,
+    Math.min(T, Math.floor(gpu.caps.maxStorageBindingSize / (4 * V))),
+  );
   const h = gpu.tensor([T, c.hiddenSize], "f32");
   const hn = gpu.tensor([T, c.hiddenSize], "f32");
   const nlls: Tensor[] = [];
@@ -44,7 +48,7 @@ export async function meanNll(
   for (let i = 0; i < count; i++) {
     const win = Array.from({ length: T }, (_, j) => ids[i * T + j]);
     embedding(rec, win, model.embed, { out: h });
-    runSublayers(rec, model, h, 0, 2 * c.numLayers, { batch: 1, tokens: T, mask });
+    runSublayers(rec, model, h, 0, 2 * c.numLayers, { batch: 1, tokens: T, mask, hooks });
     rmsnorm(rec, h, model.finalNorm, c.rmsNormEps, { out: hn });
     for (let r0 = 0; r0 < T - 1; r0 += rowsPerChunk) {
       const rows = Math.min(rowsPerChunk, T - 1 - r0);

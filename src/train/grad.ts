@@ -9,20 +9,34 @@ import type { Gpu } from "../gpu/device.ts";
 import type { Recorder } from "../gpu/recorder.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { embedding } from "../kernels/embedding.ts";
+import { scale } from "../kernels/elementwise.ts";
 import { type Linear, matmul } from "../kernels/matmul.ts";
 import { rmsnorm } from "../kernels/rmsnorm.ts";
-import { ActivationTape, runSublayers } from "../model/forward.ts";
+import {
+  ActivationTape,
+  type LoraAdapter,
+  runSublayers,
+  type SublayerActivations,
+} from "../model/forward.ts";
 import type { LlamaModel } from "../model/model.ts";
 import { attentionBackward } from "./kernels/attention_backward.ts";
 import { crossEntropy } from "./kernels/cross_entropy.ts";
 import { embeddingBackward, type EmbeddingGradPlan } from "./kernels/embedding_backward.ts";
-import { linearBackward, type LinearGrad, linearGradTensors } from "./kernels/linear_backward.ts";
+import {
+  linearBackwardBias,
+  linearBackwardInput,
+  linearBackwardWeight,
+  type LinearGrad,
+  linearGradTensors,
+} from "./kernels/linear_backward.ts";
 import { rmsnormBackward } from "./kernels/rmsnorm_backward.ts";
 import { ropeBackward } from "./kernels/rope_backward.ts";
 import { swigluBackward } from "./kernels/swiglu_backward.ts";
 
 /** Gradients shaped like a model's parameters (f32; linear layers in the packed layout). */
 export interface ModelGrads {
+  /** Gradients of LoRA adapters by the same keys as {@link ForwardHooks.lora}. */
+  lora?: Map<string, { a: LinearGrad; b: LinearGrad }>;
   embed?: Tensor;
   finalNorm?: Tensor;
   lmHead?: LinearGrad;
@@ -69,7 +83,11 @@ export function allocGrads(model: LlamaModel): ModelGrads {
 }
 
 /** Parameter/gradient pairs present in both `model` and `grads`. */
-export function namedParams(model: LlamaModel, grads: ModelGrads): NamedParam[] {
+export function namedParams(
+  model: LlamaModel,
+  grads: ModelGrads,
+  lora?: ReadonlyMap<string, LoraAdapter>,
+): NamedParam[] {
   const out: NamedParam[] = [];
   const lin = (name: string, l: Linear, g?: LinearGrad) => {
     if (!g) return;
@@ -86,6 +104,12 @@ export function namedParams(model: LlamaModel, grads: ModelGrads): NamedParam[] 
       decay: true,
     });
   }
+  for (const [key, g] of grads.lora ?? []) {
+    const ad = lora?.get(key);
+    if (!ad) throw new Error(`namedParams: no adapter ${key}`);
+    out.push({ name: `lora.${key}.A`, param: ad.a.weight, grad: g.a.weight, decay: false });
+    out.push({ name: `lora.${key}.B`, param: ad.b.weight, grad: g.b.weight, decay: false });
+  }
   if (grads.finalNorm) {
     out.push({
       name: "model.norm.weight",
@@ -98,6 +122,7 @@ export function namedParams(model: LlamaModel, grads: ModelGrads): NamedParam[] 
   model.blocks.forEach((b, i) => {
     const p = `model.layers.${i}.`;
     const g = grads.blocks[i];
+    if (!g) return;
     if (b.attention && g.attention) {
       const a = b.attention;
       if (g.attention.norm) {
@@ -138,6 +163,7 @@ export function gradTensors(grads: ModelGrads): Tensor[] {
   if (grads.embed) out.push(grads.embed);
   if (grads.finalNorm) out.push(grads.finalNorm);
   lin(grads.lmHead);
+  for (const g of grads.lora?.values() ?? []) out.push(g.a.weight, g.b.weight);
   for (const b of grads.blocks) {
     if (b.attention) {
       if (b.attention.norm) out.push(b.attention.norm);
@@ -195,6 +221,7 @@ export function recordLossAndGrads(
   model: LlamaModel,
   grads: ModelGrads,
   batch: TokenBatch,
+  lora?: ReadonlyMap<string, LoraAdapter>,
 ): LossAndGrads {
   const gpu: Gpu = model.gpu;
   const c = model.config;
@@ -213,8 +240,7 @@ export function recordLossAndGrads(
   const h = t(c.hiddenSize);
   embedding(rec, ids, model.embed, { out: h });
   const tape = new ActivationTape();
-  const ctx = { batch: B, tokens: T, hooks: { tape } };
-  runSublayers(rec, model, h, 0, 2 * c.numLayers, ctx);
+  runSublayers(rec, model, h, 0, 2 * c.numLayers, { batch: B, tokens: T, hooks: { tape, lora } });
   const hn = t(c.hiddenSize);
   rmsnorm(rec, h, model.finalNorm, eps, { out: hn });
   const logits = matmul(rec, hn, model.lmHead);
@@ -222,10 +248,38 @@ export function recordLossAndGrads(
   const loss = gpu.tensor([1], "f32");
   const ce = crossEntropy(rec, logits, batch.targets, { inPlace: true, loss });
   temps.push(ce.rowLoss);
-  const dhn = linearBackward(rec, hn, ce.dLogits, model.lmHead, grads.lmHead ?? tiedHeadGrad(), {
-    dx: t(c.hiddenSize),
-    accumulateGrad: true,
-  })!;
+
+  /** Backward of `y = x·Wᵀ (+ b) (+ scale·(x·Aᵀ)·Bᵀ)`: parameter grads when trainable, dx always. */
+  const linBack = (
+    x: Tensor,
+    dy: Tensor,
+    layer: Linear,
+    g: LinearGrad | undefined,
+    dx: Tensor,
+    accumulateDx: boolean,
+    key?: string,
+    entry?: SublayerActivations,
+  ) => {
+    if (g) {
+      linearBackwardWeight(rec, x, dy, g.weight, layer, { accumulate: true });
+      if (g.bias) linearBackwardBias(rec, dy, g.bias, { accumulate: true });
+    }
+    linearBackwardInput(rec, dy, layer, { out: dx, accumulate: accumulateDx });
+    const ad = key ? lora?.get(key) : undefined;
+    if (!ad || !key) return;
+    const ga = grads.lora?.get(key);
+    const u = entry?.lora?.get(key.split(".")[1]);
+    if (!u) throw new Error(`internal: adapter activation ${key} missing from the tape`);
+    if (ga) linearBackwardWeight(rec, u, dy, ga.b.weight, ad.b, { accumulate: true });
+    const du = t(ad.a.outFeatures);
+    linearBackwardInput(rec, dy, ad.b, { out: du });
+    scale(rec, du, ad.scale, { out: du });
+    if (ga) linearBackwardWeight(rec, x, du, ga.a.weight, ad.a, { accumulate: true });
+    linearBackwardInput(rec, du, ad.a, { out: dx, accumulate: true });
+  };
+
+  const dhn = t(c.hiddenSize);
+  linBack(hn, ce.dLogits, model.lmHead, grads.lmHead, dhn, false);
   const dh = t(c.hiddenSize);
   rmsnormBackward(rec, h, model.finalNorm, dhn, eps, {
     dx: dh,
@@ -237,22 +291,17 @@ export function recordLossAndGrads(
   for (let s = 2 * c.numLayers - 1; s >= 0; s--) {
     const e = tape.entries.get(s);
     if (!e) continue;
-    const blk = model.blocks[s >> 1];
-    const g = grads.blocks[s >> 1];
+    const b = s >> 1;
+    const blk = model.blocks[b];
+    const g = grads.blocks[b] ?? {};
     if (s % 2 === 1) {
       const f = blk.mlp!;
-      const gm = g.mlp!;
-      const dAct = linearBackward(rec, e.act!, dh, f.down, gm.down!, {
-        dx: t(c.intermediateSize),
-        accumulateGrad: true,
-      })!;
+      const gm = g.mlp ?? {};
+      const dAct = t(c.intermediateSize);
+      linBack(e.act!, dh, f.down, gm.down, dAct, false, `${b}.down`, e);
       const { dGate, dUp } = swigluBackward(rec, e.gate!, e.up!, dAct, { inPlace: true });
-      linearBackward(rec, e.xn, dGate, f.gate, gm.gate!, { dx: dxn, accumulateGrad: true });
-      linearBackward(rec, e.xn, dUp, f.up, gm.up!, {
-        dx: dxn,
-        accumulateDx: true,
-        accumulateGrad: true,
-      });
+      linBack(e.xn, dGate, f.gate, gm.gate, dxn, false, `${b}.gate`, e);
+      linBack(e.xn, dUp, f.up, gm.up, dxn, true, `${b}.up`, e);
       rmsnormBackward(rec, e.hIn, f.norm, dxn, eps, {
         dx: dh,
         accumulate: true,
@@ -261,11 +310,9 @@ export function recordLossAndGrads(
       });
     } else {
       const a = blk.attention!;
-      const ga = g.attention!;
-      const dAtt = linearBackward(rec, e.att!, dh, a.o, ga.o!, {
-        dx: t(c.numHeads * c.headDim),
-        accumulateGrad: true,
-      })!;
+      const ga = g.attention ?? {};
+      const dAtt = t(c.numHeads * c.headDim);
+      linBack(e.att!, dh, a.o, ga.o, dAtt, false, `${b}.o`, e);
       const { dq, dk, dv } = attentionBackward(rec, e.q!, e.k!, e.v!, e.att!, e.lse!, dAtt, {
         batch: B,
         tokens: T,
@@ -276,17 +323,9 @@ export function recordLossAndGrads(
       temps.push(dq, dk, dv);
       ropeBackward(rec, dq, model.rope, { ...pos, heads: c.numHeads });
       ropeBackward(rec, dk, model.rope, { ...pos, heads: c.numKvHeads });
-      linearBackward(rec, e.xn, dq, a.q, ga.q!, { dx: dxn, accumulateGrad: true });
-      linearBackward(rec, e.xn, dk, a.k, ga.k!, {
-        dx: dxn,
-        accumulateDx: true,
-        accumulateGrad: true,
-      });
-      linearBackward(rec, e.xn, dv, a.v, ga.v!, {
-        dx: dxn,
-        accumulateDx: true,
-        accumulateGrad: true,
-      });
+      linBack(e.xn, dq, a.q, ga.q, dxn, false, `${b}.q`, e);
+      linBack(e.xn, dk, a.k, ga.k, dxn, true, `${b}.k`, e);
+      linBack(e.xn, dv, a.v, ga.v, dxn, true, `${b}.v`, e);
       rmsnormBackward(rec, e.hIn, a.norm, dxn, eps, {
         dx: dh,
         accumulate: true,
@@ -306,10 +345,4 @@ export function recordLossAndGrads(
       loss.destroy();
     },
   };
-}
-
-function tiedHeadGrad(): LinearGrad {
-  throw new Error(
-    "training a model with tied embeddings is not supported yet (the LM head gradient must flow into the embedding)",
-  );
 }

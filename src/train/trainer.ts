@@ -10,6 +10,9 @@ import { join } from "node:path";
 import { ToolkitError } from "../errors.ts";
 import { readTensors, type Tensor } from "../gpu/tensor.ts";
 import type { LlamaModel } from "../model/model.ts";
+import type { LoraAdapter } from "../model/forward.ts";
+import { linearGradTensors } from "./kernels/linear_backward.ts";
+import type { Gpu } from "../gpu/device.ts";
 import { meanNll } from "../model/loss.ts";
 import { openSafetensors, writeSafetensors } from "../model/safetensors.ts";
 import { seededRandom } from "../model/generate.ts";
@@ -58,6 +61,11 @@ export interface TrainOptions {
   resume?: boolean;
   /** Progress callback. */
   onProgress?: (p: TrainProgress) => void;
+  /**
+   * Train only these LoRA adapters (the model's own weights stay frozen and may be f16);
+   * default: train every parameter of the model (f32 weights needed).
+   */
+  lora?: ReadonlyMap<string, LoraAdapter>;
 }
 
 /** Progress of a training run. */
@@ -124,6 +132,18 @@ export function sampleBatch(
     }
   }
   return { batch, tokens: seqLen, ids, targets };
+}
+
+/** Zero gradients for LoRA adapters only. */
+function loraGrads(gpu: Gpu, lora: ReadonlyMap<string, LoraAdapter>): ModelGrads {
+  const map = new Map<
+    string,
+    { a: ReturnType<typeof linearGradTensors>; b: ReturnType<typeof linearGradTensors> }
+  >();
+  for (const [k, ad] of lora) {
+    map.set(k, { a: linearGradTensors(gpu, ad.a), b: linearGradTensors(gpu, ad.b) });
+  }
+  return { blocks: [], lora: map };
 }
 
 interface OptimState {
@@ -193,12 +213,15 @@ export async function train(
   valTokens: ArrayLike<number>,
   o: TrainOptions,
 ): Promise<TrainResult> {
-  if (model.dtype !== "f32") {
-    throw new ToolkitError("training needs f32 weights (load the model with dtype f32)");
+  if (!o.lora && model.dtype !== "f32") {
+    throw new ToolkitError(
+      "training all parameters needs f32 weights (load the model with dtype f32)",
+    );
   }
   const gpu = model.gpu;
-  const grads: ModelGrads = allocGrads(model);
-  const params = namedParams(model, grads);
+  const grads: ModelGrads = o.lora ? loraGrads(gpu, o.lora) : allocGrads(model);
+  const params = namedParams(model, grads, o.lora);
+  const hooks = o.lora ? { lora: o.lora } : undefined;
   const st: OptimState = {
     params,
     m: params.map((p) => gpu.tensor(p.param.shape, "f32")),
@@ -225,8 +248,8 @@ export async function train(
     (_, i) => valTokens[i],
   );
   const nVal = Math.floor(valIds.length / o.seqLen);
-  const validate =
-    async () => (nVal > 0 ? await meanNll(model, valIds, nVal, o.seqLen) : undefined);
+  const validate = async () =>
+    nVal > 0 ? await meanNll(model, valIds, nVal, o.seqLen, model.alive, hooks) : undefined;
   const t0 = performance.now();
   let tokensAtT0 = tokensSeen;
   let lastVal: number | undefined;
@@ -236,7 +259,7 @@ export async function train(
       const batch = sampleBatch(trainTokens, o.batch, o.seqLen, seed, step);
       const rec = gpu.recorder();
       zeroGrads(rec, grads);
-      const r = recordLossAndGrads(rec, model, grads, batch);
+      const r = recordLossAndGrads(rec, model, grads, batch, o.lora);
       const clip = gradNormClip(rec, gradTensors(grads), o.clip ?? 1);
       params.forEach((p, i) => {
         adamwStep(rec, { param: p.param, grad: p.grad, m: st.m[i], v: st.v[i] }, {

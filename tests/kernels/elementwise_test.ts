@@ -151,3 +151,20 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "scale: out of place and in place, vec4 and scalar sizes",
+  ...GPU_TEST,
+  async fn() {
+    const { scale } = await import("../../src/kernels/elementwise.ts");
+    const gpu = await testGpuF32();
+    for (const n of [1, 3, 8, 1001]) {
+      const x = randn(n, 70 + n, 2);
+      const t = gpu.tensor([n], "f32", x);
+      const y = gpu.run((rec) => scale(rec, t, -1.5));
+      assertClose(await y.read(), Array.from(x, (v) => -1.5 * v), undefined, `scale ${n}`);
+      gpu.run((rec) => scale(rec, t, 0.25, { out: t }));
+      assertClose(await t.read(), Array.from(x, (v) => 0.25 * v), undefined, `scale in place ${n}`);
+    }
+  },
+});
