@@ -60,3 +60,8 @@ export * from "./src/sprint/latency.ts";
 export * from "./src/sprint/rules.ts";
 export * from "./src/sprint/metrics.ts";
 export * from "./src/sprint/log.ts";
+export * from "./src/eval/perplexity.ts";
+export * from "./src/eval/zeroshot.ts";
+export * from "./src/eval/speed.ts";
+export * from "./src/train/trainer.ts";
+export * from "./src/train/lora.ts";
