@@ -225,3 +225,24 @@ export function refGreedy(
   }
   return ids.slice(prompt.length);
 }
+
+/** Mean next-token NLL of `seqs` (each predicts its tokens 1…n−1 from the prefix), in float64. */
+export function refMeanNll(cfg: ModelConfig, ws: RefWeights, seqs: readonly number[][]): number {
+  let sum = 0;
+  let n = 0;
+  for (const s of seqs) {
+    const ids = s.slice(0, -1);
+    const logits = refForward(cfg, ws, ids);
+    const V = cfg.vocabSize;
+    for (let p = 0; p < ids.length; p++) {
+      const row = logits.subarray(p * V, (p + 1) * V);
+      let max = -Infinity;
+      for (const x of row) max = Math.max(max, x);
+      let z = 0;
+      for (const x of row) z += Math.exp(x - max);
+      sum += Math.log(z) + max - row[s[p + 1]];
+      n++;
+    }
+  }
+  return sum / n;
+}

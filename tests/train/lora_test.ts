@@ -5,30 +5,9 @@ import { createLora, loraTune, mergeLora } from "../../src/train/lora.ts";
 import { recordLossAndGrads, zeroGrads } from "../../src/train/grad.ts";
 import { linearGradTensors } from "../../src/train/kernels/linear_backward.ts";
 import { packedShape, unpackWeightHost } from "../../src/kernels/matmul.ts";
-import { refForward } from "../ref/forward.ts";
+import { refMeanNll } from "../ref/forward.ts";
 import { writeTinyModel } from "../fixtures.ts";
 import { assertClose, GPU_TEST, randn, testGpuF32 } from "../util.ts";
-import type { ModelConfig } from "../../src/model/config.ts";
-
-function refLoss(cfg: ModelConfig, ws: Map<string, ArrayLike<number>>, seqs: number[][]): number {
-  let sum = 0;
-  let n = 0;
-  for (const s of seqs) {
-    const ids = s.slice(0, -1);
-    const logits = refForward(cfg, ws, ids);
-    const V = cfg.vocabSize;
-    for (let p = 0; p < ids.length; p++) {
-      const row = logits.subarray(p * V, (p + 1) * V);
-      let max = -Infinity;
-      for (const x of row) max = Math.max(max, x);
-      let z = 0;
-      for (const x of row) z += Math.exp(x - max);
-      sum += Math.log(z) + max - row[s[p + 1]];
-      n++;
-    }
-  }
-  return sum / n;
-}
 
 Deno.test({
   name:
@@ -92,7 +71,7 @@ Deno.test({
         }
         return ws;
       };
-      const ref0 = refLoss(config, await effective(lora), seqs);
+      const ref0 = refMeanNll(config, await effective(lora), seqs);
       if (Math.abs(loss - ref0) > 1e-4 * ref0) throw new Error(`loss ${loss} vs ${ref0}`);
       for (
         const [key, which, i] of [["0.q", "a", 5], ["1.q", "b", 7], ["0.down", "a", 30], [
@@ -106,8 +85,8 @@ Deno.test({
         const [rows, cols] = which === "a" ? [3, ad.a.inFeatures] : [ad.b.outFeatures, 3];
         const gHf = unpackWeightHost(await g.read(), rows, cols);
         const h = 1e-4;
-        const up = refLoss(config, await effective(lora, { key, which, i, h }), seqs);
-        const down = refLoss(config, await effective(lora, { key, which, i, h: -h }), seqs);
+        const up = refMeanNll(config, await effective(lora, { key, which, i, h }), seqs);
+        const down = refMeanNll(config, await effective(lora, { key, which, i, h: -h }), seqs);
         const fd = (up - down) / (2 * h);
         if (!(Math.abs(gHf[i] - fd) <= 2e-4 + 2e-3 * Math.abs(fd))) {
           throw new Error(`${key}.${which}[${i}]: ${gHf[i]} vs fd ${fd}`);
