@@ -6,12 +6,13 @@
 // for m < M, k < K: both operands are read along their contiguous dimension (n), so the product
 // is a row-by-row dot product. Each invocation owns an RM × CK register block of DX: RM rows of
 // DY (the same rows for the whole workgroup, so those loads are uniform) by CK consecutive
-// columns k (rows of Wp). Per step of 4 n it loads RM vec4s of DY and CK vec4s of Wp and does
-// RM·CK vec4 fused multiply-adds into unrolled vec4 accumulators (llvmpipe keeps indexed arrays
-// in memory); the four lanes of each accumulator are added once at the end. The n loop runs
-// ⌈(n_end − n_begin)/4⌉ iterations per invocation: the host splits N into dispatches of at most
-// CHUNK_N columns (the later ones accumulate), so an LM head's 151,936 columns stay far below
-// Mesa 22.3's 65,535-iteration cap.
+// columns k (rows of Wp). Per loop iteration it takes NU steps of 4 n: it loads NU·RM vec4s of DY
+// and NU·CK vec4s of Wp, and each of the RM·CK unrolled vec4 accumulators takes NU fused
+// multiply-adds (llvmpipe keeps this many accumulators in memory, so several updates per
+// load/store matter); the four lanes of each accumulator are added once at the end. The n loop
+// runs ⌈(n_end − n_begin)/(4·NU)⌉ iterations per invocation: the host splits N into dispatches of
+// at most NT_CHUNK_COLUMNS columns (the later ones accumulate), so an LM head's 151,936 columns
+// stay far below Mesa 22.3's 65,535-iteration cap.
 //
 // Entry point `colsum` (compiled with COLSUM, the bias gradient):
 //   DB[n] = Σ_{row_base ≤ m < row_end} DY[m, n]   (+ DB[n] when flags & 1)
@@ -19,8 +20,8 @@
 // of a chunk (the host splits M into chunks within the loop budget). DB is the packed bias [NP]:
 // only n < N is written, so its padding stays zero.
 //
-// Defines: RM, CK (block rows / columns), WG (workgroup size), DYVEC (N % 4 == 0: DY rows are read
-// as vec4), WT (f32 or f16 weight storage; arithmetic is f32), COLSUM (compile `colsum`).
+// Defines: RM, CK (block rows / columns), NU (vec4 steps of n per iteration), WG (workgroup
+// size), DYVEC (N % 4 == 0: DY rows are read as vec4), WT (f32 or f16 weight storage; arithmetic is f32), COLSUM (compile `colsum`).
 alias WT = f32;
 
 struct Params {
@@ -29,8 +30,8 @@ struct Params {
   n: u32, // columns of DY (output features, unpadded)
   np4: u32, // NP / 4: vec4 columns of Wp
   row_base: u32, // first row of this dispatch
-  n_begin: u32, // first column of DY of this dispatch (a multiple of 4); colsum: last row (end)
-  n_end: u32, // end of the DY columns of this dispatch (≤ n)
+  n_begin: u32, // first column of DY of this dispatch (a multiple of 4·NU); colsum: end row
+  n_end: u32, // end of the DY columns of this dispatch (≤ n; a multiple of 4·NU unless = n)
   flags: u32, // bit 0: accumulate into DX / DB
 };
 
@@ -107,24 +108,32 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   var acc{r}_{c} = vec4<f32>(0.0);
   // #endfor
   // #endfor
-  for (var n = P.n_begin; n < P.n_end; n += 4u) {
-    let n4 = n / 4u;
+  for (var n = P.n_begin; n < P.n_end; n += 4u * {{NU}}u) {
+    // #for u in 0..NU
+    let n{u} = n + 4u * {u}u;
+    let ok{u} = n{u} < P.n_end; // the last step of a chunk may be partial
+    let n4_{u} = min(n{u}, P.n_end - 1u) / 4u;
     // #for c in 0..CK
-    let w{c} = vec4<f32>(Wp[wr{c} + n4]);
+    let w{u}_{c} = vec4<f32>(Wp[wr{c} + n4_{u}]);
     // #endfor
     // #for r in 0..RM
     // #if DYVEC
-    let y{r} = DY[(yr{r} + n) / 4u];
+    let y{u}_{r} = select(vec4<f32>(0.0), DY[yr{r} / 4u + n4_{u}], ok{u});
     // #else
-    let y{r} = vec4<f32>(
-      DY[yr{r} + n],
-      select(0.0, DY[yr{r} + n + 1u], n + 1u < P.n),
-      select(0.0, DY[yr{r} + n + 2u], n + 2u < P.n),
-      select(0.0, DY[yr{r} + n + 3u], n + 3u < P.n),
+    let y{u}_{r} = vec4<f32>(
+      select(0.0, DY[yr{r} + n{u}], ok{u}),
+      select(0.0, DY[yr{r} + n{u} + 1u], n{u} + 1u < P.n_end),
+      select(0.0, DY[yr{r} + n{u} + 2u], n{u} + 2u < P.n_end),
+      select(0.0, DY[yr{r} + n{u} + 3u], n{u} + 3u < P.n_end),
     );
     // #endif
+    // #endfor
+    // #endfor
+    // #for r in 0..RM
     // #for c in 0..CK
-    acc{r}_{c} = fma(y{r}, w{c}, acc{r}_{c});
+    // #for u in 0..NU
+    acc{r}_{c} = fma(y{u}_{r}, w{u}_{c}, acc{r}_{c});
+    // #endfor
     // #endfor
     // #endfor
   }

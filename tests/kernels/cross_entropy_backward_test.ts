@@ -53,9 +53,14 @@ Deno.test({
     assertClose(await res.dLogits.read(), ref.dLogits, F32_TOL, "dLogits");
     assertClose(await res.rowLoss.read(), ref.loss, { atol: 1e-5, rtol: 1e-5 }, "loss");
     const bad = gpu.run((rec) =>
-      crossEntropy(rec, gpu.tensor([1, 5], "f32", randn(5, 8)), gpu.tensor([1], "u32", new Uint32Array([9])), {
-        scale: 1,
-      })
+      crossEntropy(
+        rec,
+        gpu.tensor([1, 5], "f32", randn(5, 8)),
+        gpu.tensor([1], "u32", new Uint32Array([9])),
+        {
+          scale: 1,
+        },
+      )
     );
     const [l] = await bad.rowLoss.read();
     const g = await bad.dLogits.read();

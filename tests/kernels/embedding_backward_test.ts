@@ -43,8 +43,8 @@ Deno.test({
         const plan = planEmbeddingBackward(gpu, ids, c.v, { segmentRows: c.seg });
         if (c.seg && plan.rounds.length < 2) throw new Error("expected several rounds");
         gpu.run((rec) => {
-          embeddingBackward(rec, plan, dht, dT); // accumulate (default)
-          embeddingBackward(rec, ids, dht, dT0, { accumulate: false, segmentRows: c.seg });
+          embeddingBackward(rec, plan, dht, dT, { accumulate: true });
+          embeddingBackward(rec, ids, dht, dT0, { segmentRows: c.seg }); // overwrites
         });
         const ref = embeddingBackwardRef(ids, dH, c.v, c.d);
         assertClose(await dT.read(), ref.map((x, i) => x + prev[i]), F32_TOL, "accumulate");

@@ -1,4 +1,5 @@
-import { packLinear, packedShape, unpackWeightHost } from "../../src/kernels/matmul.ts";
+import { packedShape, packLinear, unpackWeightHost } from "../../src/kernels/matmul.ts";
+import { GRAM_CHUNK_ROWS } from "../../src/kernels/gram.ts";
 import {
   linearBackward,
   linearBackwardBias,
@@ -25,14 +26,22 @@ function assertThrows(fn: () => unknown, part: string): void {
 }
 
 // [M, K, N]: single rows/columns, K and N not multiples of 4 or of the 16-column padding,
-// M not a multiple of the 16/8/4-row blocks.
+// M not a multiple of the 16/8/4-row blocks. K and N are never multiples of 4 here: each
+// combination of vec4 paths of the reused gram.wgsl TN kernel (dW) costs ≈ 10 s of llvmpipe
+// compile on a cold shader cache, and its vec4 paths are covered by tests/kernels/gram_test.ts
+// (and by the composite block_backward_test.ts). VEC_SHAPES (N % 4 == 0) check the vec4 paths of
+// this module's own kernels, dX and db.
 const SHAPES: [number, number, number][] = [
   [1, 1, 1],
   [1, 7, 5],
   [3, 5, 17],
   [5, 33, 31],
-  [19, 64, 48],
   [37, 70, 257],
+  [70, 130, 37],
+];
+const VEC_SHAPES: [number, number, number][] = [
+  [1, 9, 4],
+  [19, 65, 48],
   [70, 130, 36],
 ];
 
@@ -79,9 +88,35 @@ Deno.test({
         assertClose(db.subarray(0, n), ref.db, F32_TOL, "db");
         for (let i = n; i < db.length; i++) if (db[i] !== 0) throw new Error("db padding");
         // A second pass accumulating the parameter gradients doubles them.
-        gpu.run((rec) => linearBackward(rec, xt, dyt, lin, grad, { dx: false, accumulateGrad: true }));
+        gpu.run((rec) =>
+          linearBackward(rec, xt, dyt, lin, grad, { dx: false, accumulateGrad: true })
+        );
         assertClose(unpackWeightHost(await grad.weight.read(), n, k), ref.dw.map((v) => 2 * v));
         assertClose((await grad.bias!.read()).subarray(0, n), ref.db.map((v) => 2 * v));
+      });
+    }
+  },
+});
+
+Deno.test({
+  name: "linear backward dX, db with vec4 rows of dY (N % 4 == 0)",
+  ...GPU_TEST,
+  async fn(t) {
+    const gpu = await testGpuF32();
+    for (const [m, k, n] of VEC_SHAPES) {
+      await t.step(`M=${m} K=${k} N=${n}`, async () => {
+        const w = randn(n * k, 12 + n, 0.5);
+        const dy = randn(m * n, 14 + n, 1);
+        const lin = packLinear(gpu, w, n, k, { bias: randn(n, 13, 1), dtype: "f32" });
+        const dyt = gpu.tensor([m, n], "f32", dy);
+        const grad = linearGradTensors(gpu, lin);
+        const dx = gpu.run((rec) => {
+          linearBackwardBias(rec, dyt, grad.bias!);
+          return linearBackwardInput(rec, dyt, lin);
+        });
+        const ref = linearBackwardRef(new Float32Array(m * k), w, dy, m, k, n);
+        assertClose(await dx.read(), ref.dx, F32_TOL, "dX");
+        assertClose((await grad.bias!.read()).subarray(0, n), ref.db, F32_TOL, "db");
       });
     }
   },
@@ -108,7 +143,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "linear backward splits N and M into dispatches (loop budget)",
+  name: "linear backward splits N (dX) and M (dW, db) into dispatches (loop budget)",
   ...GPU_TEST,
   async fn() {
     const gpu = await testGpuF32();
@@ -127,6 +162,31 @@ Deno.test({
     // 120k-term f32 dot products of terms ≈ 1e-3 with random signs: error ≈ 1e-7·√n·|term|·…
     assertClose(await dx.read(), ref.dx, { atol: 1e-5, rtol: 1e-3 }, "dX two chunks");
     assertClose(await db.read(), ref.db, F32_TOL, "db");
+
+    // M just over one row chunk: dW and db take two accumulating dispatches.
+    const [m2, k2, n2] = [GRAM_CHUNK_ROWS + 7, 3, 5];
+    const x2 = randn(m2 * k2, 43, 1);
+    const dy2 = randn(m2 * n2, 44, 1);
+    const lin2 = packLinear(gpu, randn(n2 * k2, 45, 1), n2, k2, {
+      dtype: "f32",
+      bias: [1, 2, 3, 4, 5],
+    });
+    const grad2 = linearGradTensors(gpu, lin2);
+    gpu.run((rec) =>
+      linearBackward(
+        rec,
+        gpu.tensor([m2, k2], "f32", x2),
+        gpu.tensor([m2, n2], "f32", dy2),
+        lin2,
+        grad2,
+        { dx: false },
+      )
+    );
+    const ref2 = linearBackwardRef(x2, new Float32Array(n2 * k2), dy2, m2, k2, n2);
+    // 16k-term f32 sums of O(1) terms with random signs (≈ √M·1e-7·max ≈ 1e-5 absolute).
+    const tol = { atol: 1e-3, rtol: 1e-4 };
+    assertClose(unpackWeightHost(await grad2.weight.read(), n2, k2), ref2.dw, tol, "dW two chunks");
+    assertClose((await grad2.bias!.read()).subarray(0, n2), ref2.db, tol, "db two chunks");
   },
 });
 
@@ -150,7 +210,14 @@ Deno.test({
         "dW must be",
       );
       assertThrows(
-        () => linearBackwardWeight(rec, gpu.tensor([3, 5], "f32"), dy, linearGradTensors(gpu, lin).weight, lin),
+        () =>
+          linearBackwardWeight(
+            rec,
+            gpu.tensor([3, 5], "f32"),
+            dy,
+            linearGradTensors(gpu, lin).weight,
+            lin,
+          ),
         "rows",
       );
     });

@@ -19,21 +19,24 @@ Deno.test({
   async fn(t) {
     const gpu = await testGpuF32();
     for (const c of CASES) {
-      await t.step(`B=${c.batch} T=${c.tokens} heads=${c.heads} hd=${c.headDim} past=${c.past}`, async () => {
-        const table = ropeTable(gpu, { headDim: c.headDim, theta: 10000, maxPositions: 128 });
-        const n = c.batch * c.tokens * c.heads * c.headDim;
-        const g = randn(n, 1 + n, 1);
-        const gt = gpu.tensor([c.batch * c.tokens, c.heads * c.headDim], "f32", g);
-        const rt = gpu.tensor([c.batch * c.tokens, c.heads * c.headDim], "f32", g);
-        const opts = { ...c, tokensPerSeq: c.tokens };
-        gpu.run((rec) => {
-          ropeBackward(rec, gt, table, opts);
-          ropeBackward(rec, rt, table, opts);
-          rope(rec, rt, table, opts); // rotations are orthogonal: R·Rᵀ = I
-        });
-        assertClose(await gt.read(), ropeBackwardRef(g, c, table.invFreq), F32_TOL, "dx");
-        assertClose(await rt.read(), g, F32_TOL, "round trip");
-      });
+      await t.step(
+        `B=${c.batch} T=${c.tokens} heads=${c.heads} hd=${c.headDim} past=${c.past}`,
+        async () => {
+          const table = ropeTable(gpu, { headDim: c.headDim, theta: 10000, maxPositions: 128 });
+          const n = c.batch * c.tokens * c.heads * c.headDim;
+          const g = randn(n, 1 + n, 1);
+          const gt = gpu.tensor([c.batch * c.tokens, c.heads * c.headDim], "f32", g);
+          const rt = gpu.tensor([c.batch * c.tokens, c.heads * c.headDim], "f32", g);
+          const opts = { ...c, tokensPerSeq: c.tokens };
+          gpu.run((rec) => {
+            ropeBackward(rec, gt, table, opts);
+            ropeBackward(rec, rt, table, opts);
+            rope(rec, rt, table, opts); // rotations are orthogonal: R·Rᵀ = I
+          });
+          assertClose(await gt.read(), ropeBackwardRef(g, c, table.invFreq), F32_TOL, "dx");
+          assertClose(await rt.read(), g, F32_TOL, "round trip");
+        },
+      );
     }
   },
 });

@@ -1,7 +1,7 @@
 /**
  * Float64 reference gradients (analytic) of every forward op, for checking the WebGPU backward
  * kernels. Layouts as the kernels: row-major, tokens as rows; linear weights in Hugging Face
- * layout `[out, in]`. `tests/kernels/backward_refs_test.ts` checks these against central finite
+ * layout `[out, in]`. `tests/kernels/refs_backward_test.ts` checks these against central finite
  * differences of the f64 forward references.
  */
 

@@ -9,8 +9,8 @@
  * table row; no two invocations of a dispatch share a row, and the result is deterministic.
  * A token occurring more than {@link EMBEDDING_SEGMENT_ROWS} times (the loop budget) is cut into
  * several segments, dispatched in successive "rounds" (round k takes the k-th segment of every
- * id), which accumulate in order. Rows whose ids never occur are not touched (with
- * `accumulate: false` the table gradient is cleared first).
+ * id), which accumulate in order. Without `accumulate` the table gradient is cleared first
+ * (rows whose ids never occur are zero); with it, they are left as they are.
  *
  * @module
  */
@@ -61,7 +61,9 @@ export function buildEmbeddingCsr(
   segmentRows = EMBEDDING_SEGMENT_ROWS,
 ): { words: Uint32Array<ArrayBuffer>; rounds: { at: number; count: number }[]; distinct: number } {
   if (!Number.isInteger(segmentRows) || segmentRows < 1) {
-    throw new Error(`embeddingBackward: segmentRows must be a positive integer, got ${segmentRows}`);
+    throw new Error(
+      `embeddingBackward: segmentRows must be a positive integer, got ${segmentRows}`,
+    );
   }
   assertLoopBudget("embeddingBackward", segmentRows + 1, `segmentRows = ${segmentRows}`);
   const u = checkHostIds("embeddingBackward", "ids", ids, vocab);
@@ -116,20 +118,20 @@ export function planEmbeddingBackward(
 
 /** Options for {@link embeddingBackward}. */
 export interface EmbeddingBackwardOptions {
-  /** Add into `dTable` (default); `false` clears it first. */
+  /** Add into `dTable` instead of overwriting it (without: `dTable` is cleared first). */
   accumulate?: boolean;
   /** Segment size when `ids` are given (default {@link EMBEDDING_SEGMENT_ROWS}). */
   segmentRows?: number;
 }
 
 /**
- * Records `dTable[ids[r], :] += dH[r, :]` for every row r, race-free (see the module doc), for
+ * Records `dTable[v, :] (+)= Σ_{r: ids[r] = v} dH[r, :]`, race-free (see the module doc), for
  * `dH` `[M, D]` f32 and `dTable` `[V, D]` f32. `ids` is a plan from
  * {@link planEmbeddingBackward} or host ids (planned on the fly). Returns `dTable`.
  *
  * @example
  * ```ts
- * embeddingBackward(rec, plan, dh, dEmbed);
+ * embeddingBackward(rec, plan, dh, dEmbed, { accumulate: true });
  * ```
  */
 export function embeddingBackward(
@@ -147,20 +149,30 @@ export function embeddingBackward(
   const plan = "index" in ids
     ? ids
     : planEmbeddingBackward(rec.gpu, ids, v, { segmentRows: options.segmentRows });
-  if (plan.vocab !== v) throw new Error(`${fn}: the plan is for V = ${plan.vocab}, dTable has ${v}`);
+  if (plan.vocab !== v) {
+    throw new Error(`${fn}: the plan is for V = ${plan.vocab}, dTable has ${v}`);
+  }
   if (dH.dtype !== "f32" || dH.size !== plan.rows * d) {
     throw new Error(`${fn}: dH must be f32 [${plan.rows}, ${d}], got ${dH.dtype} [${dH.shape}]`);
   }
   if (dH.buffer === dTable.buffer) throw new Error(`${fn}: dH must not be dTable`);
-  if (options.accumulate === false) rec.encoder.clearBuffer(dTable.buffer);
+  if (!options.accumulate) rec.encoder.clearBuffer(dTable.buffer);
   if (d === 0) return dTable;
   const vec4 = d % 4 === 0;
   const cols = vec4 ? d / 4 : d;
   const pipe = rec.gpu.pipeline(SRC, { WG, VEC4: vec4 });
   for (const r of plan.rounds) {
     assertLoopBudget(fn, plan.segmentRows + 1, `segmentRows = ${plan.segmentRows}`);
-    const grid = linearGrid(Math.ceil((r.count * cols) / WG), rec.gpu.caps.maxWorkgroupsPerDimension);
-    rec.dispatch(pipe, [plan.index, dH, dTable], grid, new Params().u32(r.count).u32(cols).u32(r.at));
+    const grid = linearGrid(
+      Math.ceil((r.count * cols) / WG),
+      rec.gpu.caps.maxWorkgroupsPerDimension,
+    );
+    rec.dispatch(
+      pipe,
+      [plan.index, dH, dTable],
+      grid,
+      new Params().u32(r.count).u32(cols).u32(r.at),
+    );
   }
   return dTable;
 }
