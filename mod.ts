@@ -65,3 +65,5 @@ export * from "./src/eval/zeroshot.ts";
 export * from "./src/eval/speed.ts";
 export * from "./src/train/trainer.ts";
 export * from "./src/train/lora.ts";
+export type { EncodePairOptions, ScoreOptions } from "./src/eval/loglikelihood.ts";
+export type { TokenBatch } from "./src/train/grad.ts";

@@ -12,6 +12,8 @@ export class ToolkitError extends Error {
   readonly exitCode: number;
 
   /**
+   * Creates the error; {@link runCli} prints `message` on one line and exits with `exitCode`.
+   *
    * @param message One line: what was wrong, where (file, field) and what was expected.
    * @param exitCode Exit code for CLIs (default 2).
    * @example

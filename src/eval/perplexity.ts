@@ -49,7 +49,9 @@ export interface PerplexityResult {
   textTokens: number;
   /** Tokens not covered by any window (the dropped tail, or everything after `limit`). */
   unusedTokens: number;
+  /** Window length used (tokens; the text's length when it is shorter). */
   seqLen: number;
+  /** Distance between window starts used (tokens; at most the text's length). */
   stride: number;
   /** Whether the tokenizer's special tokens were added (BOS). */
   addSpecialTokens: boolean;
@@ -57,6 +59,7 @@ export interface PerplexityResult {
 
 /** One window: where it starts and which of its input positions are scored. */
 export interface Window {
+  /** Index of the window's first token in the text. */
   start: number;
   /** Tokens in the window (input = all but the last). */
   length: number;
@@ -94,7 +97,15 @@ export function perplexityWindows(
   return out;
 }
 
-/** Default window length for a model: its context, at most 2048. */
+/**
+ * Default window length for a model: its context, at most 2048.
+ *
+ * @example
+ * ```ts
+ * const model = await loadModel(gpu, "../shared/data/models/stories260K-hf");
+ * defaultSeqLen(model); // 512: its max_position_embeddings
+ * ```
+ */
 export function defaultSeqLen(model: LlamaModel): number {
   return Math.min(model.config.maxPositions, model.rope.maxPositions, 2048);
 }

@@ -49,6 +49,7 @@ export interface RateStats {
   tokensPerSecond: number;
   /** Tokens per second of the slowest 10 % / fastest 10 % repetitions (p90 / p10 of the time). */
   tokensPerSecondP10: number;
+  /** Tokens per second at the 10th-percentile time (the fast end). */
   tokensPerSecondP90: number;
   /** Time of one repetition. */
   timing: TimingStats;
@@ -56,8 +57,11 @@ export interface RateStats {
 
 /** Result of {@link measureSpeed}. */
 export interface SpeedResult {
+  /** Prefill throughput (`batch × promptTokens` tokens per repetition). */
   prefill: RateStats;
+  /** Greedy decode throughput (`batch × newTokens` tokens per repetition). */
   decode: RateStats;
+  /** The workload, clocks, weight dtype, adapter and Deno version of the measurement. */
   protocol: {
     promptTokens: number;
     newTokens: number;

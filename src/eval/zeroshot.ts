@@ -33,29 +33,47 @@ export interface ZeroShotOptions extends ScoreOptions, EncodePairOptions {
 
 /** Per-document record (with `samples: true`). */
 export interface DocSample {
+  /** Index of the document in the evaluated list (0-based). */
   doc: number;
+  /** 1-based line of the document in its task file. */
   line: number;
+  /** Log-likelihood (nats) of each request's continuation, one per choice. */
   lls: number[];
+  /** Per request: the continuation is what greedy decoding produces. */
   isGreedy: boolean[];
+  /** Index of the right choice (0 for LAMBADA). */
   gold: number;
+  /** Choice picked by raw log-likelihood (0 for LAMBADA). */
   pred: number;
+  /** Choice picked by log-likelihood per character (0 for LAMBADA). */
   predNorm: number;
+  /** 1 when `pred` is `gold` (LAMBADA: when the continuation is greedy), else 0. */
   acc: number;
+  /** 1 when `predNorm` is `gold` (LAMBADA: equal to `acc`), else 0. */
   accNorm: number;
 }
 
 /** How a task's figures were obtained. */
 export interface ZeroShotProtocol {
+  /** Task name, e.g. `piqa`. */
   task: string;
+  /** The lm-eval dataset the task file copies. */
   dataset: string;
+  /** The dataset split the task file copies. */
   split: string;
+  /** Path of the task file that was read. */
   file: string;
   /** Documents evaluated (of `size` in the full split). */
   n: number;
+  /** Documents in the full split (lm-eval's count). */
   size: number;
+  /** Context template (lm-eval `doc_to_text`). */
   prompt: string;
+  /** Continuation template (target delimiter + `doc_to_target` / choice). */
   continuation: string;
+  /** lm-eval's target delimiter between context and continuation. */
   targetDelimiter: " ";
+  /** The lm-eval version and request type whose semantics are reproduced. */
   semantics: "lm-evaluation-harness v0.4.1 (HFLM loglikelihood)";
   /** BOS added to every request (false in v0.4.1). */
   bos: boolean;
@@ -63,20 +81,29 @@ export interface ZeroShotProtocol {
   maxLength: number;
   /** Requests whose input was truncated on the left. */
   truncatedRequests: number;
+  /** Metrics lm-eval reports for the task (`acc`, `acc_norm`, `ppl`). */
   metrics: string[];
 }
 
 /** Figures of one zero-shot task (field names as lm-eval reports them). */
 export interface ZeroShotResult {
+  /** Task name, e.g. `piqa`. */
   task: string;
+  /** Documents evaluated. */
   n: number;
+  /** Accuracy: mean over documents of the per-document `acc` (0 … 1). */
   acc: number;
+  /** Standard error of `acc`: sample standard deviation / √n (NaN for n < 2). */
   acc_stderr: number;
+  /** Accuracy by log-likelihood per character, for tasks that report it. */
   acc_norm?: number;
+  /** Standard error of `acc_norm`. */
   acc_norm_stderr?: number;
   /** LAMBADA: `exp(−mean log-likelihood of the last word)`. */
   ppl?: number;
+  /** How the figures were obtained. */
   protocol: ZeroShotProtocol;
+  /** Per-document records (with `samples: true`). */
   samples?: DocSample[];
 }
 
@@ -161,7 +188,14 @@ export async function evaluateDocs(
   return res;
 }
 
-/** Throws a one-line error unless `dir` is an existing directory. */
+/**
+ * Throws a one-line error unless `dir` is an existing directory.
+ *
+ * @example
+ * ```ts
+ * await checkDataDir("../shared/data"); // throws a one-line ToolkitError when it is missing
+ * ```
+ */
 export async function checkDataDir(dir: string): Promise<void> {
   try {
     const st = await Deno.stat(dir);

@@ -124,6 +124,8 @@ export class Recorder {
   #submitted = false;
 
   /**
+   * Starts a recording on `gpu`'s device (usually made by `gpu.recorder()`).
+   *
    * @param gpu Device to record for.
    * @param querySet When given (2 timestamps), the first pass writes index 0 at its start and
    *   every pass writes index 1 at its end, so the pair spans the whole recording.

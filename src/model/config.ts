@@ -15,17 +15,29 @@ export type { RopeScaling };
 export interface ModelConfig {
   /** The architecture family as given in config.json. */
   modelType: "llama" | "mistral" | "qwen2" | "nemotron-nas";
+  /** Residual stream width D (`hidden_size`). */
   hiddenSize: number;
+  /** MLP width F (`intermediate_size`). */
   intermediateSize: number;
+  /** Transformer blocks L (`num_hidden_layers`); there are 2L sublayers. */
   numLayers: number;
+  /** Query heads H (`num_attention_heads`). */
   numHeads: number;
+  /** Key/value heads KVH (`num_key_value_heads`, default H); divides H. */
   numKvHeads: number;
+  /** Width of one head hd (`head_dim`, default D / H; even). */
   headDim: number;
+  /** Vocabulary size V (`vocab_size`). */
   vocabSize: number;
+  /** Context length in positions (`max_position_embeddings`, default 2048). */
   maxPositions: number;
+  /** RMSNorm epsilon (`rms_norm_eps`, default 1e-6). */
   rmsNormEps: number;
+  /** RoPE base (`rope_theta`, default 10000). */
   ropeTheta: number;
+  /** RoPE scaling (`rope_scaling`: llama3 or linear), when set. */
   ropeScaling?: RopeScaling;
+  /** The LM head is the embedding matrix (`tie_word_embeddings`, default false). */
   tieWordEmbeddings: boolean;
   /** q/k/v projections have biases (Qwen2; Llama with attention_bias). */
   qkvBias: boolean;
@@ -33,7 +45,9 @@ export interface ModelConfig {
   oBias: boolean;
   /** gate/up/down projections have biases (Llama with mlp_bias). */
   mlpBias: boolean;
+  /** BOS token id (`bos_token_id`), when set. */
   bosTokenId?: number;
+  /** EOS token ids (`eos_token_id`, one or a list; empty when unset). */
   eosTokenIds: number[];
   /** Mistral/Qwen2 sliding-window attention span, when enabled (longer contexts are refused). */
   slidingWindow?: number;
@@ -234,6 +248,12 @@ function parseRopeScaling(v: unknown, file: string): RopeScaling | undefined {
 
 /**
  * Reads and validates `<dir>/config.json`.
+ *
+ * @example
+ * ```ts
+ * const cfg = await readConfig("../shared/data/models/stories260K-hf");
+ * console.log(cfg.hiddenSize, cfg.numLayers); // 64 5
+ * ```
  */
 export async function readConfig(dir: string): Promise<ModelConfig> {
   const path = `${dir.replace(/\/$/, "")}/config.json`;

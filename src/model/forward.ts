@@ -26,14 +26,20 @@ import type { LlamaModel } from "./model.ts";
  * (absent for blocks whose attention is removed or masked), and the number of filled positions.
  */
 export class KvCache {
+  /** Sequences B cached together. */
   readonly batch: number;
+  /** Positions per sequence the cache holds (prompt + generated). */
   readonly capacity: number;
+  /** Per block: roped keys `[B, capacity, KVH, hd]` f32 (undefined: attention removed/masked). */
   readonly keys: (Tensor | undefined)[];
+  /** Per block: values `[B, capacity, KVH, hd]` f32; undefined like `keys`. */
   readonly values: (Tensor | undefined)[];
   /** Positions filled so far (the `past` of the next forward). */
   length = 0;
 
   /**
+   * Allocates the cache on the model's device, empty (`length` 0).
+   *
    * @param model The model.
    * @param batch Sequences decoded together.
    * @param capacity Positions per sequence (prompt + generated).
@@ -141,14 +147,19 @@ export interface SublayerActivations {
   xn: Tensor;
   /** Attention: roped queries `[M, H·hd]`, roped keys and values `[M, KVH·hd]`, output `[M, H·hd]`. */
   q?: Tensor;
+  /** Attention: roped keys `[M, KVH·hd]`. */
   k?: Tensor;
+  /** Attention: values `[M, KVH·hd]`. */
   v?: Tensor;
+  /** Attention: output before o_proj `[M, H·hd]`. */
   att?: Tensor;
   /** Attention: per-query log-sum-exp `[M, H]` of the training forward (for the backward). */
   lse?: Tensor;
   /** MLP: gate and up pre-activations and SiLU(gate)·up, `[M, F]`. */
   gate?: Tensor;
+  /** MLP: up_proj output `[M, F]`. */
   up?: Tensor;
+  /** MLP: SiLU(gate)·up, the down_proj input `[M, F]`. */
   act?: Tensor;
   /** LoRA: each adapted layer's scaled low-rank activation `scale·x·Aᵀ` `[M, rank]`, by layer name. */
   lora?: Map<string, Tensor>;
@@ -159,6 +170,7 @@ export interface SublayerActivations {
  * {@link ActivationTape.destroy} after the backward pass has been submitted and completed.
  */
 export class ActivationTape {
+  /** Activations by sublayer index (filled by {@link ActivationTape.take}). */
   readonly entries = new Map<number, SublayerActivations>();
 
   /** Fresh activation tensors for sublayer `s` over `m` rows. */
@@ -203,12 +215,15 @@ function destroyEntry(e: SublayerActivations): void {
 
 /** Shape and state of a forward over `batch` sequences of `tokens` new tokens each. */
 export interface SublayerContext {
+  /** Sequences B. */
   batch: number;
+  /** New tokens T per sequence (the forward has M = B·T rows). */
   tokens: number;
   /** KV cache: new keys/values are appended at positions `cache.length …`. */
   cache?: KvCache;
   /** Sublayer mask (default: every sublayer with weights). */
   mask?: readonly boolean[];
+  /** Captures, overrides, activation tape and LoRA adapters. */
   hooks?: ForwardHooks;
 }
 
@@ -255,7 +270,14 @@ function workspace(model: LlamaModel, m: number): Workspace {
   return ws;
 }
 
-/** Releases the scratch tensors cached for `model`. */
+/**
+ * Releases the scratch tensors cached for `model`.
+ *
+ * @example
+ * ```ts
+ * releaseWorkspaces(model); // the next forward allocates its scratch again
+ * ```
+ */
 export function releaseWorkspaces(model: LlamaModel): void {
   const perModel = workspaces.get(model);
   if (!perModel) return;

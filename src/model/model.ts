@@ -20,9 +20,13 @@ import { releaseWorkspaces } from "./forward.ts";
 export interface AttentionWeights {
   /** input_layernorm weight `[D]` f32. */
   norm: Tensor;
+  /** q_proj (HF `[H·hd, D]`), packed; biased when `qkvBias`. */
   q: Linear;
+  /** k_proj (HF `[KVH·hd, D]`), packed; biased when `qkvBias`. */
   k: Linear;
+  /** v_proj (HF `[KVH·hd, D]`), packed; biased when `qkvBias`. */
   v: Linear;
+  /** o_proj (HF `[D, H·hd]`), packed; biased when `oBias`. */
   o: Linear;
 }
 
@@ -30,14 +34,19 @@ export interface AttentionWeights {
 export interface MlpWeights {
   /** post_attention_layernorm weight `[D]` f32. */
   norm: Tensor;
+  /** gate_proj (HF `[F, D]`), packed. */
   gate: Linear;
+  /** up_proj (HF `[F, D]`), packed. */
   up: Linear;
+  /** down_proj (HF `[D, F]`), packed; SPRINT re-fits its rows. */
   down: Linear;
 }
 
 /** One transformer block; a sublayer removed from the checkpoint is absent. */
 export interface BlockWeights {
+  /** Attention sublayer (index 2b); absent when removed. */
   attention?: AttentionWeights;
+  /** MLP sublayer (index 2b + 1); absent when removed. */
   mlp?: MlpWeights;
 }
 
@@ -57,15 +66,19 @@ export interface LoadOptions {
  * says which sublayers have weights.
  */
 export class LlamaModel {
+  /** The device the weights live on. */
   readonly gpu: Gpu;
+  /** The validated configuration (config.json). */
   readonly config: ModelConfig;
   /** Token embedding table `[V, D]`. */
   readonly embed: Tensor;
+  /** Weights of the L blocks, in order. */
   readonly blocks: BlockWeights[];
   /** Final norm weight `[D]` f32. */
   readonly finalNorm: Tensor;
   /** LM head (packed; a copy of the embedding when tied). */
   readonly lmHead: Linear;
+  /** RoPE cos/sin table; its `maxPositions` bounds the usable context. */
   readonly rope: RopeTable;
   /** The tokenizer, when the directory has one. */
   readonly tokenizer?: TextTokenizer;
@@ -74,6 +87,7 @@ export class LlamaModel {
   /** The directory the model was loaded from, if any. */
   readonly sourceDir?: string;
 
+  /** Wraps parts already on the GPU; use {@link loadModel} to load a model. */
   constructor(init: {
     gpu: Gpu;
     config: ModelConfig;
@@ -132,7 +146,15 @@ export class LlamaModel {
   }
 }
 
-/** Expected tensors of a config: name → shape (only the sublayers marked alive). */
+/**
+ * Expected tensors of a config: name → shape (only the sublayers marked alive).
+ *
+ * @example
+ * ```ts
+ * const shapes = expectedTensors(await readConfig("../shared/data/models/stories260K-hf"));
+ * shapes.get("model.layers.0.self_attn.k_proj.weight"); // [32, 64]: [KVH·hd, D]
+ * ```
+ */
 export function expectedTensors(cfg: ModelConfig): Map<string, number[]> {
   const m = new Map<string, number[]>();
   const D = cfg.hiddenSize;
@@ -172,6 +194,13 @@ export function expectedTensors(cfg: ModelConfig): Map<string, number[]> {
 /**
  * Reads and validates every expected tensor of `cfg` from a checkpoint (shapes and dtypes),
  * converting to f32. `file` names the checkpoint in errors.
+ *
+ * @example
+ * ```ts
+ * const dir = "../shared/data/models/stories260K-hf";
+ * const weights = await readHostWeights(await readConfig(dir), await openCheckpoint(dir));
+ * weights.get("model.norm.weight"); // Float32Array(64)
+ * ```
  */
 export async function readHostWeights(
   cfg: ModelConfig,

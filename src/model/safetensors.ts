@@ -263,6 +263,12 @@ export async function openSafetensors(path: string): Promise<Checkpoint> {
 /**
  * Opens the weights of a Hugging Face model directory: `model.safetensors`, or the shards listed
  * in `model.safetensors.index.json`.
+ *
+ * @example
+ * ```ts
+ * const ckpt = await openCheckpoint("../shared/data/models/stories260K-hf");
+ * console.log(ckpt.info("model.norm.weight").shape); // [64]
+ * ```
  */
 export async function openCheckpoint(dir: string): Promise<Checkpoint> {
   const indexPath = join(dir, "model.safetensors.index.json");
@@ -314,8 +320,11 @@ export async function openCheckpoint(dir: string): Promise<Checkpoint> {
 
 /** A tensor to write: values converted to `dtype` on output. */
 export interface TensorToWrite {
+  /** Tensor name in the header, e.g. `model.norm.weight`. */
   name: string;
+  /** Dimensions; their product is the number of values in `data`. */
   shape: number[];
+  /** Element type stored in the file. */
   dtype: "F32" | "F16" | "BF16";
   /** f32 values, or for F16/BF16 raw 16-bit patterns. */
   data: Float32Array | Uint16Array;

@@ -15,8 +15,11 @@ import type { TextTokenizer } from "../model/tokenizer.ts";
 export interface Calibration {
   /** `[nsamples · seqLen]` token ids, window after window. */
   ids: Uint32Array<ArrayBuffer>;
+  /** Number of windows. */
   nsamples: number;
+  /** Tokens per window. */
   seqLen: number;
+  /** Source file, its token count, sampling, seed and whether the text starts with BOS. */
   protocol: {
     file?: string;
     tokens: number;
@@ -28,9 +31,13 @@ export interface Calibration {
 
 /** Options for {@link sampleCalibration}. */
 export interface CalibrationOptions {
+  /** Windows to cut (≥ 1). */
   nsamples: number;
+  /** Tokens per window (≥ 2). */
   seqLen: number;
+  /** Seed of the random window offsets (default 0). */
   seed?: number;
+  /** `random` offsets (default) or the first `nsamples` consecutive windows. */
   sampling?: "random" | "sequential";
 }
 
@@ -77,7 +84,15 @@ export function sampleCalibration(
   };
 }
 
-/** Reads and tokenizes a calibration text file once, then samples windows. */
+/**
+ * Reads and tokenizes a calibration text file once, then samples windows.
+ *
+ * @example
+ * ```ts
+ * const path = "../shared/data/corpus/tinystories_val_subset.txt";
+ * const calib = await calibrationFromFile(path, model.tokenizer!, { nsamples: 32, seqLen: 128 });
+ * ```
+ */
 export async function calibrationFromFile(
   path: string,
   tokenizer: TextTokenizer,

@@ -19,8 +19,11 @@ import { latencyProbeBlocks, type SublayerLatency } from "./rules.ts";
 export interface LatencyWorkload {
   /** `generation`: prefill `promptLength` tokens then decode `generationLength`; `prefill`: one forward. */
   mode: "generation" | "prefill";
+  /** Prompt tokens per sequence. */
   promptLength: number;
+  /** Tokens generated per sequence in `generation` mode (the first by the prefill). */
   generationLength: number;
+  /** Sequences run together. */
   batch: number;
   /** Timed repetitions (after one warm-up); the median is used. */
   iterations: number;
@@ -30,14 +33,21 @@ export interface LatencyWorkload {
 export interface LatencyTable extends SublayerLatency {
   /** Dense, minus-k-MLP and minus-k-attention workload latencies (ms, medians). */
   t1?: number;
+  /** Latency without the probe blocks' MLP sublayers (ms, median). */
   t2?: number;
+  /** Latency without the probe blocks' attention sublayers (ms, median). */
   t3?: number;
   /** Blocks whose sublayers were removed for T2/T3. */
   probeBlocks?: number[];
+  /** The workload measured. */
   workload?: LatencyWorkload;
+  /** The GPU adapter measured on. */
   adapter?: string;
+  /** Model id the table is cached for. */
   model?: string;
+  /** Deno version of the measurement. */
   deno?: string;
+  /** When it was measured (ISO 8601). */
   measuredAt?: string;
   /** Where the numbers came from. */
   source: "measured" | "cache" | "file";
@@ -46,6 +56,14 @@ export interface LatencyTable extends SublayerLatency {
 /**
  * Runs the workload once on `model` with `mask` (greedy decode kept on the GPU, several steps per
  * submission) and returns wall milliseconds from the first submission to the last result.
+ *
+ * @example
+ * ```ts
+ * const w: LatencyWorkload = {
+ *   mode: "generation", promptLength: 128, generationLength: 64, batch: 1, iterations: 3,
+ * };
+ * const ms = await runWorkload(model, model.alive, w);
+ * ```
  */
 export async function runWorkload(
   model: LlamaModel,
@@ -115,7 +133,14 @@ export async function runWorkload(
   }
 }
 
-/** Median latency of `iterations` timed runs after one warm-up. */
+/**
+ * Median latency of `iterations` timed runs after one warm-up.
+ *
+ * @example
+ * ```ts
+ * const ms = await timeWorkload(model, model.alive, w); // w as for runWorkload
+ * ```
+ */
 export async function timeWorkload(
   model: LlamaModel,
   mask: readonly boolean[],
@@ -180,7 +205,14 @@ export async function measureLatency(model: LlamaModel, w: LatencyWorkload): Pro
   };
 }
 
-/** Cache key of a latency table. */
+/**
+ * Cache key of a latency table.
+ *
+ * @example
+ * ```ts
+ * latencyKey("llvmpipe", "models/base", w); // '["llvmpipe","models/base","generation",128,64,1]'
+ * ```
+ */
 export function latencyKey(adapter: string, modelId: string, w: LatencyWorkload): string {
   return JSON.stringify([adapter, modelId, w.mode, w.promptLength, w.generationLength, w.batch]);
 }
@@ -188,6 +220,11 @@ export function latencyKey(adapter: string, modelId: string, w: LatencyWorkload)
 /**
  * Returns the cached table for (adapter, model, workload) from `cacheFile`, or measures and stores
  * one.
+ *
+ * @example
+ * ```ts
+ * const latency = await cachedLatency(model, "models/base", w, "out/latency_cache.json");
+ * ```
  */
 export async function cachedLatency(
   model: LlamaModel,
@@ -213,7 +250,14 @@ export async function cachedLatency(
   return table;
 }
 
-/** Reads a latency table supplied by the user (the format {@link measureLatency} writes). */
+/**
+ * Reads a latency table supplied by the user (the format {@link measureLatency} writes).
+ *
+ * @example
+ * ```ts
+ * const latency = await readLatencyTable("out/pruned/latency.json"); // source: "file"
+ * ```
+ */
 export async function readLatencyTable(path: string): Promise<LatencyTable> {
   let raw: Record<string, unknown>;
   try {

@@ -15,12 +15,19 @@ import type { LatencyTable } from "./latency.ts";
 
 /** What `prune_log.json` holds. */
 export interface PruneLog {
+  /** Format tag of the file. */
   format: "sprint-wgpu prune log v1";
+  /** Pruning method: `sprint` or a baseline's name. */
   method: string;
+  /** The method's settings as run. */
   settings: Record<string, unknown>;
+  /** Model, weight dtype, adapter, Deno version, calibration and date. */
   protocol: Record<string, unknown>;
+  /** The latency table behind the speedup estimates. */
   latency: LatencyTable;
+  /** The dense model's calibration loss (mean NLL). */
   dense: { calibrationLoss?: number };
+  /** Every pruning step, in order. */
   steps: StepLog[];
   /** Re-fitted rows applied, in order; `tensor` names the values in tuned_rows.safetensors. */
   applied: {
@@ -31,7 +38,9 @@ export interface PruneLog {
     fellBack: boolean;
     tensor: string;
   }[];
+  /** Final mask (true = kept), pruned sublayers in order and estimated speedup. */
   final: { mask: boolean[]; pruned: number[]; estimatedSpeedup: number };
+  /** Wall seconds of the search. */
   wallSeconds: number;
 }
 
@@ -39,7 +48,15 @@ function tunedTensorName(i: number, t: TunedRows): string {
   return `applied.${i}.model.layers.${t.block}.mlp.down_proj.rows`;
 }
 
-/** Writes `prune_log.json` and `tuned_rows.safetensors` into `dir`. */
+/**
+ * Writes `prune_log.json` and `tuned_rows.safetensors` into `dir`.
+ *
+ * @example
+ * ```ts
+ * // log: every PruneLog field but `applied`, which comes from the state
+ * const full = await writePruneLog("out/pruned", log, result.state);
+ * ```
+ */
 export async function writePruneLog(
   dir: string,
   log: Omit<PruneLog, "applied">,
@@ -67,7 +84,15 @@ export async function writePruneLog(
   return full;
 }
 
-/** Reads a prune log directory. */
+/**
+ * Reads a prune log directory.
+ *
+ * @example
+ * ```ts
+ * const { log, tuned } = await readPruneLog("out/pruned");
+ * console.log(log.final.pruned, tuned.length);
+ * ```
+ */
 export async function readPruneLog(dir: string): Promise<{ log: PruneLog; tuned: TunedRows[] }> {
   const path = join(dir, "prune_log.json");
   let log: PruneLog;
@@ -117,7 +142,14 @@ export async function replayLog(model: LlamaModel, logDir: string, m: number): P
   return mask;
 }
 
-/** Persists a resumable state (JSON + tensors) atomically into `dir`. */
+/**
+ * Persists a resumable state (JSON + tensors) atomically into `dir`.
+ *
+ * @example
+ * ```ts
+ * const onStep = (_: StepLog, state: SprintState) => saveState("out/state", state, { settings });
+ * ```
+ */
 export async function saveState(
   dir: string,
   state: SprintState,
@@ -152,7 +184,15 @@ export async function saveState(
   });
 }
 
-/** Loads a state written by {@link saveState}, or undefined when there is none. */
+/**
+ * Loads a state written by {@link saveState}, or undefined when there is none.
+ *
+ * @example
+ * ```ts
+ * const saved = await loadState("out/state");
+ * const result = await sprint(model, calib, { ...options, resume: saved?.state });
+ * ```
+ */
 export async function loadState(
   dir: string,
 ): Promise<{ state: SprintState; meta: Record<string, unknown> } | undefined> {
@@ -183,7 +223,15 @@ export async function loadState(
   return { meta: raw.meta, state: { ...s, applied, cache } };
 }
 
-/** report.md: settings, latency table and the per-step table. */
+/**
+ * report.md: settings, latency table and the per-step table.
+ *
+ * @example
+ * ```ts
+ * const { log } = await readPruneLog("out/pruned");
+ * await Deno.writeTextFile("out/pruned/report.md", reportMarkdown(log));
+ * ```
+ */
 export function reportMarkdown(log: PruneLog): string {
   const lines: string[] = [];
   lines.push(`# ${log.method.toUpperCase()} pruning report`, "");
@@ -233,7 +281,15 @@ export function reportMarkdown(log: PruneLog): string {
   return lines.join("\n");
 }
 
-/** report.svg: estimated speedup and calibration loss per step. */
+/**
+ * report.svg: estimated speedup and calibration loss per step.
+ *
+ * @example
+ * ```ts
+ * const { log } = await readPruneLog("out/pruned");
+ * await Deno.writeTextFile("out/pruned/report.svg", reportSvg(log));
+ * ```
+ */
 export function reportSvg(log: PruneLog): string {
   const steps = log.steps;
   return svgDocument(900, 320, [

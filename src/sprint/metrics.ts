@@ -163,6 +163,8 @@ export class SensitivityAccumulator {
   readonly #stats = new Map<string, Tensor>();
 
   /**
+   * Parses the metrics and allocates the score table `[K, N]` on `gpu`.
+   *
    * @param gpu Device.
    * @param metrics Metric string(s) (see {@link parseMetrics}) or parsed specs; `undefined`:
    *   {@link DEFAULT_METRIC}.

@@ -31,6 +31,12 @@ export function tuneIndex(s: number, pruned: readonly boolean[], rule: TuningRul
  * Whether candidate `s` can be tuned: its tuning sublayer is an alive MLP after it. The official
  * code gives +∞ in stage 2 when t == s; we also treat "t is an already-pruned MLP" (the edge case
  * of spec §6.5 where the code would fail) as untunable.
+ *
+ * @example
+ * ```ts
+ * isTunable(4, 5, new Array(8).fill(false)); // true
+ * isTunable(4, 4, new Array(8).fill(false)); // false (rule "none")
+ * ```
  */
 export function isTunable(s: number, t: number, pruned: readonly boolean[]): boolean {
   return t !== s && t % 2 === 1 && !pruned[t];
@@ -52,7 +58,14 @@ export function checkpointIndices(numLayers: number, numCheckpoints: number): nu
   return q;
 }
 
-/** The largest checkpoint index ≤ `s` (0 when none). */
+/**
+ * The largest checkpoint index ≤ `s` (0 when none).
+ *
+ * @example
+ * ```ts
+ * checkpointAtOrBelow([0, 6, 14], 10); // 6
+ * ```
+ */
 export function checkpointAtOrBelow(checkpoints: readonly number[], s: number): number {
   let best = 0;
   for (const q of checkpoints) if (q <= s && q > best) best = q;
@@ -63,6 +76,13 @@ export function checkpointAtOrBelow(checkpoints: readonly number[], s: number): 
  * The stage-1 restart point after pruning `sStar` (spec §7): scan i downward from 2L−1 while
  * `tuneIdx[i] ≥ sStar`; the first i with `tuneIdx[i] < sStar` is u; restart at the largest
  * checkpoint ≤ u (0 when no such i exists).
+ *
+ * @example
+ * ```ts
+ * const pruned = new Array(8).fill(false);
+ * const tuneIdx = pruned.map((_, s) => tuneIndex(s, pruned)); // [1, 3, 3, 5, 5, 7, 7, 7]
+ * restartIndex(tuneIdx, 4, checkpointIndices(4, 2)); // u = 2, checkpoints [0, 2, 4] → 2
+ * ```
  */
 export function restartIndex(
   tuneIdx: readonly number[],
@@ -77,6 +97,12 @@ export function restartIndex(
 /**
  * Blocks whose sublayers are removed for the latency measurement (spec §3.1): k = ⌊0.25·L + 1e−5⌋
  * blocks L−2, L−3, …, L−1−k (the last block is never touched). At least one block for L ≥ 2.
+ *
+ * @example
+ * ```ts
+ * latencyProbeBlocks(32); // [30, 29, 28, 27, 26, 25, 24, 23]
+ * latencyProbeBlocks(4); // [2]
+ * ```
  */
 export function latencyProbeBlocks(numLayers: number): number[] {
   const k = Math.max(1, Math.floor(0.25 * numLayers + 1e-5));
@@ -87,13 +113,22 @@ export function latencyProbeBlocks(numLayers: number): number[] {
 
 /** Per-type sublayer latency (ms per measured workload). */
 export interface SublayerLatency {
+  /** Latency of one attention sublayer ℓ_MHA (ms). */
   attention: number;
+  /** Latency of one MLP sublayer ℓ_MLP (ms). */
   mlp: number;
   /** Dense end-to-end latency of the workload (ms), including embedding, head and overheads. */
   dense: number;
 }
 
-/** Latency of sublayer s. */
+/**
+ * Latency of sublayer s.
+ *
+ * @example
+ * ```ts
+ * sublayerLatency({ attention: 1, mlp: 2, dense: 100 }, 3); // 2 (s odd: MLP)
+ * ```
+ */
 export function sublayerLatency(lat: SublayerLatency, s: number): number {
   return s % 2 === 0 ? lat.attention : lat.mlp;
 }

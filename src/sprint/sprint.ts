@@ -79,9 +79,13 @@ export interface SprintOptions {
 
 /** A progress report. */
 export interface SprintProgress {
+  /** The 1-based step in progress. */
   step: number;
+  /** Stage in progress: scoring, re-scoring candidates, or pruning. */
   stage: "stage1" | "stage2" | "apply";
+  /** Units done (stage 1: sublayers scored; stage 2: candidates re-scored; apply: 1). */
   done: number;
+  /** Units in the stage. */
   total: number;
 }
 
@@ -89,6 +93,7 @@ export interface SprintProgress {
 export interface TunedRows {
   /** The tuning sublayer t (an MLP). */
   sublayer: number;
+  /** The block of the tuning sublayer (⌊sublayer/2⌋). */
   block: number;
   /** Output rows re-fitted (ascending). */
   rows: number[];
@@ -102,22 +107,31 @@ export interface TunedRows {
 
 /** One pruning step as logged. */
 export interface StepLog {
+  /** The 1-based step number. */
   step: number;
+  /** The pruned sublayer s. */
   sublayer: number;
+  /** Kind of the pruned sublayer (s even: attention, odd: MLP). */
   type: "attention" | "mlp";
+  /** Block of the pruned sublayer (⌊s/2⌋). */
   block: number;
   /** Stage-1 importance of every sublayer (null = pruned / not scored). Per metric when several. */
   stage1: (number | null)[][];
+  /** Stage-1 candidates, least important first (re-scored in stage 2 when tuning). */
   candidates: number[];
   /** Stage-2 importance of the candidates and still-valid cached ones (sublayer → per metric). */
   stage2: Record<string, number[]>;
   /** The tuned sublayer and rows applied, if any. */
   tuned?: { sublayer: number; block: number; rows: number; fellBack: boolean };
+  /** Estimated speedup after the step, by the run's `speedupModel`. */
   estimatedSpeedup: number;
+  /** Estimated speedup by the sublayers-only model. */
   estimatedSpeedupSublayers: number;
+  /** Estimated speedup with the measured fixed cost. */
   estimatedSpeedupTotal: number;
   /** Mean NLL on the calibration loss sequences after the step. */
   calibrationLoss?: number;
+  /** Wall seconds of the step by phase (apply includes the calibration loss). */
   seconds: { stage1: number; stage2: number; apply: number; total: number };
 }
 
@@ -137,9 +151,11 @@ export interface SprintState {
 
 /** Result of {@link sprint}. */
 export interface SprintResult {
+  /** Every step, in order (a resumed run's earlier steps included). */
   steps: StepLog[];
   /** Sublayer mask of the pruned model (true = kept). */
   mask: boolean[];
+  /** The final state (what {@link SprintOptions.resume} takes). */
   state: SprintState;
 }
 
@@ -148,7 +164,14 @@ interface CacheEntry {
   score: number[];
 }
 
-/** Writes rows into the model's down_proj of a block (re-packing the layer on the GPU). */
+/**
+ * Writes rows into the model's down_proj of a block (re-packing the layer on the GPU).
+ *
+ * @example
+ * ```ts
+ * for (const t of state.applied) await applyTunedRows(model, t); // replay a run's re-fits
+ * ```
+ */
 export async function applyTunedRows(model: LlamaModel, tuned: TunedRows): Promise<void> {
   const mlp = model.blocks[tuned.block].mlp;
   if (!mlp) throw new Error(`block ${tuned.block} has no MLP to tune`);
@@ -167,7 +190,14 @@ export async function applyTunedRows(model: LlamaModel, tuned: TunedRows): Promi
   old.bias?.destroy();
 }
 
-/** The current down_proj of a block in HF layout `[d, F]` (f32 host copy). */
+/**
+ * The current down_proj of a block in HF layout `[d, F]` (f32 host copy).
+ *
+ * @example
+ * ```ts
+ * const w = await currentDownWeight(model, 0); // d·F values, row r at r·F
+ * ```
+ */
 export async function currentDownWeight(
   model: LlamaModel,
   block: number,

@@ -26,6 +26,7 @@ export interface LoraOptions {
   alpha?: number;
   /** Layers to adapt (default all seven). */
   targets?: readonly string[];
+  /** Seed of the random initialisation of A (default 0). */
   seed?: number;
 }
 
@@ -100,7 +101,17 @@ export function createLora(model: LlamaModel, options: LoraOptions = {}): Map<st
   return out;
 }
 
-/** Writes `W += scale·B·A` into each adapted layer (re-packed in the model's dtype) and frees the adapters. */
+/**
+ * Writes `W += scale·B·A` into each adapted layer (re-packed in the model's dtype) and frees
+ * the adapters.
+ *
+ * @example
+ * ```ts
+ * const lora = createLora(model, { rank: 8 });
+ * await train(model, trainIds, valIds, { steps: 200, batch: 4, seqLen: 128, lr: 1e-3, lora });
+ * await mergeLora(model, lora);
+ * ```
+ */
 export async function mergeLora(
   model: LlamaModel,
   lora: ReadonlyMap<string, LoraAdapter>,

@@ -24,12 +24,14 @@ import {
   type NamedParam,
   namedParams,
   recordLossAndGrads,
+  type TokenBatch,
   zeroGrads,
 } from "./grad.ts";
 import { adamwStep, gradNormClip } from "./kernels/adamw.ts";
 
 /** Training hyper-parameters. */
 export interface TrainOptions {
+  /** Optimiser steps in all (the length of the schedule). */
   steps: number;
   /** Sequences per step. */
   batch: number;
@@ -41,12 +43,17 @@ export interface TrainOptions {
   minLr?: number;
   /** Linear warm-up steps (default 5 % of steps). */
   warmup?: number;
+  /** AdamW weight decay of the weight matrices (default 0.1). */
   weightDecay?: number;
+  /** AdamW β1 (default 0.9). */
   beta1?: number;
+  /** AdamW β2 (default 0.95). */
   beta2?: number;
+  /** AdamW ε (default 1e-8). */
   eps?: number;
   /** Global gradient-norm clip (default 1). */
   clip?: number;
+  /** Seed of the batch sampling (default 0). */
   seed?: number;
   /** Read the training loss back every this many steps (default 10). */
   logEvery?: number;
@@ -56,6 +63,7 @@ export interface TrainOptions {
   evalWindows?: number;
   /** Write a resumable checkpoint every this many steps into `checkpointDir` (default 100). */
   checkpointEvery?: number;
+  /** Directory of the resumable checkpoint (none is written without it). */
   checkpointDir?: string;
   /** Continue from the checkpoint in `checkpointDir` if there is one. */
   resume?: boolean;
@@ -70,32 +78,55 @@ export interface TrainOptions {
 
 /** Progress of a training run. */
 export interface TrainProgress {
+  /** The step just done (1-based). */
   step: number;
+  /** Steps in all. */
   steps: number;
+  /** Training loss (mean NLL) of the step's batch, when it was read back. */
   loss?: number;
+  /** Validation loss (mean NLL), on the steps that evaluate. */
   valLoss?: number;
+  /** Learning rate of the step. */
   lr: number;
+  /** Training tokens per second since this call started. */
   tokensPerSecond: number;
 }
 
 /** A logged point. */
 export interface TrainPoint {
+  /** The step (1-based). */
   step: number;
+  /** Training loss (mean NLL) of the step's batch, when it was read back. */
   loss?: number;
+  /** Validation loss (mean NLL), when the step evaluated. */
   valLoss?: number;
+  /** Learning rate of the step. */
   lr: number;
+  /** Training tokens consumed up to and including the step. */
   tokensSeen: number;
 }
 
 /** Result of {@link train}. */
 export interface TrainResult {
+  /** Steps that logged a loss, in order (a resumed run's included). */
   history: TrainPoint[];
+  /** Training tokens consumed in all (before a resume included). */
   tokensSeen: number;
+  /** Wall seconds of this call. */
   seconds: number;
+  /** The last validation loss this call computed, if any. */
   finalValLoss?: number;
 }
 
-/** Learning rate at `step` (1-based): linear warm-up, then cosine decay to minLr. */
+/**
+ * Learning rate at `step` (1-based): linear warm-up, then cosine decay to minLr.
+ *
+ * @example
+ * ```ts
+ * learningRate(1, { steps: 100, lr: 1e-3 }); // 0.0002: 1 of 5 warm-up steps
+ * learningRate(100, { steps: 100, lr: 1e-3 }); // 0.0001: minLr = lr / 10
+ * ```
+ */
 export function learningRate(
   step: number,
   o: { steps: number; lr: number; minLr?: number; warmup?: number },
@@ -107,14 +138,22 @@ export function learningRate(
   return min + 0.5 * (o.lr - min) * (1 + Math.cos(Math.PI * p));
 }
 
-/** The windows of step `step`: ids and next-token targets, from a generator seeded by (seed, step). */
+/**
+ * The windows of step `step`: ids and next-token targets, from a generator seeded by
+ * (seed, step).
+ *
+ * @example
+ * ```ts
+ * const { ids, targets } = sampleBatch(trainIds, 8, 128, 0, 1); // [8·128] each, next tokens
+ * ```
+ */
 export function sampleBatch(
   tokens: ArrayLike<number>,
   batch: number,
   seqLen: number,
   seed: number,
   step: number,
-) {
+): TokenBatch {
   const rand = seededRandom((seed * 1_000_003 + step * 7919) >>> 0);
   const ids = new Uint32Array(batch * seqLen);
   const targets = new Uint32Array(batch * seqLen);
