@@ -1,5 +1,6 @@
 /**
- * `deno task prune [--model DIR] [--out DIR] [--target-speedup X | --num-sublayers N]
+ * `deno task prune [--method sprint|sleb|shortgpt|blockpruner] [--model DIR] [--out DIR]
+ *   [--target-speedup X | --num-sublayers N]
  *   [--calib FILE] [--nsamples N] [--seq-len T] [--batch B] [--seed S] [--calib-sampling random|sequential]
  *   [--metric M] [--candidates K] [--checkpoints C] [--tuning-ratio R] [--damping L]
  *   [--no-latency-aware] [--no-tuning] [--speedup-model total|sublayers]
@@ -8,6 +9,8 @@
  *
  * Runs SPRINT and writes the pruned model directory (per-block no_op config + safetensors with the
  * re-fitted rows), prune_log.json, tuned_rows.safetensors, latency.json, report.md and report.svg.
+ * `--method` selects a baseline instead (src/baselines): the same calibration, latency table,
+ * stopping rule and outputs (no re-fitted rows).
  */
 import { parseArgs } from "node:util";
 import { runCli } from "../src/errors.ts";
@@ -17,6 +20,7 @@ await runCli(async () => {
   const { values } = parseArgs({
     args: Deno.args,
     options: {
+      method: { type: "string", default: "sprint" },
       model: { type: "string" },
       out: { type: "string" },
       "target-speedup": { type: "string" },

@@ -20,6 +20,8 @@ import {
 } from "./latency.ts";
 import { loadState, reportMarkdown, reportSvg, saveState, writePruneLog } from "./log.ts";
 import { sprint, type SprintOptions } from "./sprint.ts";
+import { BASELINE_METHODS, isBaselineMethod } from "../baselines/common.ts";
+import { pruneWithBaseline } from "../baselines/prune.ts";
 
 /** Parsed flag values (strings as parseArgs gives them). */
 export type PruneFlags = Record<string, string | boolean | undefined>;
@@ -82,6 +84,17 @@ export async function pruneCommand(flags: PruneFlags): Promise<void> {
         : `the embedded default model is missing (${modelDir}); pass --model DIR`,
     );
   }
+  const method = (flags.method as string | undefined) ?? "sprint";
+  if (method !== "sprint" && !isBaselineMethod(method)) {
+    throw new ToolkitError(
+      `--method: expected one of sprint, ${BASELINE_METHODS.join(", ")}; got ${
+        JSON.stringify(method)
+      }`,
+    );
+  }
+  if (method !== "sprint" && (flags["no-tuning"] || flags["no-latency-aware"])) {
+    throw new ToolkitError("--no-tuning and --no-latency-aware apply to --method sprint only");
+  }
   const target = num(flags, "target-speedup", { min: 1 });
   const numSub = num(flags, "num-sublayers", { int: true, min: 1 });
   if (target !== undefined && numSub !== undefined) {
@@ -124,7 +137,8 @@ export async function pruneCommand(flags: PruneFlags): Promise<void> {
     seed: num(flags, "seed", { int: true, min: 0 }) ?? 0,
     sampling,
   });
-  const outDir = (flags.out as string | undefined) ?? join("out", `${basename(modelDir)}-sprint`);
+  const outDir = (flags.out as string | undefined) ??
+    join("out", `${basename(modelDir)}-${method}`);
   const stateDir = `${outDir}.state`;
 
   // Latency table: given, cached or measured.
@@ -188,6 +202,26 @@ export async function pruneCommand(flags: PruneFlags): Promise<void> {
     calibration: { ...calib.protocol, nsamples, seqLen },
     date: new Date().toISOString(),
   };
+  if (isBaselineMethod(method)) {
+    // Baselines (src/baselines): same calibration, latency table, stopping rule and outputs.
+    await pruneWithBaseline(model, calib, {
+      method,
+      targetSpeedup: target,
+      numSublayers: numSub,
+      speedupModel: speedupModel as "total" | "sublayers",
+      latency,
+      batchSize: batch,
+      outDir,
+      resume: flags.resume === true,
+      overwrite: flags.overwrite === true,
+      protocol,
+      quiet: flags.quiet === true,
+      log: (msg) => log(flags, msg),
+    });
+    log(flags, `\n${method}: done in ${((performance.now() - t0) / 1e3).toFixed(1)} s → ${outDir}`);
+    model.destroy();
+    return;
+  }
   let resume;
   if (flags.resume) {
     const saved = await loadState(stateDir);
