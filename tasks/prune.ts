@@ -44,7 +44,7 @@ await runCli(async () => {
       "latency-prompt": { type: "string" },
       "latency-gen": { type: "string" },
       "latency-batch": { type: "string", default: "1" },
-      "latency-iters": { type: "string", default: "3" },
+      "latency-iters": { type: "string", default: "5" },
       f32: { type: "boolean", default: false },
       resume: { type: "boolean", default: false },
       overwrite: { type: "boolean", default: false },

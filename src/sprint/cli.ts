@@ -154,7 +154,7 @@ export async function pruneCommand(flags: PruneFlags): Promise<void> {
         ? 0
         : num(flags, "latency-gen", { int: true, min: 1 }) ?? dw.generationLength,
       batch: num(flags, "latency-batch", { int: true, min: 1 }) ?? 1,
-      iterations: num(flags, "latency-iters", { int: true, min: 1 }) ?? 3,
+      iterations: num(flags, "latency-iters", { int: true, min: 1 }) ?? 5,
     };
     if (w.promptLength + w.generationLength > c.maxPositions) {
       throw new ToolkitError(

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { dirname } from "node:path";
 import { median } from "../deps.ts";
 import { ToolkitError } from "../errors.ts";
 import { writeJsonAtomic } from "../report/json.ts";
@@ -179,8 +180,10 @@ export async function measureLatency(model: LlamaModel, w: LatencyWorkload): Pro
   }
   const [t1, t2, t3] = times.map((t) => median(t)!);
   const k = blocks.length;
-  const mlp = (t1 - t2) / k;
-  const attention = (t1 - t3) / k;
+  // Median of the per-round differences: each round measures the three configurations back to
+  // back, so a slow drift of a shared machine cancels within the round.
+  const mlp = median(times[0].map((t, i) => t - times[1][i]))! / k;
+  const attention = median(times[0].map((t, i) => t - times[2][i]))! / k;
   if (!(mlp > 0) || !(attention > 0)) {
     throw new ToolkitError(
       `latency: measured non-positive sublayer latency (MLP ${mlp.toFixed(3)} ms, attention ${
@@ -246,6 +249,7 @@ export async function cachedLatency(
   if (cache[key]) return { ...cache[key], source: "cache" };
   const table = { ...(await measureLatency(model, w)), model: modelId };
   cache[key] = table;
+  await Deno.mkdir(dirname(cacheFile), { recursive: true });
   await writeJsonAtomic(cacheFile, cache);
   return table;
 }

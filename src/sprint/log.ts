@@ -138,7 +138,10 @@ export async function replayLog(model: LlamaModel, logDir: string, m: number): P
   for (let i = 0; i < log.applied.length; i++) {
     if (log.applied[i].afterStep <= m) await applyTunedRows(model, tuned[i]);
   }
-  for (const s of log.steps.slice(0, m)) mask[s.sublayer] = false;
+  // Block methods (SLEB, ShortGPT) log both sublayers of a removed block in `sublayers`.
+  for (const s of log.steps.slice(0, m) as (StepLog & { sublayers?: number[] })[]) {
+    for (const x of s.sublayers ?? [s.sublayer]) mask[x] = false;
+  }
   return mask;
 }
 
