@@ -34,11 +34,14 @@ export interface SaveOptions {
   extraFiles?: (dir: string) => Promise<void>;
 }
 
+/** Files copied from the source directory: tokenizer, generation settings and shipped texts. */
 const TOKENIZER_FILES = [
   "tokenizer.json",
   "tokenizer_config.json",
   "special_tokens_map.json",
   "generation_config.json",
+  "heldout.txt",
+  "calibration.txt",
 ];
 
 /** The config.json object for a model saved with `mask`. */
