@@ -198,6 +198,18 @@ export async function checkModelDir(dir: string, given: boolean, flag = "--model
 
 /** Checks that every task's input exists before any model runs. */
 export async function checkTaskInputs(args: EvalArgs, modelDirs: string[]): Promise<void> {
+  if (args.speed) {
+    // Fail before any long perplexity pass when the speed workload cannot fit the context.
+    for (const d of modelDirs) {
+      const context = (await readConfig(d)).maxPositions;
+      const prompt = args.promptTokens ?? Math.min(128, context - args.newTokens);
+      if (prompt < 1 || prompt + args.newTokens > context) {
+        throw new ToolkitError(
+          `--prompt-tokens ${prompt} + --new-tokens ${args.newTokens} exceed ${d}'s context of ${context} positions`,
+        );
+      }
+    }
+  }
   const needsData = args.tasks.some((t) =>
     isZeroShotTask(t) || t === "wikitext2" || t === "tinystories"
   );
