@@ -20,7 +20,9 @@ import {
 } from "../src/bench/forward_bench.ts";
 import { readConfig } from "../src/model/config.ts";
 import { openCheckpoint } from "../src/model/safetensors.ts";
-import { readHostWeights } from "../src/model/model.ts";
+import { loadModel, readHostWeights } from "../src/model/model.ts";
+import { DEFAULT_MODEL_DIR } from "../src/model/default.ts";
+import { train } from "../src/train/trainer.ts";
 import { benchEvalPiqa } from "../src/bench/eval_bench.ts";
 
 await runCli(async () => {
@@ -109,6 +111,39 @@ await runCli(async () => {
       }
     }
   }
+  let training: unknown;
+  if (values.only !== "kernels") {
+    try {
+      await Deno.stat(`${DEFAULT_MODEL_DIR}/model.safetensors`);
+      const model = await loadModel(gpu, DEFAULT_MODEL_DIR, { dtype: "f32" });
+      const text = Uint32Array.from(
+        { length: 20000 },
+        (_, i) => (i * 7919) % model.config.vocabSize,
+      );
+      const o = { batch: 8, seqLen: 128, lr: 1e-4, evalEvery: 0, logEvery: 1000 };
+      await train(model, text, text.subarray(0, 256), { ...o, steps: 2 }); // warm-up: pipelines
+      const steps = values.quick ? 3 : 8;
+      const r = await train(model, text, text.subarray(0, 256), { ...o, steps });
+      model.destroy();
+      training = {
+        model: "default",
+        batch: o.batch,
+        seqLen: o.seqLen,
+        steps,
+        tokensPerSecond: r.tokensSeen / r.seconds,
+        secondsPerStep: r.seconds / steps,
+        weights: "f32",
+      };
+      console.log(
+        `train        ${"default model step (8×128 tokens, fwd+bwd+AdamW, f32)".padEnd(52)} ${
+          (1e3 * r.seconds / steps).toFixed(0).padStart(9)
+        } ms ${(r.tokensSeen / r.seconds).toFixed(0).padStart(8)} tok/s`,
+      );
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      console.log("train        default model absent, skipping the training-step figure");
+    }
+  }
   let evalThroughput: unknown;
   if (values.only !== "kernels") {
     const r = await benchEvalPiqa(gpu, { items: values.quick ? 50 : 100 });
@@ -123,7 +158,13 @@ await runCli(async () => {
     }
   }
   if (values.json) {
-    await writeJsonAtomic(values.json, { protocol: env, results, forward, eval: evalThroughput });
+    await writeJsonAtomic(values.json, {
+      protocol: env,
+      results,
+      forward,
+      training,
+      eval: evalThroughput,
+    });
     console.log(`wrote ${values.json}`);
   }
 });
