@@ -33,7 +33,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read> X: array<V>;
 @group(0) @binding(2) var<storage, read_write> OUT: array<f32>;
 
-var<workgroup> red: array<f32, {{WG}}>;
+// #include "lib/workgroup_reduce.wgsl"
 
 /** The contribution of one element (or the sum over one vec4's components). */
 fn term(v: V) -> f32 {
@@ -52,18 +52,6 @@ fn term(v: V) -> f32 {
   // #endif
 }
 
-/** Sum of `v` over the workgroup, valid in invocation 0; call from uniform control flow. */
-fn workgroup_sum(lid: u32, v: f32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = {{WG}}u / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      red[lid] += red[lid + s];
-    }
-    workgroupBarrier();
-  }
-  return red[0];
-}
 
 @compute @workgroup_size({{WG}})
 fn rows(

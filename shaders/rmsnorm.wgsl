@@ -45,22 +45,8 @@ fn square_sum(v: V) -> f32 {
   // #endif
 }
 
-var<workgroup> red: array<f32, {{WG}}>;
+// #include "lib/workgroup_reduce.wgsl"
 
-/** Sum of `v` over the workgroup (every invocation gets it); call from uniform control flow. */
-fn workgroup_sum(lid: u32, v: f32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = {{WG}}u / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      red[lid] += red[lid + s];
-    }
-    workgroupBarrier();
-  }
-  let total = red[0];
-  workgroupBarrier();
-  return total;
-}
 
 @compute @workgroup_size({{WG}})
 fn main(

@@ -52,7 +52,7 @@ struct Params {
 const LOWEST = -3.40282347e38; // lowest finite f32: below every finite logit, above −inf
 const NONE = 0xffffffffu; // "no index yet" in the argmax reduction
 
-var<workgroup> red: array<f32, {{WG}}>;
+// #include "lib/workgroup_reduce.wgsl"
 var<workgroup> red_i: array<u32, {{WG}}>;
 
 /** Largest component of `v`. */
@@ -74,35 +74,7 @@ fn sum_exp(v: V, m: f32) -> f32 {
   // #endif
 }
 
-/** Max of `v` over the workgroup (every invocation gets it); call from uniform control flow. */
-fn workgroup_max(lid: u32, v: f32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = {{WG}}u / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      red[lid] = max(red[lid], red[lid + s]);
-    }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
 
-/** Sum of `v` over the workgroup (every invocation gets it); call from uniform control flow. */
-fn workgroup_sum(lid: u32, v: f32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = {{WG}}u / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      red[lid] += red[lid + s];
-    }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
 
 // #if ARGMAX
 @compute @workgroup_size({{WG}})

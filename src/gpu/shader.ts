@@ -5,6 +5,9 @@
  * resolve the same way whether the toolkit is run from a checkout (`file:`) or imported from an
  * `https:` URL. Sources are fetched once per process.
  *
+ * `// #include "lib/x.wgsl"` lines are replaced by that file's text when the source is loaded
+ * (shared helpers such as the workgroup reductions live in `shaders/lib/`).
+ *
  * Specialisation is a small, explicit preprocessor run before compilation:
  * - `// #if NAME` / `// #else` / `// #endif` keep or drop lines by a boolean define;
  * - `// #for v in 0..NAME` / `// #endfor` repeat the enclosed lines for v = 0 … NAME−1,
@@ -46,20 +49,42 @@ export function shaderUrl(name: string): URL {
 export function loadShader(name: string): Promise<ShaderSource> {
   let p = sourceCache.get(name);
   if (!p) {
-    p = (async () => {
-      const url = shaderUrl(name);
-      let res: Response;
-      try {
-        res = await fetch(url);
-      } catch (e) {
-        throw new Error(`cannot load shader ${url.href}: ${(e as Error).message}`);
-      }
-      if (!res.ok) throw new Error(`cannot load shader ${url.href}: HTTP ${res.status}`);
-      return { name, text: await res.text() };
-    })();
+    p = (async () => ({ name, text: await expandIncludes(name, await fetchText(name), [name]) }))();
     sourceCache.set(name, p);
   }
   return p;
+}
+
+async function fetchText(name: string): Promise<string> {
+  const url = shaderUrl(name);
+  let res: Response;
+  try {
+    res = await fetch(url);
+  } catch (e) {
+    throw new Error(`cannot load shader ${url.href}: ${(e as Error).message}`);
+  }
+  if (!res.ok) throw new Error(`cannot load shader ${url.href}: HTTP ${res.status}`);
+  return await res.text();
+}
+
+const INCLUDE_RE = /^\s*\/\/ #include "([^"]+)"\s*$/;
+
+/** Replaces each `// #include "file.wgsl"` line (relative to `shaders/`) by that file's text. */
+async function expandIncludes(name: string, text: string, stack: string[]): Promise<string> {
+  const out: string[] = [];
+  for (const line of text.split("\n")) {
+    const m = INCLUDE_RE.exec(line);
+    if (!m) {
+      out.push(line);
+      continue;
+    }
+    if (stack.includes(m[1])) {
+      throw new Error(`shader include cycle: ${[...stack, m[1]].join(" → ")}`);
+    }
+    const inc = await expandIncludes(m[1], await fetchText(m[1]), [...stack, m[1]]);
+    out.push(`// ---- begin ${m[1]} (included by ${name})`, inc, `// ---- end ${m[1]}`);
+  }
+  return out.join("\n");
 }
 
 const WGSL_TYPES = new Set(["f32", "f16", "u32", "i32"]);

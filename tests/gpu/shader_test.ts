@@ -152,3 +152,16 @@ Deno.test("loadShader fetches once and reports a missing file", async () => {
   assert.equal(await loadShader("matmul.wgsl"), a, "cached: the same object");
   await assert.rejects(loadShader("no-such-shader.wgsl"), /cannot load shader .*no-such-shader/);
 });
+
+Deno.test("loadShader expands // #include lines from shaders/lib once, in place", async () => {
+  const { loadShader } = await import("../../src/gpu/shader.ts");
+  const src = await loadShader("softmax.wgsl");
+  if (/^\s*\/\/ #include /m.test(src.text)) throw new Error("an include line was left in place");
+  const defs = src.text.match(/fn workgroup_sum\(/g) ?? [];
+  if (defs.length !== 1) {
+    throw new Error(`expected one workgroup_sum definition, found ${defs.length}`);
+  }
+  if (!src.text.includes("// ---- begin lib/workgroup_reduce.wgsl (included by softmax.wgsl)")) {
+    throw new Error("missing the include marker");
+  }
+});
