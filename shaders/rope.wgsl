@@ -10,7 +10,10 @@
 // No loops: every invocation does a fixed amount of work, so Mesa 22.3's 65,535-iteration cap
 // is irrelevant.
 //
-// Defines: VEC (hd/2 % 4 == 0), WG (workgroup size).
+// With INVERSE the rotation is by the negative angle (the transpose): RoPE's backward, applied
+// to a gradient in place.
+//
+// Defines: VEC (hd/2 % 4 == 0), WG (workgroup size), INVERSE.
 
 // #if VEC
 alias V = vec4<f32>;
@@ -50,6 +53,11 @@ fn main(
   let x2 = X[xb + P.half_v];
   let cs = table[tb];
   let sn = table[tb + P.half_v];
+  // #if INVERSE
+  X[xb] = x1 * cs + x2 * sn;
+  X[xb + P.half_v] = x2 * cs - x1 * sn;
+  // #else
   X[xb] = x1 * cs - x2 * sn;
   X[xb + P.half_v] = x2 * cs + x1 * sn;
+  // #endif
 }

@@ -173,6 +173,11 @@ export interface RopeOptions {
   batch: number;
   /** Cached positions before the new tokens; token t of a sequence is at position past + t. */
   past: number;
+  /**
+   * Rotate by the negative angles (the transpose): the backward of RoPE, which turns the gradient
+   * with respect to the rotated tensor into the gradient with respect to the unrotated one.
+   */
+  inverse?: boolean;
 }
 
 function checkCount(name: string, v: number, min: number): void {
@@ -218,7 +223,7 @@ export function rope(rec: Recorder, x: Tensor, table: RopeTable, options: RopeOp
   const vec = half % 4 === 0;
   const halfV = vec ? half / 4 : half;
   const n = rows * heads * halfV;
-  const pipe = rec.gpu.pipeline(SRC, { VEC: vec, WG });
+  const pipe = rec.gpu.pipeline(SRC, { VEC: vec, WG, INVERSE: options.inverse === true });
   const params = new Params().u32(n).u32(halfV).u32(heads).u32(t).u32(past);
   rec.dispatch(pipe, [x, table.tensor], linearGrid(Math.ceil(n / WG)), params);
   return x;
