@@ -45,7 +45,7 @@ struct Params {
 
 const LOWEST = -3.40282347e38; // lowest finite f32
 
-var<workgroup> red: array<f32, {{WG}}>;
+// #include "lib/workgroup_reduce.wgsl"
 
 fn max_of(v: V) -> f32 {
   // #if VEC4
@@ -103,29 +103,12 @@ fn main(
   for (var j = lid; j < P.cols; j += {{WG}}u) {
     mx = max(mx, max_of(X[base + j]));
   }
-  red[lid] = mx;
-  workgroupBarrier();
-  for (var s = {{WG}}u / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      red[lid] = max(red[lid], red[lid + s]);
-    }
-    workgroupBarrier();
-  }
-  let rowmax = red[0];
-  workgroupBarrier();
+  let rowmax = workgroup_max(lid, mx);
   var sum = 0.0;
   for (var j = lid; j < P.cols; j += {{WG}}u) {
     sum += hsum(exp(X[base + j] - V(rowmax)));
   }
-  red[lid] = sum;
-  workgroupBarrier();
-  for (var s = {{WG}}u / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      red[lid] += red[lid + s];
-    }
-    workgroupBarrier();
-  }
-  let lse = rowmax + log(red[0]);
+  let lse = rowmax + log(workgroup_sum(lid, sum));
   let nan = bitcast<f32>(P.nan_bits);
   if (lid == 0u) {
     LOSS[row] = select(nan, P.scale * (lse - xt), valid);
