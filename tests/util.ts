@@ -82,3 +82,14 @@ export function testGpuF32(): Promise<Gpu> {
 
 /** Deno.test options for GPU tests (WebGPU handles outlive a single test by design). */
 export const GPU_TEST = { sanitizeResources: false, sanitizeOps: false } as const;
+
+/** Asserts that `fn` throws an Error whose message contains `part`. */
+export function assertThrows(fn: () => unknown, part: string): void {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof Error && e.message.includes(part)) return;
+    throw new Error(`expected an error containing "${part}", got ${e}`);
+  }
+  throw new Error(`expected an error containing "${part}", nothing was thrown`);
+}

@@ -1,17 +1,6 @@
 import { add, addInto, swiglu } from "../../src/kernels/elementwise.ts";
 import { addRef, swigluRef } from "../ref/elementwise.ts";
-import { assertClose, GPU_TEST, randn, testGpuF32 } from "../util.ts";
-
-/** Asserts that `fn` throws an Error whose message contains `part`. */
-function assertThrows(fn: () => unknown, part: string): void {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof Error && e.message.includes(part)) return;
-    throw new Error(`expected an error containing "${part}", got ${e}`);
-  }
-  throw new Error(`expected an error containing "${part}", nothing was thrown`);
-}
+import { assertClose, assertThrows, GPU_TEST, randn, testGpuF32 } from "../util.ts";
 
 // [M, F]: sizes not multiples of 4 or of the 256-wide workgroup, single elements, many rows.
 const SHAPES: [number, number][] = [[1, 1], [1, 3], [1, 7], [3, 33], [2, 257], [1, 1000], [

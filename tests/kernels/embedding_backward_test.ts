@@ -4,19 +4,9 @@ import {
   planEmbeddingBackward,
 } from "../../src/train/kernels/embedding_backward.ts";
 import { embeddingBackwardRef } from "../ref/backward.ts";
-import { assertClose, F32_TOL, GPU_TEST, randn, rng, testGpuF32 } from "../util.ts";
+import { assertClose, assertThrows, F32_TOL, GPU_TEST, randn, rng, testGpuF32 } from "../util.ts";
 
 // Tolerance: F32_TOL; each element sums the rows of one id in f32 (≤ 300 terms here).
-
-function assertThrows(fn: () => unknown, part: string): void {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof Error && e.message.includes(part)) return;
-    throw new Error(`expected an error containing "${part}", got ${e}`);
-  }
-  throw new Error(`expected an error containing "${part}", nothing was thrown`);
-}
 
 Deno.test({
   name: "embedding backward: CSR gather-sum vs f64 (repeats, multi-round segments, accumulate)",

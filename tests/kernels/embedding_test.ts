@@ -1,17 +1,15 @@
 import { embedding } from "../../src/kernels/embedding.ts";
 import { embeddingRef } from "../ref/embedding.ts";
-import { assertClose, GPU_TEST, randn, rng, roundF16, testGpu, testGpuF32 } from "../util.ts";
-
-/** Asserts that `fn` throws an Error whose message contains `part`. */
-function assertThrows(fn: () => unknown, part: string): void {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof Error && e.message.includes(part)) return;
-    throw new Error(`expected an error containing "${part}", got ${e}`);
-  }
-  throw new Error(`expected an error containing "${part}", nothing was thrown`);
-}
+import {
+  assertClose,
+  assertThrows,
+  GPU_TEST,
+  randn,
+  rng,
+  roundF16,
+  testGpu,
+  testGpuF32,
+} from "../util.ts";
 
 function randomIds(m: number, v: number, seed: number): Uint32Array<ArrayBuffer> {
   const r = rng(seed);

@@ -1,17 +1,6 @@
 import { columnSumSquares, GRAM_CHUNK_ROWS, gramAccumulate } from "../../src/kernels/gram.ts";
 import { columnSumSquaresRef, gramRef } from "../ref/gram.ts";
-import { assertClose, GPU_TEST, randn, rng, testGpuF32 } from "../util.ts";
-
-/** Asserts that `fn` throws an Error whose message contains `part`. */
-function assertThrows(fn: () => unknown, part: string): void {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof Error && e.message.includes(part)) return;
-    throw new Error(`expected an error containing "${part}", got ${e}`);
-  }
-  throw new Error(`expected an error containing "${part}", nothing was thrown`);
-}
+import { assertClose, assertThrows, GPU_TEST, randn, rng, testGpuF32 } from "../util.ts";
 
 /**
  * f32 sums of M products: |gpu − f64| ≤ REL·Σ_m|x·y| + 1e-6. The kernel adds ≤ 16,384 terms in

@@ -9,21 +9,19 @@ import {
   NT_CHUNK_COLUMNS,
 } from "../../src/train/kernels/linear_backward.ts";
 import { linearBackwardRef } from "../ref/backward.ts";
-import { assertClose, F32_TOL, GPU_TEST, randn, roundF16, testGpu, testGpuF32 } from "../util.ts";
+import {
+  assertClose,
+  assertThrows,
+  F32_TOL,
+  GPU_TEST,
+  randn,
+  roundF16,
+  testGpu,
+  testGpuF32,
+} from "../util.ts";
 
 // Tolerance: F32_TOL (|gpu − ref| ≤ 1e-5 + 1e-4·|ref|) against the f64 gradients: every element
 // is an f32 dot product of ≤ 257 terms of O(1) values.
-
-/** Asserts that `fn` throws an Error whose message contains `part`. */
-function assertThrows(fn: () => unknown, part: string): void {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof Error && e.message.includes(part)) return;
-    throw new Error(`expected an error containing "${part}", got ${e}`);
-  }
-  throw new Error(`expected an error containing "${part}", nothing was thrown`);
-}
 
 // [M, K, N]: single rows/columns, K and N not multiples of 4 or of the 16-column padding,
 // M not a multiple of the 16/8/4-row blocks. K and N are never multiples of 4 here: each

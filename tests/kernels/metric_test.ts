@@ -14,21 +14,10 @@ import {
   metricStatsRows,
 } from "../../src/kernels/metric.ts";
 import { metricRef, metricRowStatsRef } from "../ref/metric.ts";
-import { assertClose, GPU_TEST, randn, testGpuF32 } from "../util.ts";
+import { assertClose, assertThrows, GPU_TEST, randn, testGpuF32 } from "../util.ts";
 
 /** Score tolerance: relative 1e-4 of each score. */
 const SCORE_TOL = { atol: 0, rtol: 1e-4 } as const;
-
-/** Asserts that `fn` throws an Error whose message contains `part`. */
-function assertThrows(fn: () => unknown, part: string): void {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof Error && e.message.includes(part)) return;
-    throw new Error(`expected an error containing "${part}", got ${e}`);
-  }
-  throw new Error(`expected an error containing "${part}", nothing was thrown`);
-}
 
 /** O uniform in [-2, 2), C = 0.8·O + 0.5·noise (every row has a cos distance ≈ 0.15). */
 function pair(n: number, seed: number): [Float32Array<ArrayBuffer>, Float32Array<ArrayBuffer>] {

@@ -1,17 +1,6 @@
 import { sum, sumRows, sumSquares, sumSquaresRows } from "../../src/kernels/reduce.ts";
 import { sumRef, sumRowsRef, sumSquaresRowsRef, totalErrorBound } from "../ref/reduce.ts";
-import { assertClose, GPU_TEST, randn, testGpuF32 } from "../util.ts";
-
-/** Asserts that `fn` throws an Error whose message contains `part`. */
-function assertThrows(fn: () => unknown, part: string): void {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof Error && e.message.includes(part)) return;
-    throw new Error(`expected an error containing "${part}", got ${e}`);
-  }
-  throw new Error(`expected an error containing "${part}", nothing was thrown`);
-}
+import { assertClose, assertThrows, GPU_TEST, randn, testGpuF32 } from "../util.ts";
 
 /** Checks a GPU total against the f64 reference within {@link totalErrorBound}. */
 function assertSum(gpu: number, x: Float32Array, squares: boolean, label: string): void {

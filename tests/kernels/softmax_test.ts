@@ -1,17 +1,6 @@
 import { argmax, logSoftmax, nll } from "../../src/kernels/softmax.ts";
 import { argmaxRef, logSoftmaxRef, nllRef } from "../ref/softmax.ts";
-import { assertClose, GPU_TEST, randn, rng, testGpuF32 } from "../util.ts";
-
-/** Asserts that `fn` throws an Error whose message contains `part`. */
-function assertThrows(fn: () => unknown, part: string): void {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof Error && e.message.includes(part)) return;
-    throw new Error(`expected an error containing "${part}", got ${e}`);
-  }
-  throw new Error(`expected an error containing "${part}", nothing was thrown`);
-}
+import { assertClose, assertThrows, GPU_TEST, randn, rng, testGpuF32 } from "../util.ts";
 
 function assertEqualIds(actual: ArrayLike<number>, expected: ArrayLike<number>, label: string) {
   if (actual.length !== expected.length) throw new Error(`${label}: length mismatch`);

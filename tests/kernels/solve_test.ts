@@ -17,7 +17,7 @@ import {
   shiftRef,
   solveHostF64,
 } from "../ref/solve.ts";
-import { assertClose, GPU_TEST, randn, testGpuF32 } from "../util.ts";
+import { assertClose, assertThrows, GPU_TEST, randn, testGpuF32 } from "../util.ts";
 
 // Tolerances, relative to the condition number κ of G + shift·I (f32: ε ≈ 6e-8 per rounding):
 // - the normal-equation residual ‖(G + shift·I)·X − H‖ / ‖H‖ ≤ 1e-4 for κ ≤ 1e3 (backward
@@ -26,17 +26,6 @@ import { assertClose, GPU_TEST, randn, testGpuF32 } from "../util.ts";
 //   κ ≤ 1e3 (the forward error is ≈ κ·√F·ε ≤ 1e-3; seen ≤ 6e-4 at F = 300, κ ≈ 400).
 const RESIDUAL_TOL = 1e-4;
 const X_RTOL = 1e-3;
-
-/** Asserts that `fn` throws an Error whose message contains `part`. */
-function assertThrows(fn: () => unknown, part: string): void {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof Error && e.message.includes(part)) return;
-    throw new Error(`expected an error containing "${part}", got ${e}`);
-  }
-  throw new Error(`expected an error containing "${part}", nothing was thrown`);
-}
 
 /** G = AᵀA + I for A [f, f] uniform in [−1, 1]: SPD, κ ≈ 4f/3. */
 function spd(f: number, seed: number): Float32Array<ArrayBuffer> {

@@ -12,19 +12,9 @@ import {
   SensitivityAccumulator,
 } from "../../src/sprint/metrics.ts";
 import { metricRef } from "../ref/metric.ts";
-import { assertClose, GPU_TEST, randn, testGpuF32 } from "../util.ts";
+import { assertClose, assertThrows, GPU_TEST, randn, testGpuF32 } from "../util.ts";
 
 const SCORE_TOL = { atol: 0, rtol: 1e-4 } as const;
-
-function assertThrows(fn: () => unknown, part: string): void {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof Error && e.message.includes(part)) return;
-    throw new Error(`expected an error containing "${part}", got ${e}`);
-  }
-  throw new Error(`expected an error containing "${part}", nothing was thrown`);
-}
 
 function assertEqualArrays(got: ArrayLike<number>, want: ArrayLike<number>, label: string): void {
   const g = Array.from(got);
