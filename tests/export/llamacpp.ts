@@ -3,7 +3,7 @@
  * `node` child process, one JSON line per request. When the package is not installed the tests
  * that need it are skipped with a message, or fail when env REQUIRE_LLAMACPP=1 (CI).
  */
-import { fromFileUrl } from "node:url";
+import { fileURLToPath as fromFileUrl } from "node:url";
 
 const ROOT = fromFileUrl(new URL("../../", import.meta.url));
 const CHILD = fromFileUrl(new URL("../../src/engines/llamacpp_child.mjs", import.meta.url));
