@@ -76,9 +76,5 @@ export type { TokenBatch } from "./src/train/grad.ts";
  * await exportGguf("out/pruned", "out/pruned.gguf", { dtype: "f16" });
  * ```
  */
-export {
-  exportGguf,
-  type ExportGgufOptions,
-  type ExportGgufResult,
-} from "./src/export/gguf.ts";
-export { GgufWriter, type GgufTensor, type GgufValue } from "./src/export/gguf_writer.ts";
+export { exportGguf, type ExportGgufOptions, type ExportGgufResult } from "./src/export/gguf.ts";
+export { type GgufTensor, type GgufValue, GgufWriter } from "./src/export/gguf_writer.ts";

@@ -22,7 +22,7 @@ import { type ModelConfig, readConfig } from "../model/config.ts";
 import { expectedTensors, type LlamaModel } from "../model/model.ts";
 import { openCheckpoint } from "../model/safetensors.ts";
 import { tokenizerMetadata } from "./gguf_tokenizer.ts";
-import { GgufWriter, type GgufTensorType } from "./gguf_writer.ts";
+import { type GgufTensorType, GgufWriter } from "./gguf_writer.ts";
 
 /** Options for {@link exportGguf}. */
 export interface ExportGgufOptions {
@@ -389,7 +389,12 @@ async function buildGguf(
       w.addTensor({ name: g + "ffn_down.weight", shape: [D, 1], type: mat, data: zeros(D) });
     }
   }
-  w.addTensor({ name: "output_norm.weight", shape: [D], type: "F32", data: hf("model.norm.weight") });
+  w.addTensor({
+    name: "output_norm.weight",
+    shape: [D],
+    type: "F32",
+    data: hf("model.norm.weight"),
+  });
   if (!c.tieWordEmbeddings) {
     w.addTensor({
       name: "output.weight",
