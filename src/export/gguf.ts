@@ -110,8 +110,21 @@ export function llama3RopeFactors(cfg: ModelConfig): Float32Array {
   return out;
 }
 
+/** Refuses what the llama/deci GGUF architectures cannot express. */
+function checkSupported(c: ModelConfig, file: string): void {
+  if (c.modelType === "qwen2") {
+    throw new ToolkitError(
+      `${file}: model_type qwen2 is not supported by the GGUF export (llama, mistral, nemotron-nas)`,
+    );
+  }
+  if (c.mlpBias) {
+    throw new ToolkitError(`${file}: mlp_bias true is not supported by the GGUF export`);
+  }
+}
+
 async function dirSource(dir: string): Promise<WeightSource> {
   const config = await readConfig(dir);
+  checkSupported(config, join(dir, "config.json"));
   const ckpt = await openCheckpoint(dir);
   const file = join(dir, "model.safetensors");
   for (const [name, shape] of expectedTensors(config)) {
@@ -138,6 +151,7 @@ async function dirSource(dir: string): Promise<WeightSource> {
 async function modelSource(model: LlamaModel): Promise<WeightSource> {
   const c = model.config;
   const config: ModelConfig = { ...c, alive: model.alive };
+  checkSupported(config, model.sourceDir ? join(model.sourceDir, "config.json") : "config.json");
   const entries: { name: string; tensor: LlamaModel["embed"]; lin?: [number, number] }[] = [
     { name: "model.embed_tokens.weight", tensor: model.embed },
     { name: "model.norm.weight", tensor: model.finalNorm },
@@ -209,14 +223,6 @@ async function buildGguf(
   options: ExportGgufOptions,
 ): Promise<{ writer: GgufWriter; arch: "llama" | "deci" }> {
   const c = src.config;
-  if (c.modelType === "qwen2") {
-    throw new ToolkitError(
-      `config.json: model_type qwen2 is not supported by the GGUF export (llama, mistral, nemotron-nas)`,
-    );
-  }
-  if (c.mlpBias) {
-    throw new ToolkitError(`config.json: mlp_bias true is not supported by the GGUF export`);
-  }
   const tokDir = options.tokenizerFrom ?? src.tokenizerDir;
   if (!tokDir) {
     throw new ToolkitError(
