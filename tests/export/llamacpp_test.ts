@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { exportGguf } from "../../src/export/gguf.ts";
 import { readConfig } from "../../src/model/config.ts";
 import { recordForward } from "../../src/model/forward.ts";
+import { generate } from "../../src/model/generate.ts";
 import { type LlamaModel, loadModel, readHostWeights } from "../../src/model/model.ts";
 import { openCheckpoint } from "../../src/model/safetensors.ts";
 import { saveModel } from "../../src/model/save.ts";
@@ -84,13 +85,16 @@ async function checkModel(
   const ref = nextTokenLogprobs(refForward(cfg, ws, ids, mask), cfg.vocabSize, ids);
   const model = await loadModel(gpu, modelDir, { dtype: "f32" });
   const ours = await ourLogprobs(model, ids);
+  const ourGreedy = (await generate(model, ids, { maxNewTokens: greedyTokens, stopAtEos: false }))
+    .tokens;
   model.destroy();
   const dRef = maxAbsDiff(lc.logprobs, ref);
   const dOurs = maxAbsDiff(lc.logprobs, ours);
   assert(dRef <= TOL, `${label}: llama.cpp vs f64 reference max |Δ log p| ${dRef}`);
   assert(dOurs <= TOL, `${label}: llama.cpp vs our forward max |Δ log p| ${dOurs}`);
   const want = refGreedy(cfg, ws, ids, greedyTokens, mask);
-  assertEquals(await llama.greedy(ids, greedyTokens), want, `${label}: greedy continuation`);
+  assertEquals(await llama.greedy(ids, greedyTokens), want, `${label}: llama.cpp greedy`);
+  assertEquals(ourGreedy, want, `${label}: our greedy`);
   return `${label}: max |Δ| vs f64 ${dRef.toExponential(2)}, vs ours ${dOurs.toExponential(2)}`;
 }
 
@@ -125,6 +129,34 @@ Deno.test({
         lines.push(
           await checkModel(llama, storiesDir!, work, removed, ids, 30, `stories260K ${label}`),
         );
+      }
+      console.log(lines.join("\n"));
+    } finally {
+      await llama.close();
+      await Deno.remove(work, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "llama.cpp: default model (byte-level BPE, untied, 8 blocks) dense and pruned within 1e-4",
+  ignore: noLlama,
+  ...GPU_TEST,
+  async fn() {
+    const work = await tempDir();
+    const llama = await LlamaCppChild.open(await firstExport(work));
+    try {
+      const dir = new URL("../../data/models/default", import.meta.url).pathname;
+      const line = (await Deno.readTextFile(join(dir, "heldout.txt"))).split("\n")[0];
+      const ids = (await loadTokenizer(dir)).encode(line).slice(0, 48);
+      const lines: string[] = [];
+      for (
+        const [label, removed] of [["dense", []], ["pruned", [0, 5, 8, 11, 14, 15]]] as [
+          string,
+          number[],
+        ][]
+      ) {
+        lines.push(await checkModel(llama, dir, work, removed, ids, 20, `default ${label}`));
       }
       console.log(lines.join("\n"));
     } finally {
@@ -263,8 +295,9 @@ Deno.test({
 });
 
 Deno.test({
-  name: "llama.cpp: f16 export of stories260K stays close to the f64 reference",
+  name: "llama.cpp: f16 export of stories260K (dense and pruned) stays close to the f64 reference",
   ignore: noLlama || !storiesDir,
+  ...GPU_TEST,
   async fn() {
     const work = await tempDir();
     try {
@@ -273,6 +306,15 @@ Deno.test({
       const cfg = await readConfig(storiesDir!);
       const ws = await readHostWeights(cfg, await openCheckpoint(storiesDir!));
       const ids = (await loadTokenizer(storiesDir!)).encode("Once upon a time, there was a cat.");
+      // A pruned model in f16: the zero width-1 FFN and block-0 linear attention as F16 tensors.
+      const removed = [0, 3, 9];
+      const mask = cfg.alive.map((_, s) => !removed.includes(s));
+      const dense = await loadModel(await testGpuF32(), storiesDir!, { dtype: "f32" });
+      const prunedDir = join(work, "pruned");
+      await saveModel(dense, prunedDir, { mask, dtype: "F16" });
+      dense.destroy();
+      const pruned = join(work, "p16.gguf");
+      assertEquals((await exportGguf(prunedDir, pruned, { dtype: "f16" })).arch, "deci");
       const llama = await LlamaCppChild.open(file);
       try {
         const lc = await llama.logprobs(ids);
@@ -280,6 +322,16 @@ Deno.test({
         // f16 weights (and llama.cpp's f16 activations in f16 matmuls): loose, stated bound.
         assert(d < 0.05, `f16 export: max |Δ log p| ${d}`);
         assert(d > 0, "f16 export should not be bit-identical to f64");
+        await llama.request("load", { model: pruned });
+        const lp = await llama.logprobs(ids);
+        const dp = maxAbsDiff(
+          lp.logprobs,
+          nextTokenLogprobs(refForward(cfg, ws, ids, mask), 512, ids),
+        );
+        assert(dp < 0.05, `f16 pruned export: max |Δ log p| ${dp}`);
+        console.log(
+          `f16: dense max |Δ log p| ${d.toExponential(2)}, pruned ${dp.toExponential(2)}`,
+        );
       } finally {
         await llama.close();
       }
