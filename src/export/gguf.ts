@@ -34,6 +34,11 @@ export interface ExportGgufOptions {
   name?: string;
   /** Directory holding tokenizer.json (default: the model directory / the model's source). */
   tokenizerFrom?: string;
+  /**
+   * Sublayers to keep (2L flags, 2b = block b's attention, 2b+1 its MLP; default: all present).
+   * Masked ones are exported as removed, as if the model had been saved with this mask.
+   */
+  mask?: readonly boolean[];
 }
 
 /** What {@link exportGguf} wrote. */
@@ -442,6 +447,20 @@ export async function exportGguf(
     throw new ToolkitError(`${outFile}: output file exists (use --overwrite)`);
   }
   const src = typeof model === "string" ? await dirSource(model) : await modelSource(model);
+  if (options.mask) {
+    const alive = src.config.alive;
+    if (options.mask.length !== alive.length) {
+      throw new ToolkitError(
+        `exportGguf: mask has ${options.mask.length} flags, the model has ${alive.length} sublayers`,
+      );
+    }
+    options.mask.forEach((m, s) => {
+      if (m && !alive[s]) {
+        throw new ToolkitError(`exportGguf: mask keeps sublayer ${s}, which the model lacks`);
+      }
+    });
+    src.config = { ...src.config, alive: alive.map((a, s) => a && options.mask![s]) };
+  }
   const { writer, arch } = await buildGguf(src, dtype, options);
   const parent = dirname(outFile);
   await Deno.mkdir(parent, { recursive: true });

@@ -220,6 +220,37 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "export: the mask option equals saving with that mask, then exporting",
+  ...GPU_TEST,
+  async fn() {
+    const work = await tempDir();
+    try {
+      const dir = join(work, "m");
+      await writeTinyModel(dir, {}, 8);
+      await writeTinyTokenizer(dir, 67);
+      const model = await loadModel(await testGpuF32(), dir, { dtype: "f32" });
+      const mask = model.alive.map((_, s) => ![0, 3, 5].includes(s));
+      const saved = join(work, "saved");
+      await saveModel(model, saved, { mask });
+      await exportGguf(saved, join(work, "a.gguf"), { name: "x" });
+      await exportGguf(model, join(work, "b.gguf"), { name: "x", mask });
+      await exportGguf(dir, join(work, "c.gguf"), { name: "x", mask });
+      model.destroy();
+      const a = await Deno.readFile(join(work, "a.gguf"));
+      assertEquals(await Deno.readFile(join(work, "b.gguf")), a);
+      assertEquals(await Deno.readFile(join(work, "c.gguf")), a);
+      await rejects(exportGguf(dir, join(work, "d.gguf"), { mask: [true] }), "mask has 1 flags");
+      await rejects(
+        exportGguf(saved, join(work, "d.gguf"), { mask: new Array(6).fill(true) }),
+        "mask keeps sublayer 0, which the model lacks",
+      );
+    } finally {
+      await Deno.remove(work, { recursive: true });
+    }
+  },
+});
+
 async function rejects(p: Promise<unknown>, part: string): Promise<void> {
   try {
     await p;
