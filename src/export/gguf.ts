@@ -255,7 +255,9 @@ async function buildGguf(
   w.add("general.name", { type: "string", value: options.name ?? src.name });
   u32("general.file_type", dtype === "f16" ? 1 : 0);
   u32(`${arch}.vocab_size`, c.vocabSize);
-  u32(`${arch}.context_length`, c.maxPositions);
+  // Sliding-window attention (Mistral) is not expressed in llama/deci: advertise only the span
+  // where full attention equals it.
+  u32(`${arch}.context_length`, Math.min(c.maxPositions, c.slidingWindow ?? Infinity));
   u32(`${arch}.embedding_length`, D);
   u32(`${arch}.block_count`, L);
   if (pruned) {

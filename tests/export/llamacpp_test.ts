@@ -198,6 +198,7 @@ const VARIANTS: [string, Record<string, unknown>, boolean][] = [
     true,
   ],
   ["linear rope ×2", { rope_scaling: { type: "linear", factor: 2 } }, false],
+  ["attention_bias (q/k/v/o biases)", { attention_bias: true }, false],
 ];
 
 Deno.test({
