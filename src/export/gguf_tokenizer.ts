@@ -63,18 +63,27 @@ function usesMetaspace(tj: Json): { metaspace: boolean; prependSpace: boolean } 
   return { metaspace, prependSpace };
 }
 
+/**
+ * The ByteLevel pre-tokenizer when it is the only one (GPT-2's split regex); `{ unsupported }`
+ * naming the other pre-tokenizers when there are more (e.g. Llama 3's Split + ByteLevel, whose
+ * regex llama.cpp's "gpt-2" would not reproduce).
+ */
 function byteLevelPre(tj: Json): Json | undefined {
-  let found: Json | undefined;
+  const all: Json[] = [];
   const visit = (n: unknown) => {
     if (!n || typeof n !== "object") return;
     const o = n as Json;
     if (o.type === "Sequence") {
       for (const c of (o.pretokenizers ?? []) as unknown[]) visit(c);
-    } else if (o.type === "ByteLevel") found = o;
-    else if (o.type !== undefined) found = found ?? { unsupported: o.type };
+    } else if (o.type !== undefined) all.push(o);
   };
   visit(tj.pre_tokenizer);
-  return found;
+  const byteLevel = all.find((o) => o.type === "ByteLevel");
+  if (!byteLevel) {
+    return all.length ? { unsupported: all.map((o) => o.type).join(" + ") } : undefined;
+  }
+  if (all.length > 1) return { unsupported: all.map((o) => o.type).join(" + ") };
+  return byteLevel;
 }
 
 /** Whether the post-processor puts a special token before the sequence (what HF's encode adds). */
@@ -198,6 +207,13 @@ export function tokenizerMetadata(
       out.set("tokenizer.ggml.unknown_token_id", { type: "u32", value: unkId });
     }
   } else if (pre && !("unsupported" in pre)) {
+    if (tj.normalizer !== null && tj.normalizer !== undefined) {
+      throw new ToolkitError(
+        `${file}: field normalizer must be null for a byte-level BPE tokenizer in the GGUF export (got ${
+          JSON.stringify((tj.normalizer as Json).type)
+        })`,
+      );
+    }
     if (pre.add_prefix_space === true) {
       throw new ToolkitError(
         `${file}: pre_tokenizer ByteLevel.add_prefix_space true is not supported by the GGUF export`,

@@ -278,6 +278,20 @@ Deno.test("export: bad input is a one-line ToolkitError naming file and field; n
     tj.model.vocab["zz"] = 80;
     await Deno.writeTextFile(tjPath, JSON.stringify(tj));
     await rejects(exportGguf(dir, out), "beyond the model's vocab_size 67");
+    delete tj.model.vocab["zz"];
+    // Llama 3 style (Split + ByteLevel): llama.cpp's "gpt-2" regex would split differently.
+    const byteLevel = tj.pre_tokenizer;
+    tj.pre_tokenizer = {
+      type: "Sequence",
+      pretokenizers: [{ type: "Split", pattern: { Regex: "\\p{N}{1,3}" } }, byteLevel],
+    };
+    await Deno.writeTextFile(tjPath, JSON.stringify(tj));
+    await rejects(exportGguf(dir, out), "pre_tokenizer Split + ByteLevel is not supported");
+    tj.pre_tokenizer = byteLevel;
+    tj.normalizer = { type: "NFC" };
+    await Deno.writeTextFile(tjPath, JSON.stringify(tj));
+    await rejects(exportGguf(dir, out), "field normalizer must be null for a byte-level BPE");
+    tj.normalizer = null;
     tj.model.type = "Unigram";
     await Deno.writeTextFile(tjPath, JSON.stringify(tj));
     await rejects(exportGguf(dir, out), 'field model.type is "Unigram"');
