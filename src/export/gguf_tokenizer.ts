@@ -23,7 +23,8 @@ export const TOKEN_TYPE = {
   byte: 6,
 } as const;
 
-type Json = Record<string, unknown>;
+/** A parsed JSON object. */
+export type Json = Record<string, unknown>;
 
 interface AddedToken {
   id: number;

@@ -163,6 +163,7 @@ function checkInt(key: string, type: GgufScalarType, v: number | bigint): void {
 export class GgufWriter {
   readonly #kv = new Map<string, GgufValue>();
   readonly #tensors: GgufTensor[] = [];
+  /** Alignment of the tensor data in bytes (`general.alignment`). */
   readonly alignment: number;
 
   /** `alignment` (default 32) is also written as the `general.alignment` (u32) key. */
