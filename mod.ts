@@ -77,4 +77,4 @@ export type { TokenBatch } from "./src/train/grad.ts";
  * ```
  */
 export { exportGguf, type ExportGgufOptions, type ExportGgufResult } from "./src/export/gguf.ts";
-export { type GgufTensor, type GgufValue, GgufWriter } from "./src/export/gguf_writer.ts";
+export * from "./src/export/gguf_writer.ts";
