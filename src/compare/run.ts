@@ -43,7 +43,7 @@ import {
   readLatencyTable,
   runWorkload,
 } from "../sprint/latency.ts";
-import { defaultLatencyWorkload } from "../sprint/cli.ts";
+import { defaultLatencyWorkload } from "../prune/defaults.ts";
 import type { CompareArgs, CompareMethod } from "./args.ts";
 import { methodFlags } from "./args.ts";
 import { compareMarkdown, compareSvg } from "./report.ts";

@@ -1,0 +1,117 @@
+/**
+ * An output lock: `<out>.lock`, created with O_EXCL and holding the owner's pid and host, so two
+ * runs can never share an output or its state. A lock whose owner is a dead process on this host
+ * is stale and taken over; any other existing lock refuses the run up front.
+ *
+ * @module
+ */
+import { hostname } from "node:os";
+import { ToolkitError } from "../errors.ts";
+
+/** What a lock file holds. */
+export interface LockInfo {
+  pid: number;
+  host: string;
+  started: string;
+  command: string;
+}
+
+/** Whether process `pid` is alive on this host (Linux: /proc; elsewhere: assumed alive). */
+export function processAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  if (pid === Deno.pid) return true;
+  if (Deno.build.os !== "linux") return true;
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    // A zombie (state Z) has exited: its lock is stale.
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return state !== "Z" && state !== "X";
+  } catch {
+    return false;
+  }
+}
+
+/** A held lock; {@link OutputLock.release} removes the file (only if it is still ours). */
+export class OutputLock {
+  /** Path of the lock file. */
+  readonly path: string;
+  private readonly token: string;
+  private constructor(path: string, token: string) {
+    this.path = path;
+    this.token = token;
+  }
+
+  /**
+   * Takes the lock at `path` for `what` (the output it protects), or throws a one-line
+   * ToolkitError naming the live owner.
+   *
+   * @example
+   * ```ts
+   * import { OutputLock } from "./lock.ts";
+   * const dir = await Deno.makeTempDir();
+   * const lock = await OutputLock.acquire(`${dir}/out.lock`, `${dir}/out`);
+   * await lock.release();
+   * ```
+   */
+  static async acquire(path: string, what: string): Promise<OutputLock> {
+    const info: LockInfo = {
+      pid: Deno.pid,
+      host: hostname(),
+      started: new Date().toISOString(),
+      command: "prune",
+    };
+    const text = JSON.stringify(info) + "\n";
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        const f = await Deno.open(path, { write: true, createNew: true });
+        try {
+          await f.write(new TextEncoder().encode(text));
+        } finally {
+          f.close();
+        }
+        return new OutputLock(path, text);
+      } catch (e) {
+        if (!(e instanceof Deno.errors.AlreadyExists)) {
+          throw new ToolkitError(`${path}: cannot create the lock file (${(e as Error).message})`);
+        }
+      }
+      let owner: Partial<LockInfo> | undefined;
+      let raw = "";
+      try {
+        raw = await Deno.readTextFile(path);
+        owner = JSON.parse(raw);
+      } catch {
+        owner = undefined; // unreadable or half-written: decided below
+      }
+      const sameHost = owner?.host === hostname();
+      if (owner && sameHost && typeof owner.pid === "number" && !processAlive(owner.pid)) {
+        // Stale: the owner died (kill -9, power loss). Take it over only if nobody else did.
+        const now = await Deno.readTextFile(path).catch(() => "");
+        if (now === raw) await Deno.remove(path).catch(() => {});
+        continue;
+      }
+      if (!owner) {
+        // A lock being written right now, or garbage: give the writer a moment, then re-check.
+        const st = await Deno.stat(path).catch(() => undefined);
+        if (st && st.mtime && Date.now() - st.mtime.getTime() < 5000) {
+          await new Promise((r) => setTimeout(r, 200));
+          continue;
+        }
+        throw new ToolkitError(
+          `${path}: a lock file that is not a sprint-wgpu lock guards ${what}; delete it if no prune is running`,
+        );
+      }
+      throw new ToolkitError(
+        `${what} is in use by another prune (pid ${owner.pid} on ${owner.host}, since ${owner.started}); ` +
+          `wait for it, or delete ${path} if that process is gone`,
+      );
+    }
+    throw new ToolkitError(`${path}: could not take the lock (another run is taking it)`);
+  }
+
+  /** Removes the lock file if it still holds this run's lock. */
+  async release(): Promise<void> {
+    const now = await Deno.readTextFile(this.path).catch(() => "");
+    if (now === this.token) await Deno.remove(this.path).catch(() => {});
+  }
+}
