@@ -471,3 +471,38 @@ export function parseTaskArgs<F extends readonly FlagSpec[]>(
   }
   return r.values;
 }
+
+/**
+ * Prints the command's help and returns true when `argv` asks for it (`--help` / `-h`).
+ *
+ * @example
+ * ```ts
+ * import { defineCommand, showHelp } from "./flags.ts";
+ * const cmd = defineCommand({ name: "x", summary: "x", flags: [] });
+ * if (showHelp(cmd, [])) throw new Error();
+ * ```
+ */
+export function showHelp(cmd: CommandSpec, argv: readonly string[]): boolean {
+  if (!argv.includes("--help") && !argv.includes("-h")) return false;
+  console.log(helpText(cmd));
+  return true;
+}
+
+/**
+ * Like {@link parseFlags} but for callers that handled `--help` already ({@link showHelp}).
+ *
+ * @example
+ * ```ts
+ * import { defineCommand, parseValues } from "./flags.ts";
+ * const cmd = defineCommand({ name: "x", summary: "x", flags: [{ name: "n", type: "int", default: 1, help: "n" }] });
+ * if (parseValues(cmd, []).n !== 1) throw new Error();
+ * ```
+ */
+export function parseValues<F extends readonly FlagSpec[]>(
+  cmd: CommandSpec<F>,
+  argv: readonly string[],
+): FlagValues<F> {
+  const r = parseFlags(cmd, argv);
+  if (r.help !== undefined) throw new ToolkitError(`see deno task ${cmd.name} --help`);
+  return r.values;
+}
