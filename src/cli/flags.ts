@@ -415,7 +415,7 @@ export function helpText(cmd: CommandSpec): string {
   }
   const head = (f: FlagSpec) => `--${f.name}${f.type === "bool" ? "" : ` ${placeholder(f)}`}`;
   const width = Math.min(
-    34,
+    26,
     Math.max(...cmd.flags.map((f) => head(f).length), "--help".length) + 2,
   );
   for (const [g, flags] of groups) {
