@@ -15,6 +15,7 @@ export function maxRemovalMask(
   method: string,
   numLayers: number,
   latency?: Pick<LatencyTable, "attention" | "mlp">,
+  keep: "cheapest" | "dearest" = "cheapest",
 ): boolean[] {
   const n = 2 * numLayers;
   const mask = new Array<boolean>(n).fill(false);
@@ -26,8 +27,8 @@ export function maxRemovalMask(
     mask[0] = mask[1] = true; // one block stays
   } else {
     // SPRINT and BlockPruner remove single sublayers: all but one, best case the cheapest.
-    const cheapest = latency && latency.attention > latency.mlp ? 1 : 0;
-    mask[cheapest] = true;
+    const mlpCheaper = latency !== undefined && latency.attention > latency.mlp;
+    mask[mlpCheaper === (keep === "cheapest") ? 1 : 0] = true;
   }
   return mask;
 }
@@ -45,14 +46,18 @@ export function maxSublayers(method: string, numLayers: number): number {
   return maxRemovalMask(method, numLayers).filter((k) => !k).length;
 }
 
-/** The largest estimated speedup `method` can reach under `latency` and the speedup model. */
+/**
+ * The largest estimated speedup `method` can reach under `latency` and the speedup model
+ * (`keep: "dearest"`: the largest it reaches whichever sublayer the search leaves).
+ */
 export function maxSpeedup(
   method: string,
   numLayers: number,
   latency: LatencyTable,
   speedupModel: "total" | "sublayers",
+  keep: "cheapest" | "dearest" = "cheapest",
 ): number {
-  const mask = maxRemovalMask(method, numLayers, latency);
+  const mask = maxRemovalMask(method, numLayers, latency, keep);
   return estimatedSpeedup(latency, mask, speedupModel === "total");
 }
 
@@ -84,11 +89,13 @@ export function checkTargetSpeedup(
     );
   }
   if (target > max) {
-    const floor = Math.floor(max * 1000) / 1000;
+    const floor = (x: number) => Math.floor(x * 1000) / 1000;
+    const sure = maxSpeedup(method, numLayers, latency, speedupModel, "dearest");
     throw new ToolkitError(
       `--target-speedup ${target} is unreachable: with ${method} removing every removable sublayer ` +
-        `gives an estimated speedup of ${max.toFixed(4)} (speedup model ${speedupModel}, latency ` +
-        `${latency.source}); the largest reachable value is ${floor}`,
+        `gives an estimated speedup of at most ${max.toFixed(4)} (speedup model ${speedupModel}, ` +
+        `latency ${latency.source}); the largest reachable value is ${floor(max)}` +
+        (sure < max ? ` (${floor(sure)} whichever sublayer the search keeps)` : ""),
     );
   }
 }
