@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join, resolve, sep } from "node:path";
 import { ToolkitError } from "../errors.ts";
 import { checkModelDir, checkOutputDirParent, checkReadableFile, exists } from "../cli/paths.ts";
 import { getGpu } from "../gpu/device.ts";
@@ -199,6 +199,11 @@ export async function pruneCommand(args: PruneArgs): Promise<void> {
     };
 
   await checkOutputDirParent(outDir, "--out");
+  await checkNotAnInput(outDir, [
+    ["--model", modelDir],
+    ["--calib", args.calibFile],
+    ...(f["latency-table"] ? [["--latency-table", f["latency-table"]] as [string, string]] : []),
+  ]);
   const lock = await OutputLock.acquire(paths.lock, `--out ${outDir}`);
   try {
     crashPoint("locked");
@@ -545,6 +550,21 @@ export async function pruneCommand(args: PruneArgs): Promise<void> {
     }
   } finally {
     await lock.release();
+  }
+}
+
+/** Refuses an `--out` that is, or contains, one of the run's inputs (it would be replaced). */
+async function checkNotAnInput(outDir: string, inputs: [string, string][]): Promise<void> {
+  const real = async (p: string) => await Deno.realPath(p).catch(() => resolve(p));
+  const out = await real(outDir);
+  for (const [flag, path] of inputs) {
+    const p = await real(path);
+    if (p === out || p.startsWith(out.endsWith(sep) ? out : out + sep)) {
+      throw new ToolkitError(
+        `--out ${outDir}: is ${p === out ? "" : "a folder holding "}the ${flag} input ${path}; ` +
+          "choose another --out",
+      );
+    }
   }
 }
 

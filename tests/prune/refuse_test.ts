@@ -176,6 +176,19 @@ Deno.test({
       errorLine(await runPrune([...base, "--metric", "bogus", "--overwrite"], { cwd: dir })),
       /^error: --metric: /,
     );
+    // --out onto the model itself (or a folder holding it) is refused, even with --overwrite.
+    match(
+      errorLine(
+        await runPrune(smallFlags(model, latency, model).concat("--overwrite"), { cwd: dir }),
+      ),
+      /--out .*model: is the --model input/,
+    );
+    match(
+      errorLine(
+        await runPrune(smallFlags(model, latency, dir).concat("--overwrite"), { cwd: dir }),
+      ),
+      /is a folder holding the --model input/,
+    );
     // --out under a regular file: the parent is not a folder.
     const f = join(dir, "plain");
     await Deno.writeTextFile(f, "x");
