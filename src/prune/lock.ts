@@ -14,21 +14,33 @@ export interface LockInfo {
   host: string;
   started: string;
   command: string;
+  /** The process's start time in clock ticks since boot (Linux), to tell a reused pid apart. */
+  startTicks?: string;
 }
 
-/** Whether process `pid` is alive on this host (Linux: /proc; elsewhere: assumed alive). */
-export function processAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  if (pid === Deno.pid) return true;
-  if (Deno.build.os !== "linux") return true;
+function procStat(pid: number): string[] | undefined {
   try {
     const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    // A zombie (state Z) has exited: its lock is stale.
-    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-    return state !== "Z" && state !== "X";
+    // Fields after the command name (which may hold spaces): state is field 3, starttime 22.
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+/**
+ * Whether process `pid` (started at `startTicks`, when known) is alive on this host
+ * (Linux: /proc; elsewhere: assumed alive).
+ */
+export function processAlive(pid: number, startTicks?: string): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  if (pid === Deno.pid) return startTicks === undefined || startTicks === procStat(pid)?.[19];
+  if (Deno.build.os !== "linux") return true;
+  const f = procStat(pid);
+  if (!f) return false;
+  // A zombie (state Z) has exited; a different start time means the pid was reused.
+  if (f[0] === "Z" || f[0] === "X") return false;
+  return startTicks === undefined || f[19] === startTicks;
 }
 
 /** A held lock; {@link OutputLock.release} removes the file (only if it is still ours). */
@@ -59,6 +71,7 @@ export class OutputLock {
       host: hostname(),
       started: new Date().toISOString(),
       command: "prune",
+      startTicks: procStat(Deno.pid)?.[19],
     };
     const text = JSON.stringify(info) + "\n";
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -84,7 +97,10 @@ export class OutputLock {
         owner = undefined; // unreadable or half-written: decided below
       }
       const sameHost = owner?.host === hostname();
-      if (owner && sameHost && typeof owner.pid === "number" && !processAlive(owner.pid)) {
+      if (
+        owner && sameHost && typeof owner.pid === "number" &&
+        !processAlive(owner.pid, owner.startTicks)
+      ) {
         // Stale: the owner died (kill -9, power loss). Take it over only if nobody else did.
         const now = await Deno.readTextFile(path).catch(() => "");
         if (now === raw) await Deno.remove(path).catch(() => {});

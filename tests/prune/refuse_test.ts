@@ -141,6 +141,12 @@ Deno.test({
     const r = await runPrune(flags(out2), { cwd: dir });
     assertEquals(r.code, 0, r.stderr);
     ok(!(await listDir(dir)).includes("locked.lock"));
+    // A live pid with another start time is a reused pid: the lock is stale too.
+    const out3 = join(dir, "reused");
+    await Deno.writeTextFile(`${out3}.lock`, JSON.stringify({ ...lockInfo, startTicks: "1" }));
+    const r3 = await runPrune(flags(out3), { cwd: dir });
+    assertEquals(r3.code, 0, r3.stderr);
+    ok(!(await listDir(dir)).includes("reused.lock"));
   },
 });
 
