@@ -114,7 +114,10 @@ async function finishedFingerprint(outDir: string): Promise<Fingerprint | undefi
  *
  * @example
  * ```ts
- * const args = parsePruneArgs(["--model", "m", "--num-sublayers", "2", "--out", "out/m2"]);
+ * import { parsePruneArgs } from "./flags.ts";
+ * import { pruneCommand } from "./command.ts";
+ * // e.g. ["--model", "m", "--num-sublayers", "2"]; "--help" prints the flags and returns undefined
+ * const args = parsePruneArgs(["--help"]);
  * if (args) await pruneCommand(args);
  * ```
  */

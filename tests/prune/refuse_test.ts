@@ -229,5 +229,18 @@ Deno.test({
     const lat = JSON.parse(await Deno.readTextFile(join(out, "latency.json")));
     assertEquals(lat.source, "unmeasured");
     ok(!(await listDir(dir)).includes("out"), "no latency cache written");
+    // A supplied table whose dense latency is below Σ sublayers is reported, not silently clamped.
+    const low = join(dir, "low.json");
+    await Deno.writeTextFile(low, JSON.stringify({ attention: 1, mlp: 1.6, dense: 1 }));
+    const r2 = await runPrune([
+      ...smallFlags(model, low, join(dir, "lowdense")).filter((a) => a !== "--quiet"),
+      "--num-sublayers",
+      "1",
+    ], { cwd: dir });
+    assertEquals(r2.code, 0, r2.stderr);
+    match(
+      r2.stderr,
+      /warning: dense 1\.000 ms < Σ sublayers 7\.800 ms; the fixed cost is taken as 0/,
+    );
   },
 });
