@@ -208,7 +208,7 @@ export async function pruneCommand(args: PruneArgs): Promise<void> {
     ...(f["latency-table"] ? [["--latency-table", f["latency-table"]] as [string, string]] : []),
   ]);
   const lock = await OutputLock.acquire(paths.lock, `--out ${outDir}`);
-  try {
+  await lock.guard(async () => {
     crashPoint("locked");
     await removeLeftovers(outDir, log);
     const outExists = await exists(outDir);
@@ -551,9 +551,7 @@ export async function pruneCommand(args: PruneArgs): Promise<void> {
     } finally {
       destroyModel(model);
     }
-  } finally {
-    await lock.release();
-  }
+  });
 }
 
 /** Refuses an `--out` that is, or contains, one of the run's inputs (it would be replaced). */

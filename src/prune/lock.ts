@@ -125,6 +125,45 @@ export class OutputLock {
     throw new ToolkitError(`${path}: could not take the lock (another run is taking it)`);
   }
 
+  /** Synchronous {@link OutputLock.release} (for signal handlers). */
+  releaseSync(): void {
+    try {
+      if (Deno.readTextFileSync(this.path) === this.token) Deno.removeSync(this.path);
+    } catch {
+      // already gone
+    }
+  }
+
+  /**
+   * Releases the lock and exits (130 / 143) on Ctrl-C or SIGTERM while `fn` runs; a leftover
+   * partial state or model folder is cleaned up by the next run.
+   */
+  async guard<T>(fn: () => Promise<T>): Promise<T> {
+    const handlers: [Deno.Signal, () => void][] = (["SIGINT", "SIGTERM"] as const).map((sig) => [
+      sig,
+      () => {
+        this.releaseSync();
+        console.error(`\ninterrupted (${sig}); rerun with --resume to continue`);
+        Deno.exit(sig === "SIGINT" ? 130 : 143);
+      },
+    ]);
+    const added: typeof handlers = [];
+    for (const [sig, h] of handlers) {
+      try {
+        Deno.addSignalListener(sig, h);
+        added.push([sig, h]);
+      } catch {
+        // signal not supported on this platform
+      }
+    }
+    try {
+      return await fn();
+    } finally {
+      for (const [sig, h] of added) Deno.removeSignalListener(sig, h);
+      await this.release();
+    }
+  }
+
   /** Removes the lock file if it still holds this run's lock. */
   async release(): Promise<void> {
     const now = await Deno.readTextFile(this.path).catch(() => "");

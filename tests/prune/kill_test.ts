@@ -132,3 +132,32 @@ Deno.test({
     await assertClean(out, "random");
   },
 });
+
+Deno.test({
+  name: "SPRINT: Ctrl-C / SIGTERM releases the lock; --resume then finishes identically",
+  ...CLI,
+  async fn() {
+    const ref = await outcome(join(dir, "ref-sprint")).catch(() => undefined) ??
+      await reference("ref-sprint-3", ["--num-sublayers", "3"]);
+    const out = join(dir, "term");
+    const flags = [...smallFlags(model, latency, out), "--num-sublayers", "3"];
+    const child = spawnPrune(flags, { cwd: dir });
+    const deadline = Date.now() + 60_000;
+    while (!(await Deno.stat(`${out}.lock`).then(() => true, () => false))) {
+      if (Date.now() > deadline) throw new Error("the run never took its lock");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    child.kill("SIGTERM");
+    const st = await child.output();
+    if (st.code !== 0) {
+      assertEquals(st.code, 143, new TextDecoder().decode(st.stderr));
+      ok(!(await listDir(dir)).includes("term.lock"), "lock released");
+    }
+    const r = await runPrune([...flags, "--resume"], { cwd: dir });
+    assertEquals(r.code, 0, r.stderr);
+    const got = await outcome(out);
+    assertEquals(got.pruned, ref.pruned);
+    ok(got.model.every((b, i) => b === ref.model[i]) && got.model.length === ref.model.length);
+    await assertClean(out, "term");
+  },
+});
