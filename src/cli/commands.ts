@@ -134,6 +134,7 @@ export const PRETRAIN_COMMAND = defineCommand({
 /** `deno run -A tasks/corpus.ts`. */
 export const CORPUS_COMMAND = defineCommand({
   name: "corpus",
+  invocation: "deno run --allow-all tasks/corpus.ts",
   summary: "Build the default model's corpus (and optionally train its BPE tokenizer).",
   flags: [
     {

@@ -74,6 +74,8 @@ export interface FlagSpec {
 export interface CommandSpec<F extends readonly FlagSpec[] = readonly FlagSpec[]> {
   /** How the command is invoked, e.g. `prune` (shown as `deno task prune`). */
   readonly name: string;
+  /** How to run it (default `deno task <name>`). */
+  readonly invocation?: string;
   /** One line: what the command does. */
   readonly summary: string;
   /** Further help text (paragraphs). */
@@ -133,6 +135,11 @@ export function defineCommand<const F extends readonly FlagSpec[]>(
     for (const n of g) if (!seen.has(n)) throw new Error(`${spec.name}: exclusive --${n} unknown`);
   }
   return spec;
+}
+
+/** How a command is run: its `invocation`, or `deno task <name>`. */
+export function invocation(cmd: CommandSpec): string {
+  return cmd.invocation ?? `deno task ${cmd.name}`;
 }
 
 /** Levenshtein distance (for "did you mean"). */
@@ -336,7 +343,7 @@ export function parseFlags<F extends readonly FlagSpec[]>(
       const hint = closest(name, [...byName.keys()]);
       throw new ToolkitError(
         `unknown flag --${name}${hint ? ` (did you mean --${hint}?)` : ""}; ` +
-          `see deno task ${cmd.name} --help`,
+          `see ${invocation(cmd)} --help`,
       );
     }
     if (given.has(name)) throw new ToolkitError(`--${name} is given twice`);
@@ -405,7 +412,7 @@ function defaultText(f: FlagSpec): string {
  * ```
  */
 export function helpText(cmd: CommandSpec): string {
-  const lines = [`deno task ${cmd.name} [flags]`, "", cmd.summary];
+  const lines = [`${invocation(cmd)} [flags]`, "", cmd.summary];
   if (cmd.description) lines.push("", cmd.description.trim());
   const groups = new Map<string, FlagSpec[]>();
   for (const f of cmd.flags) {
@@ -503,6 +510,6 @@ export function parseValues<F extends readonly FlagSpec[]>(
   argv: readonly string[],
 ): FlagValues<F> {
   const r = parseFlags(cmd, argv);
-  if (r.help !== undefined) throw new ToolkitError(`see deno task ${cmd.name} --help`);
+  if (r.help !== undefined) throw new ToolkitError(`see ${invocation(cmd)} --help`);
   return r.values;
 }

@@ -7,6 +7,7 @@ import {
   defineCommand,
   type FlagSpec,
   helpText,
+  invocation,
   parseBytes,
   parseFlags,
 } from "../../src/cli/flags.ts";
@@ -162,7 +163,7 @@ for (const cmd of COMMANDS) {
     const r = parseFlags(cmd, ["--model", "--help"]);
     ok(r.help !== undefined);
     assertEquals(r.help, helpText(cmd));
-    ok(r.help.startsWith(`deno task ${cmd.name} [flags]`));
+    ok(r.help.startsWith(`${invocation(cmd)} [flags]`));
     for (const f of cmd.flags) {
       ok(r.help.includes(`--${f.name}`), `--${f.name} in help`);
       if (f.default !== undefined && f.type !== "bool" && !f.defaultText) {
