@@ -6,3 +6,4 @@
  */
 export * from "./flags.ts";
 export * from "./paths.ts";
+export * from "./commands.ts";

@@ -50,8 +50,11 @@ export function encodeState(s: MethodState): Pick<PruneStateFile, "body" | "tens
 
 /** The shape facts a state is checked against. */
 export interface StateLimits {
+  /** Blocks of the model. */
   numLayers: number;
+  /** Hidden width (rows of a down_proj). */
   hiddenSize: number;
+  /** MLP width (columns of a down_proj). */
   intermediateSize: number;
 }
 

@@ -238,13 +238,21 @@ export type PruneFlagValues = FlagValues<typeof PRUNE_COMMAND.flags>;
 
 /** The prune command's resolved arguments (model-dependent defaults resolved later). */
 export interface PruneArgs {
+  /** Every flag's value (defaults filled in). */
   flags: PruneFlagValues;
+  /** The method to run. */
   method: typeof PRUNE_METHODS[number];
+  /** Model directory (the default model when --model is not given). */
   modelDir: string;
+  /** Whether --model was given. */
   modelGiven: boolean;
+  /** Output directory. */
   outDir: string;
+  /** Calibration text file. */
   calibFile: string;
+  /** Target speedup (1.25 when neither it nor --num-sublayers is given). */
   targetSpeedup?: number;
+  /** Sublayers to remove. */
   numSublayers?: number;
 }
 

@@ -10,9 +10,13 @@ import { ToolkitError } from "../errors.ts";
 
 /** What a lock file holds. */
 export interface LockInfo {
+  /** Owner process id. */
   pid: number;
+  /** Owner host name. */
   host: string;
+  /** When the lock was taken (ISO 8601). */
   started: string;
+  /** The command holding it. */
   command: string;
   /** The process's start time in clock ticks since boot (Linux), to tell a reused pid apart. */
   startTicks?: string;

@@ -25,19 +25,27 @@ export const STATE_FORMAT = "sprint-wgpu prune state v2";
 
 /** The manifest of a state file. */
 export interface StateHeader {
+  /** Format tag. */
   format: typeof STATE_FORMAT;
+  /** Pruning method of the run. */
   method: string;
   /** Steps done (= the steps in part 0). */
   step: number;
+  /** The run fingerprint. */
   fingerprint: Fingerprint;
+  /** Every part: name, byte length, SHA-256. */
   parts: { name: string; bytes: number; sha256: string }[];
+  /** When the state was written (ISO 8601). */
   written: string;
 }
 
 /** A state as read or to be written. */
 export interface PruneStateFile {
+  /** Pruning method of the run. */
   method: string;
+  /** Steps done. */
   step: number;
+  /** The run fingerprint. */
   fingerprint: Fingerprint;
   /** JSON body (with a `steps` array of length `step`). */
   body: { steps: unknown[] } & Record<string, unknown>;
