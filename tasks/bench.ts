@@ -6,8 +6,10 @@
  * weight traffic for stories260K (when ../shared is present) and a generated ~20M-parameter
  * model. Every figure carries the adapter and Deno version. `--json` writes the same figures.
  */
-import { parseArgs } from "node:util";
-import { runCli, ToolkitError } from "../src/errors.ts";
+import { runCli } from "../src/errors.ts";
+import { parseTaskArgs } from "../src/cli/flags.ts";
+import { BENCH_COMMAND } from "../src/cli/commands.ts";
+import { checkOutputFile } from "../src/cli/paths.ts";
 import { getGpu } from "../src/gpu/device.ts";
 import { allCases } from "../src/bench/cases.ts";
 import { type BenchResult, runBench } from "../src/bench/harness.ts";
@@ -26,21 +28,9 @@ import { train } from "../src/train/trainer.ts";
 import { benchEvalPiqa } from "../src/bench/eval_bench.ts";
 
 await runCli(async () => {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      json: { type: "string" },
-      quick: { type: "boolean", default: false },
-      filter: { type: "string" },
-      reps: { type: "string", default: "7" },
-      only: { type: "string" },
-    },
-  });
-  if (values.only && values.only !== "kernels" && values.only !== "forward") {
-    throw new ToolkitError(
-      `--only: expected kernels or forward, got ${JSON.stringify(values.only)}`,
-    );
-  }
+  const values = parseTaskArgs(BENCH_COMMAND, Deno.args);
+  if (!values) return;
+  if (values.json !== undefined) await checkOutputFile(values.json, "--json");
   const gpu = await getGpu();
   let cases = allCases(gpu);
   if (values.quick) cases = cases.filter((c) => c.quick);
@@ -56,7 +46,7 @@ await runCli(async () => {
   console.log(`adapter: ${env.adapter} | f16 ${env.f16} | timestamp-query ${env.timestamps}`);
   console.log(`deno ${env.deno} | ${cases.length} cases, outputs checked against f64 references`);
   const results = values.only === "forward" ? [] : await runBench(gpu, cases, {
-    reps: Number(values.reps),
+    reps: values.reps,
     onResult: (r) => console.log(formatResult(r)),
   });
   const forward: ForwardBenchResult[] = [];

@@ -11,12 +11,14 @@
  * (held-out perplexity, zero-shot tasks when `--tasks` is given, measured speedup on the latency
  * table's workload) and writes OUT/compare.md, OUT/compare.json and OUT/compare.svg. Interrupted
  * runs resume: finished cells (OUT/cells/<method>-<speedup>/result.json) are skipped. See
- * src/compare/run.ts for the protocol.
+ * src/compare/run.ts for the protocol; `deno task compare --help` lists every flag.
  */
 import { runCli } from "../src/errors.ts";
-import { parseCompareArgs } from "../src/compare/args.ts";
+import { showHelp } from "../src/cli/flags.ts";
+import { COMPARE_COMMAND, parseCompareArgs } from "../src/compare/args.ts";
 import { runCompare } from "../src/compare/run.ts";
 
 await runCli(async () => {
+  if (showHelp(COMPARE_COMMAND, Deno.args)) return;
   await runCompare(parseCompareArgs(Deno.args));
 });

@@ -21,7 +21,8 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { parseTaskArgs } from "../src/cli/flags.ts";
+import { CORPUS_COMMAND } from "../src/cli/commands.ts";
 import { join } from "node:path";
 import { runCli, ToolkitError } from "../src/errors.ts";
 import {
@@ -52,32 +53,16 @@ async function fetchPackages(): Promise<void> {
 }
 
 await runCli(async () => {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      "out": { type: "string" },
-      "holdout-every": { type: "string", default: "20" },
-      "sources": { type: "string" },
-      "tokenizer": { type: "string" },
-      "vocab-size": { type: "string", default: "4096" },
-      "model-max-length": { type: "string", default: "2048" },
-      "fetch": { type: "boolean", default: false },
-    },
-  });
-  if (!values.out) throw new ToolkitError("--out DIR is required");
+  const values = parseTaskArgs(CORPUS_COMMAND, Deno.args);
+  if (!values) return;
   if (values.fetch) await fetchPackages();
   let sources = defaultSources();
   if (values.sources) {
-    const wanted = values.sources.split(",").map((s) => s.trim());
-    for (const w of wanted) {
-      if (!sources.some((s) => s.name === w)) {
-        throw new ToolkitError(`--sources: unknown source ${w} (expected sotu, moby-dick, kjv)`);
-      }
-    }
+    const wanted = values.sources;
     sources = sources.filter((s) => wanted.includes(s.name));
   }
   const t0 = performance.now();
-  const corpus = await buildCorpus({ sources, holdoutEvery: Number(values["holdout-every"]) });
+  const corpus = await buildCorpus({ sources, holdoutEvery: values["holdout-every"] });
   const buildSeconds = (performance.now() - t0) / 1000;
   await Deno.mkdir(values.out, { recursive: true });
   await Deno.writeTextFile(join(values.out, "train.txt"), corpus.train);
@@ -104,14 +89,14 @@ await runCli(async () => {
   );
   if (!values.tokenizer) return;
 
-  const vocabSize = Number(values["vocab-size"]);
+  const vocabSize = values["vocab-size"];
   const trained = trainBpe(corpus.trainDocuments, {
     vocabSize,
     onProgress: (m, t) => console.log(`  bpe: ${m}/${t} merges`),
   });
   const model = trained.model;
   await writeTokenizer(values.tokenizer, model, {
-    modelMaxLength: Number(values["model-max-length"]),
+    modelMaxLength: values["model-max-length"],
   });
   const ref = new BpeTokenizer(model);
   const t1 = performance.now();

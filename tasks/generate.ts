@@ -1,56 +1,40 @@
 /**
- * `deno task generate --model DIR --prompt TEXT [--max-new-tokens N] [--temperature T]
- *  [--top-p P] [--seed S] [--f32]`
+ * `deno task generate [--model DIR] [--prompt TEXT] [--max-new-tokens N] [--temperature T]
+ *  [--top-p P] [--seed S] [--f32]` (`--help`: the table in src/cli/commands.ts)
  *
  * Prints the continuation and prefill / decode tokens per second.
  */
-import { parseArgs } from "node:util";
 import { runCli, ToolkitError } from "../src/errors.ts";
+import { parseTaskArgs } from "../src/cli/flags.ts";
+import { GENERATE_COMMAND } from "../src/cli/commands.ts";
+import { checkModelDir } from "../src/cli/paths.ts";
 import { getGpu } from "../src/gpu/device.ts";
 import { loadModel } from "../src/model/model.ts";
 import { generate } from "../src/model/generate.ts";
 import { DEFAULT_MODEL_DIR } from "../src/model/default.ts";
 
 await runCli(async () => {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      model: { type: "string" },
-      prompt: { type: "string", default: "Once upon a time" },
-      "max-new-tokens": { type: "string", default: "100" },
-      temperature: { type: "string", default: "0" },
-      "top-p": { type: "string", default: "1" },
-      seed: { type: "string", default: "0" },
-      f32: { type: "boolean", default: false },
-    },
-  });
-  const num = (name: string, v: string, int = false): number => {
-    const x = Number(v);
-    if (!Number.isFinite(x) || x < 0 || (int && !Number.isInteger(x))) {
-      throw new ToolkitError(
-        `--${name}: expected a non-negative ${int ? "integer" : "number"}, got ${
-          JSON.stringify(v)
-        }`,
-      );
-    }
-    return x;
-  };
-  const maxNewTokens = num("max-new-tokens", values["max-new-tokens"]!, true);
-  const temperature = num("temperature", values.temperature!);
-  const topP = num("top-p", values["top-p"]!);
-  if (topP <= 0 || topP > 1) {
-    throw new ToolkitError(`--top-p: expected a number in (0, 1], got ${topP}`);
-  }
+  const values = parseTaskArgs(GENERATE_COMMAND, Deno.args);
+  if (!values) return;
   const dir = values.model ?? DEFAULT_MODEL_DIR;
+  await checkModelDir(dir, values.model !== undefined);
   const gpu = await getGpu();
   const model = await loadModel(gpu, dir, values.f32 ? { dtype: "f32" } : {});
   if (!model.tokenizer) throw new ToolkitError(`${dir}: tokenizer.json is missing`);
-  const ids = model.tokenizer.encode(values.prompt!);
+  const ids = model.tokenizer.encode(values.prompt);
+  const ctx = model.config.maxPositions;
+  if (ids.length + values["max-new-tokens"] > ctx) {
+    throw new ToolkitError(
+      `--max-new-tokens ${values["max-new-tokens"]}: the prompt's ${ids.length} tokens plus ` +
+        `the new ones exceed the model's ${ctx} positions (max_position_embeddings in ` +
+        `${dir}/config.json); the largest allowed value is ${Math.max(0, ctx - ids.length)}`,
+    );
+  }
   const r = await generate(model, ids, {
-    maxNewTokens,
-    temperature,
-    topP,
-    seed: num("seed", values.seed!, true),
+    maxNewTokens: values["max-new-tokens"],
+    temperature: values.temperature,
+    topP: values["top-p"],
+    seed: values.seed,
   });
   console.log(model.tokenizer.decode([...ids, ...r.tokens]));
   console.error(

@@ -1,7 +1,7 @@
 /**
  * Depth-pruning baselines in the same harness as SPRINT: SLEB (greedy block removal by
  * calibration loss), ShortGPT (one-shot Block Influence), BlockPruner (greedy sublayer removal by
- * calibration loss), and the prune-command integration that writes the same outputs as SPRINT.
+ * calibration loss), dispatched by name for the prune command (src/prune).
  *
  * @module
  */
@@ -9,4 +9,4 @@ export * from "./common.ts";
 export { sleb, slebCandidates, type SlebOptions } from "./sleb.ts";
 export { blockInfluence, shortgpt, type ShortGptOptions } from "./shortgpt.ts";
 export { blockpruner } from "./blockpruner.ts";
-export { type BaselinePruneArgs, pruneWithBaseline, runBaseline } from "./prune.ts";
+export { runBaseline } from "./prune.ts";

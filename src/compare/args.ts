@@ -4,7 +4,7 @@
  * @module
  */
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { defineCommand, parseValues } from "../cli/flags.ts";
 import { ToolkitError } from "../errors.ts";
 import { DEFAULT_MODEL_DIR } from "../model/default.ts";
 import { isZeroShotTask, knownTaskNames } from "../eval/tasks.ts";
@@ -66,76 +66,124 @@ export interface CompareArgs {
   quiet: boolean;
 }
 
-function int(flag: string, v: string | undefined, min: number): number | undefined {
-  if (v === undefined) return undefined;
-  const x = Number(v);
-  if (!/^\s*\d+\s*$/.test(v) || !Number.isInteger(x) || x < min) {
-    throw new ToolkitError(`--${flag}: expected an integer ≥ ${min}, got ${JSON.stringify(v)}`);
-  }
-  return x;
-}
-
-function list(v: string): string[] {
-  return v.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
-}
+/** `deno task compare`: the flag table. */
+export const COMPARE_COMMAND = defineCommand({
+  name: "compare",
+  summary:
+    "Prune with every method at every target speedup, evaluate each, write compare.md/json/svg.",
+  flags: [
+    {
+      name: "model",
+      type: "path",
+      valueName: "DIR",
+      help: "dense model directory",
+      defaultText: "the embedded default model",
+    },
+    {
+      name: "speedups",
+      type: "list",
+      items: "float",
+      min: 1,
+      minExclusive: true,
+      default: [1.1, 1.2, 1.3],
+      help: "target speedups",
+    },
+    {
+      name: "methods",
+      type: "list",
+      choices: COMPARE_METHODS,
+      default: ["sprint", "sleb", "shortgpt", "blockpruner"],
+      help: "methods",
+    },
+    {
+      name: "tasks",
+      type: "list",
+      default: [],
+      help: "zero-shot tasks (held-out perplexity is always reported)",
+    },
+    {
+      name: "data",
+      type: "path",
+      valueName: "DIR",
+      default: "../shared/data",
+      help: "zero-shot data directory",
+    },
+    { name: "limit", type: "int", min: 1, help: "first N documents per task" },
+    {
+      name: "out",
+      type: "path",
+      valueName: "DIR",
+      help: "output folder",
+      defaultText: "out/compare-<model>",
+    },
+    {
+      name: "calib",
+      type: "path",
+      valueName: "FILE",
+      help: "calibration text",
+      defaultText: "<model>/calibration.txt",
+    },
+    {
+      name: "heldout",
+      type: "path",
+      valueName: "FILE",
+      help: "held-out text",
+      defaultText: "the rest of --calib",
+    },
+    {
+      name: "calib-fraction",
+      type: "float",
+      min: 0,
+      max: 1,
+      minExclusive: true,
+      maxExclusive: true,
+      default: 0.5,
+      help: "share of --calib used for calibration",
+    },
+    { name: "nsamples", type: "int", min: 1, help: "calibration windows" },
+    { name: "seq-len", type: "int", min: 2, help: "calibration window length" },
+    { name: "seed", type: "int", min: 0, default: 0, help: "calibration seed" },
+    {
+      name: "speedup-model",
+      type: "choice",
+      choices: ["total", "sublayers"],
+      default: "total",
+      help: "speedup estimate",
+    },
+    { name: "latency-table", type: "path", valueName: "FILE", help: "latency table to use" },
+    {
+      name: "latency-mode",
+      type: "choice",
+      choices: ["generation", "prefill"],
+      default: "generation",
+      help: "latency workload",
+    },
+    { name: "latency-prompt", type: "int", min: 1, help: "latency prompt tokens" },
+    { name: "latency-gen", type: "int", min: 1, help: "latency generated tokens" },
+    { name: "latency-iters", type: "int", min: 1, default: 5, help: "latency rounds" },
+    { name: "ppl-seq-len", type: "int", min: 2, help: "held-out perplexity window" },
+    { name: "ppl-windows", type: "int", min: 1, help: "held-out perplexity: first N windows" },
+    {
+      name: "speed-runs",
+      type: "int",
+      min: 1,
+      default: 10,
+      help: "timed dense/pruned pairs per cell",
+    },
+    { name: "f32", type: "bool", help: "weights in f32" },
+    { name: "quiet", type: "bool", help: "no progress output" },
+  ],
+});
 
 /** Parses `deno task compare` arguments. */
 export function parseCompareArgs(argv: string[]): CompareArgs {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        model: { type: "string" },
-        speedups: { type: "string", default: "1.1,1.2,1.3" },
-        methods: { type: "string", default: "sprint,sleb,shortgpt,blockpruner" },
-        tasks: { type: "string", default: "" },
-        data: { type: "string", default: "../shared/data" },
-        limit: { type: "string" },
-        out: { type: "string" },
-        calib: { type: "string" },
-        heldout: { type: "string" },
-        "calib-fraction": { type: "string", default: "0.5" },
-        nsamples: { type: "string" },
-        "seq-len": { type: "string" },
-        seed: { type: "string", default: "0" },
-        "speedup-model": { type: "string", default: "total" },
-        "latency-table": { type: "string" },
-        "latency-mode": { type: "string", default: "generation" },
-        "latency-prompt": { type: "string" },
-        "latency-gen": { type: "string" },
-        "latency-iters": { type: "string", default: "5" },
-        "ppl-seq-len": { type: "string" },
-        "ppl-windows": { type: "string" },
-        "speed-runs": { type: "string", default: "10" },
-        f32: { type: "boolean", default: false },
-        quiet: { type: "boolean", default: false },
-      },
-    }));
-  } catch (e) {
-    throw new ToolkitError((e as Error).message.split("\n")[0]);
-  }
+  const values = parseValues(COMPARE_COMMAND, argv);
   const modelDir = values.model ?? DEFAULT_MODEL_DIR;
-  const speedups = list(values.speedups).map((s) => {
-    const x = Number(s);
-    if (!Number.isFinite(x) || x <= 1) {
-      throw new ToolkitError(`--speedups: expected numbers > 1, got ${JSON.stringify(s)}`);
-    }
-    return x;
-  });
+  const speedups = values.speedups;
   if (speedups.length === 0) throw new ToolkitError("--speedups: give at least one speedup");
-  const methods = list(values.methods).map((m) => {
-    if (!(COMPARE_METHODS as readonly string[]).includes(m)) {
-      throw new ToolkitError(
-        `--methods: unknown method ${JSON.stringify(m)}; known: ${COMPARE_METHODS.join(", ")}`,
-      );
-    }
-    return m as CompareMethod;
-  });
+  const methods = values.methods as CompareMethod[];
   if (methods.length === 0) throw new ToolkitError("--methods: give at least one method");
-  const tasks = list(values.tasks);
+  const tasks = values.tasks;
   for (const t of tasks) {
     if (!isZeroShotTask(t)) {
       throw new ToolkitError(
@@ -143,20 +191,6 @@ export function parseCompareArgs(argv: string[]): CompareArgs {
           `reported); known: ${knownTaskNames().filter(isZeroShotTask).join(", ")}`,
       );
     }
-  }
-  const fraction = Number(values["calib-fraction"]);
-  if (!(fraction > 0 && fraction < 1)) {
-    throw new ToolkitError(
-      `--calib-fraction: expected a number in (0, 1), got ${values["calib-fraction"]}`,
-    );
-  }
-  const speedupModel = values["speedup-model"];
-  if (speedupModel !== "total" && speedupModel !== "sublayers") {
-    throw new ToolkitError(`--speedup-model: expected total or sublayers, got ${speedupModel}`);
-  }
-  const latencyMode = values["latency-mode"];
-  if (latencyMode !== "generation" && latencyMode !== "prefill") {
-    throw new ToolkitError(`--latency-mode: expected generation or prefill, got ${latencyMode}`);
   }
   const name = modelDir.replace(/\/+$/, "").split("/").pop() || "model";
   return {
@@ -166,23 +200,23 @@ export function parseCompareArgs(argv: string[]): CompareArgs {
     methods: [...new Set(methods)],
     tasks,
     dataDir: values.data,
-    limit: int("limit", values.limit, 1),
+    limit: values.limit,
     out: values.out ?? join("out", `compare-${name}`),
     calib: values.calib ?? join(modelDir, "calibration.txt"),
     heldout: values.heldout,
-    calibFraction: fraction,
-    nsamples: int("nsamples", values.nsamples, 1),
-    seqLen: int("seq-len", values["seq-len"], 2),
-    seed: int("seed", values.seed, 0)!,
-    speedupModel,
+    calibFraction: values["calib-fraction"],
+    nsamples: values.nsamples,
+    seqLen: values["seq-len"],
+    seed: values.seed,
+    speedupModel: values["speedup-model"],
     latencyTable: values["latency-table"],
-    latencyMode,
-    latencyPrompt: int("latency-prompt", values["latency-prompt"], 1),
-    latencyGen: int("latency-gen", values["latency-gen"], 1),
-    latencyIters: int("latency-iters", values["latency-iters"], 1)!,
-    pplSeqLen: int("ppl-seq-len", values["ppl-seq-len"], 2),
-    pplWindows: int("ppl-windows", values["ppl-windows"], 1),
-    speedRuns: int("speed-runs", values["speed-runs"], 1)!,
+    latencyMode: values["latency-mode"],
+    latencyPrompt: values["latency-prompt"],
+    latencyGen: values["latency-gen"],
+    latencyIters: values["latency-iters"],
+    pplSeqLen: values["ppl-seq-len"],
+    pplWindows: values["ppl-windows"],
+    speedRuns: values["speed-runs"],
     f32: values.f32,
     quiet: values.quiet,
   };

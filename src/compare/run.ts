@@ -31,6 +31,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { median, quantile } from "../deps.ts";
 import { ToolkitError } from "../errors.ts";
+import { checkModelDir, checkReadableFile, checkWritableDir } from "../cli/paths.ts";
 import { getGpu, type Gpu } from "../gpu/device.ts";
 import { type LlamaModel, loadModel } from "../model/model.ts";
 import { writeJsonAtomic } from "../report/json.ts";
@@ -43,7 +44,7 @@ import {
   readLatencyTable,
   runWorkload,
 } from "../sprint/latency.ts";
-import { defaultLatencyWorkload } from "../sprint/cli.ts";
+import { defaultLatencyWorkload } from "../prune/defaults.ts";
 import type { CompareArgs, CompareMethod } from "./args.ts";
 import { methodFlags } from "./args.ts";
 import { compareMarkdown, compareSvg } from "./report.ts";
@@ -160,15 +161,6 @@ export function splitText(text: string, fraction: number): {
     );
   }
   return { first, second, cut };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function readJson<T>(path: string): Promise<T | undefined> {
@@ -426,13 +418,12 @@ export async function runCompare(args: CompareArgs, gpuIn?: Gpu): Promise<Compar
   const say = (m: string) => {
     if (!args.quiet) console.error(m);
   };
-  if (!await exists(join(args.modelDir, "config.json"))) {
-    throw new ToolkitError(
-      args.modelGiven
-        ? `--model ${args.modelDir}: no config.json (expected a Hugging Face model directory)`
-        : `no --model given and the embedded default model (${args.modelDir}) is missing; pass --model DIR`,
-    );
-  }
+  // Every path is checked before anything is written or loaded.
+  await checkModelDir(args.modelDir, args.modelGiven);
+  await checkReadableFile(args.calib, "--calib");
+  if (args.heldout) await checkReadableFile(args.heldout, "--heldout");
+  if (args.latencyTable) await checkReadableFile(args.latencyTable, "--latency-table");
+  await checkWritableDir(args.out, "--out", true);
   const out = args.out;
   for (const d of [out, join(out, "data"), join(out, "cells"), join(out, "logs")]) {
     await Deno.mkdir(d, { recursive: true });

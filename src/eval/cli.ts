@@ -30,7 +30,8 @@
  * @module
  */
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { defineCommand, parseValues, showHelp } from "../cli/flags.ts";
+import { checkModelDir, checkOutputFile } from "../cli/paths.ts";
 import { ToolkitError } from "../errors.ts";
 import { getGpu, type Gpu } from "../gpu/device.ts";
 import { readConfig } from "../model/config.ts";
@@ -86,59 +87,124 @@ export interface EvalArgs {
   quiet: boolean;
 }
 
-function positiveInt(flag: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const x = Number(v);
-  if (!/^\s*\d+\s*$/.test(v) || !Number.isInteger(x) || x < 1) {
-    throw new ToolkitError(`--${flag}: expected a positive integer, got ${JSON.stringify(v)}`);
-  }
-  return x;
-}
+const EVAL_GROUP_SPEED = "Speed";
+const EVAL_GROUP_PPL = "Perplexity and zero-shot";
+
+/** `deno task eval`: the flag table (see the module doc for what each does). */
+export const EVAL_COMMAND = defineCommand({
+  name: "eval",
+  summary: "Perplexity, zero-shot accuracy and measured speed of a model (and its dense baseline).",
+  flags: [
+    {
+      name: "model",
+      type: "path",
+      valueName: "DIR",
+      help: "model directory",
+      defaultText: "the embedded default model",
+    },
+    {
+      name: "tasks",
+      type: "string",
+      valueName: "LIST",
+      group: EVAL_GROUP_PPL,
+      help: "comma-separated tasks (piqa, …, wikitext2, tinystories, heldout, text:PATH)",
+      defaultText: "heldout + speed",
+    },
+    {
+      name: "data",
+      type: "path",
+      valueName: "DIR",
+      group: EVAL_GROUP_PPL,
+      help: "data directory laid out like ../shared/data",
+      defaultText: "../shared/data",
+    },
+    {
+      name: "limit",
+      type: "int",
+      min: 1,
+      group: EVAL_GROUP_PPL,
+      help: "first N documents / windows per task",
+    },
+    {
+      name: "seq-len",
+      type: "int",
+      min: 2,
+      group: EVAL_GROUP_PPL,
+      help: "perplexity window",
+      defaultText: "min(context, 2048)",
+    },
+    {
+      name: "stride",
+      type: "int",
+      min: 1,
+      group: EVAL_GROUP_PPL,
+      help: "perplexity stride",
+      defaultText: "seq-len",
+    },
+    {
+      name: "bos",
+      type: "bool",
+      group: EVAL_GROUP_PPL,
+      help: "add BOS to zero-shot requests",
+    },
+    {
+      name: "batch-tokens",
+      type: "int",
+      min: 1,
+      default: 2048,
+      group: EVAL_GROUP_PPL,
+      help: "tokens per zero-shot batch",
+    },
+    { name: "speed", type: "bool", group: EVAL_GROUP_SPEED, help: "measure tokens per second" },
+    {
+      name: "prompt-tokens",
+      type: "int",
+      min: 1,
+      group: EVAL_GROUP_SPEED,
+      help: "speed prompt length",
+    },
+    {
+      name: "new-tokens",
+      type: "int",
+      min: 1,
+      default: 32,
+      group: EVAL_GROUP_SPEED,
+      help: "speed tokens generated",
+    },
+    {
+      name: "speed-batch",
+      type: "int",
+      min: 1,
+      default: 1,
+      group: EVAL_GROUP_SPEED,
+      help: "speed sequences",
+    },
+    { name: "reps", type: "int", min: 1, default: 5, group: EVAL_GROUP_SPEED, help: "speed runs" },
+    {
+      name: "baseline",
+      type: "path",
+      valueName: "DIR",
+      help: "also evaluate this dense model, side by side",
+    },
+    { name: "json", type: "path", valueName: "FILE", help: "write every number with its protocol" },
+    { name: "samples", type: "path", valueName: "FILE", help: "per-document JSONL" },
+    {
+      name: "dtype",
+      type: "choice",
+      choices: ["auto", "f32", "f16"],
+      default: "auto",
+      help: "weight storage",
+    },
+    { name: "quiet", type: "bool", help: "no progress output" },
+  ],
+});
 
 /** Parses `deno task eval` arguments (see the module doc). */
 export function parseEvalArgs(args: string[]): EvalArgs {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        model: { type: "string" },
-        tasks: { type: "string" },
-        data: { type: "string" },
-        limit: { type: "string" },
-        "seq-len": { type: "string" },
-        stride: { type: "string" },
-        speed: { type: "boolean", default: false },
-        baseline: { type: "string" },
-        json: { type: "string" },
-        samples: { type: "string" },
-        bos: { type: "boolean", default: false },
-        dtype: { type: "string", default: "auto" },
-        "batch-tokens": { type: "string", default: "2048" },
-        "prompt-tokens": { type: "string" },
-        "new-tokens": { type: "string", default: "32" },
-        "speed-batch": { type: "string", default: "1" },
-        reps: { type: "string", default: "5" },
-        quiet: { type: "boolean", default: false },
-      },
-    }));
-  } catch (e) {
-    throw new ToolkitError(
-      `${(e as Error).message.split("\n")[0]} (see the usage at the top of src/eval/cli.ts)`,
-    );
-  }
-  const dtype = values.dtype!;
-  if (dtype !== "auto" && dtype !== "f32" && dtype !== "f16") {
-    throw new ToolkitError(`--dtype: expected auto, f32 or f16, got ${JSON.stringify(dtype)}`);
-  }
+  const values = parseValues(EVAL_COMMAND, args);
   const tasksGiven = values.tasks !== undefined;
-  const seqLen = positiveInt("seq-len", values["seq-len"]);
-  if (seqLen !== undefined && seqLen < 2) {
-    throw new ToolkitError(`--seq-len: expected at least 2, got ${seqLen}`);
-  }
-  const stride = positiveInt("stride", values.stride);
+  const seqLen = values["seq-len"];
+  const stride = values.stride;
   if (stride !== undefined && seqLen !== undefined && stride > seqLen) {
     throw new ToolkitError(`--stride ${stride} is larger than --seq-len ${seqLen}`);
   }
@@ -147,30 +213,22 @@ export function parseEvalArgs(args: string[]): EvalArgs {
     modelGiven: values.model !== undefined,
     tasks: tasksGiven ? parseTaskList(values.tasks!) : ["heldout"],
     dataDir: values.data ?? "../shared/data",
-    limit: positiveInt("limit", values.limit),
+    limit: values.limit,
     seqLen,
     stride,
-    speed: values.speed! || !tasksGiven,
+    speed: values.speed || !tasksGiven,
     baseline: values.baseline,
     json: values.json,
     samples: values.samples,
-    bos: values.bos!,
-    dtype,
-    batchTokens: positiveInt("batch-tokens", values["batch-tokens"])!,
-    promptTokens: positiveInt("prompt-tokens", values["prompt-tokens"]),
-    newTokens: positiveInt("new-tokens", values["new-tokens"])!,
-    speedBatch: positiveInt("speed-batch", values["speed-batch"])!,
-    reps: positiveInt("reps", values.reps)!,
-    quiet: values.quiet!,
+    bos: values.bos,
+    dtype: values.dtype,
+    batchTokens: values["batch-tokens"],
+    promptTokens: values["prompt-tokens"],
+    newTokens: values["new-tokens"],
+    speedBatch: values["speed-batch"],
+    reps: values.reps,
+    quiet: values.quiet,
   };
-}
-
-async function isDir(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isDirectory;
-  } catch {
-    return false;
-  }
 }
 
 async function isFile(path: string): Promise<boolean> {
@@ -179,21 +237,6 @@ async function isFile(path: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-/** Checks the model directory before anything is loaded. */
-export async function checkModelDir(dir: string, given: boolean, flag = "--model"): Promise<void> {
-  if (await isDir(dir) && await isFile(join(dir, "config.json"))) return;
-  if (!given) {
-    throw new ToolkitError(
-      `no --model given and the embedded default model (${dir}) is not there yet; pass --model DIR` +
-        " (e.g. --model ../shared/data/models/stories260K-hf)",
-    );
-  }
-  if (!await isDir(dir)) throw new ToolkitError(`${flag} ${dir}: model directory not found`);
-  throw new ToolkitError(
-    `${flag} ${dir}: no config.json (expected a Hugging Face model directory)`,
-  );
 }
 
 /** Checks that every task's input exists before any model runs. */
@@ -464,8 +507,11 @@ export function formatTable(header: string[], rows: string[][]): string {
  * samples when asked. Returns the JSON document.
  */
 export async function runEval(argv: string[]): Promise<Record<string, unknown>> {
+  if (showHelp(EVAL_COMMAND, argv)) return {};
   const args = parseEvalArgs(argv);
   await checkModelDir(args.modelDir, args.modelGiven);
+  if (args.json !== undefined) await checkOutputFile(args.json, "--json");
+  if (args.samples !== undefined) await checkOutputFile(args.samples, "--samples");
   if (args.baseline !== undefined) await checkModelDir(args.baseline, true, "--baseline");
   await checkTaskInputs(args, [args.modelDir, ...(args.baseline ? [args.baseline] : [])]);
   const gpu = await getGpu();

@@ -1,5 +1,5 @@
 /**
- * The prune log (`prune_log.json` + `tuned_rows.safetensors`), the resumable state file, the
+ * The prune log (`prune_log.json` + `tuned_rows.safetensors`), the
  * report (`report.md`, `report.svg`) and the replay of a log's first m steps onto the dense model.
  *
  * @module
@@ -42,6 +42,8 @@ export interface PruneLog {
   final: { mask: boolean[]; pruned: number[]; estimatedSpeedup: number };
   /** Wall seconds of the search. */
   wallSeconds: number;
+  /** The run fingerprint (src/prune/fingerprint.ts): what a `--resume` must match. */
+  fingerprint?: Record<string, string>;
 }
 
 function tunedTensorName(i: number, t: TunedRows): string {
@@ -143,87 +145,6 @@ export async function replayLog(model: LlamaModel, logDir: string, m: number): P
     for (const x of s.sublayers ?? [s.sublayer]) mask[x] = false;
   }
   return mask;
-}
-
-/**
- * Persists a resumable state (JSON + tensors) atomically into `dir`.
- *
- * @example
- * ```ts
- * const onStep = (_: StepLog, state: SprintState) => saveState("out/state", state, { settings });
- * ```
- */
-export async function saveState(
-  dir: string,
-  state: SprintState,
-  meta: Record<string, unknown>,
-): Promise<void> {
-  await Deno.mkdir(dir, { recursive: true });
-  const tensors = [
-    ...state.applied.map((t, i) => ({ name: `applied.${i}`, t })),
-    ...state.cache.map((c) => ({ name: `cache.${c.candidate}`, t: c.tuned })),
-  ].filter((x) => x.t.values.length > 0);
-  await writeSafetensors(
-    join(dir, "state.safetensors"),
-    tensors.map(({ name, t }) => ({
-      name,
-      shape: [t.values.length],
-      dtype: "F32" as const,
-      data: t.values,
-    })),
-  );
-  const strip = (t: TunedRows) => ({ ...t, values: undefined });
-  await writeJsonAtomic(join(dir, "state.json"), {
-    meta,
-    state: {
-      ...state,
-      applied: state.applied.map(strip),
-      cache: state.cache.map((c) => ({
-        ...c,
-        tuned: strip(c.tuned),
-        score: c.score.map((v) => (Number.isFinite(v) ? v : null)),
-      })),
-    },
-  });
-}
-
-/**
- * Loads a state written by {@link saveState}, or undefined when there is none.
- *
- * @example
- * ```ts
- * const saved = await loadState("out/state");
- * const result = await sprint(model, calib, { ...options, resume: saved?.state });
- * ```
- */
-export async function loadState(
-  dir: string,
-): Promise<{ state: SprintState; meta: Record<string, unknown> } | undefined> {
-  let raw: { meta: Record<string, unknown>; state: SprintState };
-  try {
-    raw = JSON.parse(await Deno.readTextFile(join(dir, "state.json")));
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return undefined;
-    throw new ToolkitError(
-      `${join(dir, "state.json")}: cannot read the saved state (${(e as Error).message})`,
-    );
-  }
-  const st = await openSafetensors(join(dir, "state.safetensors"));
-  const values = async (
-    name: string,
-  ) => (st.has(name) ? await st.float32(name) : new Float32Array(0));
-  const s = raw.state;
-  const applied = await Promise.all(
-    s.applied.map(async (t, i) => ({ ...t, values: await values(`applied.${i}`) })),
-  );
-  const cache = await Promise.all(
-    s.cache.map(async (c) => ({
-      ...c,
-      tuned: { ...c.tuned, values: await values(`cache.${c.candidate}`) },
-      score: c.score.map((v) => (v === null ? Infinity : v)),
-    })),
-  );
-  return { meta: raw.meta, state: { ...s, applied, cache } };
 }
 
 /**

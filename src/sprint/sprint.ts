@@ -36,6 +36,7 @@ import {
   type TuningRule,
 } from "./rules.ts";
 import type { LatencyTable } from "./latency.ts";
+import { ToolkitError } from "../errors.ts";
 
 /** Options of a SPRINT run (defaults: the official code's script settings). */
 export interface SprintOptions {
@@ -609,6 +610,35 @@ class SprintRun {
     return await meanNll(this.model, this.calib.ids, k, this.T, this.alive);
   }
 
+  /** Stops the run on a non-finite value: it names the step and sublayer; no model is written. */
+  fault(step: number, what: string, s: number, v: number): never {
+    throw new ToolkitError(
+      `step ${step}: ${what} of sublayer ${s} (${s % 2 === 0 ? "attention" : "MLP"} of block ${
+        s >> 1
+      }) is ${v}; the weights or activations are not finite — the run stops, no model is written`,
+    );
+  }
+
+  /** Checks every live sublayer's score of every metric. */
+  checkScores(step: number, what: string, score: (k: number, s: number) => number): void {
+    for (let s = 0; s < this.n; s++) {
+      for (let k = 0; k < this.metrics.length; k++) {
+        const v = score(k, s);
+        if (!Number.isFinite(v)) this.fault(step, what, s, v);
+      }
+    }
+  }
+
+  /** Checks a calibration loss (undefined: not computed). */
+  checkLoss(loss: number | undefined, where: string): void {
+    if (loss !== undefined && !Number.isFinite(loss)) {
+      throw new ToolkitError(
+        `calibration loss of ${where} is ${loss}; the weights or activations are not finite — ` +
+          "the run stops, no model is written",
+      );
+    }
+  }
+
   restore(state: SprintState): void {
     for (const s of state.pruned) this.pruned[s] = true;
     this.state = { ...state, steps: [...state.steps] };
@@ -625,6 +655,7 @@ class SprintRun {
       this.start = 0;
     } else {
       this.state.denseLoss = await this.calibrationLoss();
+      this.checkLoss(this.state.denseLoss, "the dense model (before step 1)");
     }
     this.initCheckpoint0();
     const maxSteps = this.n - 1;
@@ -638,6 +669,11 @@ class SprintRun {
       if (this.state.pruned.length >= maxSteps) break;
       const t0 = performance.now();
       await this.stage1(stepNo);
+      this.checkScores(
+        stepNo,
+        "stage-1 importance",
+        (k, s) => this.pruned[s] ? 0 : this.score1[k][s],
+      );
       const imp1 = this.importances(this.score1);
       const t1 = performance.now();
       let target: number;
@@ -645,6 +681,12 @@ class SprintRun {
       const stage2: Record<string, number[]> = {};
       if (this.o.tuning) {
         candidates = await this.stage2(stepNo);
+        for (const [s, e] of this.cache) {
+          // +∞ marks an untunable candidate; NaN is a fault.
+          if (e.score.some((v) => Number.isNaN(v))) {
+            this.fault(stepNo, "stage-2 importance", s, NaN);
+          }
+        }
         const raw2 = this.metrics.map((_, k) => {
           const v = new Array<number>(this.n).fill(Infinity);
           for (const [s, e] of this.cache) v[s] = e.score[k];
@@ -685,6 +727,7 @@ class SprintRun {
       const restart = this.o.checkpoints > 0 ? restartIndex(this.tuneIdx, target, this.Q) : 0;
       this.start = Math.min(this.start, restart);
       const loss = await this.calibrationLoss();
+      this.checkLoss(loss, `step ${stepNo} (after pruning sublayer ${target})`);
       const t3 = performance.now();
       const sp = this.speedups();
       const log: StepLog = {

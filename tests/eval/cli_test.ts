@@ -54,9 +54,12 @@ Deno.test({
     );
     oneLineError(
       await evalCli("--model", modelDir, "--limit", "0", "--tasks", "piqa"),
-      /^error: --limit: expected a positive integer/,
+      /^error: --limit: expected an integer ≥ 1, got 0$/,
     );
-    oneLineError(await evalCli("--modle", modelDir), /^error: Unknown option '--modle'/);
+    oneLineError(
+      await evalCli("--modle", modelDir),
+      /^error: unknown flag --modle \(did you mean --model\?\)/,
+    );
     const hasDefault = await Deno.stat(DEFAULT_MODEL_DIR).then(() => true, () => false);
     if (!hasDefault) {
       oneLineError(
