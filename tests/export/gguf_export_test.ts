@@ -345,13 +345,13 @@ Deno.test("deno task export: flags, one-line errors with exit code 2", async () 
     assert(ok.out.includes("architecture llama"), ok.out);
     for (
       const [args, part] of [
-        [["--model", defaultDir, "--out", out], "output file exists"],
-        [["--model", defaultDir, "--out", out, "--bogus"], "Unknown option '--bogus'"],
+        [["--model", defaultDir, "--out", out], "exists (use --overwrite"],
+        [["--model", defaultDir, "--out", out, "--bogus"], "unknown flag --bogus"],
         [["--model", defaultDir], "--out FILE.gguf is required"],
-        [["--model", defaultDir, "--out", out, "--dtype", "q4"], "--dtype: expected f32 or f16"],
+        [["--model", defaultDir, "--out", out, "--dtype", "q4"], '--dtype: "q4" is not one of'],
         [
           ["--model", join(work, "nope"), "--out", join(work, "n.gguf")],
-          "config.json: cannot read",
+          "model directory not found",
         ],
       ] as [string[], string][]
     ) {
