@@ -26,9 +26,16 @@
 // At n = 4,096 that is < 4,500 (prefill, Z = 1) or < 912 (decode, Z = 8); at hd 256 the same.
 // attention.ts raises Z until ⌈n/Z⌉ ≤ 60,000 and refuses n > 480,000.
 //
+// With LSE (training) the kernel also stores each query's log-sum-exp, LSE [B·T, H]:
+//   LSE = log2 Σ_{j ≤ p} exp2(s_j),   s_j = scale·log2(e) · q·k_j
+// (base-2 units of the pre-scaled scores, which is what the backward recomputes), so that the
+// probabilities are P_j = exp2(s_j − LSE). Training passes its K, V [B·T, KVH·hd] as caches with
+// S_cap = T and past = 0 (the same memory layout).
+//
 // Defines: HD4 (hd/4), QL (queries per lane: 1, 2, 4 or 8 with QL·hd ≤ 512), QLAST (QL − 1),
-// WG (8), WGQL (WG·QL), WGQLHD4 (WG·QL·HD4); APPEND compiles the append kernel instead (only WG
-// is used then: one invocation per vec4 of the new rows, no loops).
+// WG (8), WGQL (WG·QL), WGQLHD4 (WG·QL·HD4), LSE (bind and write LSE at binding 5); APPEND
+// compiles the append kernel instead (only WG is used then: one invocation per vec4 of the new
+// rows, no loops).
 
 // #if APPEND
 struct Params {
@@ -83,6 +90,9 @@ struct Params {
 @group(0) @binding(2) var<storage, read> K: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> V: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> O: array<vec4<f32>>;
+// #if LSE
+@group(0) @binding(5) var<storage, read_write> LSE: array<f32>;
+// #endif
 
 const WG: u32 = {{WG}}u;
 const QL: u32 = {{QL}}u;
@@ -119,7 +129,8 @@ fn main(
   let f{i} = min(fbase + {i}u, P.qn - 1u);
   let t{i} = f{i} / P.group;
   let p{i} = P.past + t{i}; // keys 0 … p
-  let qb{i} = ((b * P.tokens + t{i}) * P.heads + kvh * P.group + f{i} - t{i} * P.group) * HD4;
+  let qh{i} = (b * P.tokens + t{i}) * P.heads + kvh * P.group + f{i} - t{i} * P.group; // row·H + h
+  let qb{i} = qh{i} * HD4;
   // #for c in 0..HD4
   let q{i}_{c} = Q[qb{i} + {c}u] * P.scale;
   var acc{i}_{c} = vec4<f32>(0.0);
@@ -190,6 +201,11 @@ fn main(
       }
       O[qb{i} + c] = o * inv;
     }
+    // #if LSE
+    if (z == 0u) {
+      LSE[qh{i}] = mx + log2(sum);
+    }
+    // #endif
   }
   // #endfor
 }

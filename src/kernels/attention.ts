@@ -145,6 +145,11 @@ export interface AttentionOptions {
   scale?: number;
   /** Output `[B·T, H·hd]` f32 (allocated when absent; must not be `q`). */
   out?: Tensor;
+  /**
+   * When given, each query's log-sum-exp `[B·T, H]` f32 is written here (training: the backward
+   * recomputes the probabilities from it): `lse = log2 Σ_j exp2(scale·log2(e)·q·k_j)`.
+   */
+  lse?: Tensor;
 }
 
 /**
@@ -220,6 +225,17 @@ export function attention(
   if (out.buffer === q.buffer || out.buffer === kCache.buffer || out.buffer === vCache.buffer) {
     throw new Error("attention: out must be a tensor other than q and the caches");
   }
+  const lse = options.lse;
+  if (lse) {
+    if (lse.dtype !== "f32" || lse.size !== rows * heads) {
+      throw new Error(
+        `attention: lse must be f32 [${rows}, ${heads}], got ${lse.dtype} [${lse.shape}]`,
+      );
+    }
+    if ([q, kCache, vCache, out].some((t) => t.buffer === lse.buffer)) {
+      throw new Error("attention: lse must be a tensor other than q, the caches and out");
+    }
+  }
   if (rows === 0) return out;
   const hd4 = headDim / 4;
   const keys = past + tokens;
@@ -245,6 +261,7 @@ export function attention(
     QLAST: ql - 1,
     WGQL: LANES * ql,
     WGQLHD4: LANES * ql * hd4,
+    LSE: lse !== undefined,
   });
   const scale = options.scale ?? 1 / Math.sqrt(headDim);
   const params = new Params()
@@ -259,6 +276,7 @@ export function attention(
     .u32(splits)
     .u32(count)
     .f32(scale * Math.LOG2E);
-  rec.dispatch(pipe, [q, kCache, vCache, out], linearGrid(Math.ceil(count / perWg)), params);
+  const buffers = lse ? [q, kCache, vCache, out, lse] : [q, kCache, vCache, out];
+  rec.dispatch(pipe, buffers, linearGrid(Math.ceil(count / perWg)), params);
   return out;
 }

@@ -16,7 +16,6 @@ import { type Linear, matmul } from "../kernels/matmul.ts";
 import { rmsnorm } from "../kernels/rmsnorm.ts";
 import { rope } from "../kernels/rope.ts";
 import { appendKv, attention } from "../kernels/attention.ts";
-import { attentionForwardTrain } from "../train/kernels/attention_backward.ts";
 import { scale, swiglu } from "../kernels/elementwise.ts";
 import { embedding } from "../kernels/embedding.ts";
 import type { LlamaModel } from "./model.ts";
@@ -351,27 +350,17 @@ export function runSublayers(
         kvPast = past;
       }
       const heads = { heads: c.numHeads, kvHeads: c.numKvHeads, headDim: c.headDim };
-      if (hooks?.tape) {
-        if (ctx.cache) {
-          throw new Error("runSublayers: an activation tape cannot be combined with a KV cache");
-        }
-        const lse = (buf as SublayerActivations).lse!;
-        attentionForwardTrain(rec, q, k, v, {
-          batch: ctx.batch,
-          tokens: ctx.tokens,
-          ...heads,
-          out: att,
-          lse,
-        });
-      } else {
-        attention(rec, q, kc, vc, {
-          batch: ctx.batch,
-          tokens: ctx.tokens,
-          past: kvPast,
-          ...heads,
-          out: att,
-        });
+      if (hooks?.tape && ctx.cache) {
+        throw new Error("runSublayers: an activation tape cannot be combined with a KV cache");
       }
+      attention(rec, q, kc, vc, {
+        batch: ctx.batch,
+        tokens: ctx.tokens,
+        past: kvPast,
+        ...heads,
+        out: att,
+        lse: hooks?.tape ? (buf as SublayerActivations).lse : undefined,
+      });
       lin(att, a.o, "o", h, true);
     } else {
       const f = blk.mlp;
