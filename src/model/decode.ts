@@ -14,7 +14,7 @@ import { type KvCache, recordForward } from "./forward.ts";
 import type { LlamaModel } from "./model.ts";
 
 /** Greedy steps per submission unless a caller says otherwise. */
-export const DEFAULT_STEPS_PER_SUBMIT = 8;
+export const DEFAULT_STEPS_PER_SUBMIT = 32;
 
 /**
  * Records the prefill of `ids` (`[B·T]` u32, T = `tokens`) into `cache` and writes each
