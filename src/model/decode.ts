@@ -73,7 +73,8 @@ export interface GreedyDecodeOptions {
 /**
  * Runs up to `steps` greedy decode steps from the ids in `first` (`[B]` u32, e.g. written by
  * {@link recordGreedyPrefill}; it may be recorded but not yet submitted). Returns the number of
- * steps run.
+ * steps whose ids were delivered. When `onTokens` stops the loop, the batch already in flight
+ * has advanced the cache as well (its ids are dropped).
  *
  * @example
  * ```ts
@@ -98,22 +99,38 @@ export async function greedyDecode(
   const logits = gpu.tensor([b, model.config.vocabSize], "f32");
   const out = gpu.tensor([per * b], "u32");
   const fwd = { batch: b, tokens: 1, cache: options.cache, mask: options.mask };
-  let done = 0;
+  let recorded = 0; // steps submitted
+  let done = 0; // steps whose ids were handed to onTokens
+  // One submission stays in flight: the next batch is recorded and submitted (its input ids are
+  // already on the GPU) before the previous batch's ids are read back, so the host's recording
+  // overlaps the device's work.
+  let pending: { ids: Promise<unknown>; steps: number } | undefined;
   try {
-    while (done < options.steps) {
-      const steps = Math.min(per, options.steps - done);
-      const rec = gpu.recorder();
-      if (done === 0) rec.copy(first, ring[0], 4 * b);
-      for (let i = 0; i < steps; i++) {
-        recordForward(rec, model, ring[i], { ...fwd, output: "last", out: logits });
-        argmax(rec, logits, { out: ring[i + 1] });
+    while (recorded < options.steps || pending) {
+      let next: typeof pending;
+      if (recorded < options.steps) {
+        const steps = Math.min(per, options.steps - recorded);
+        const rec = gpu.recorder();
+        if (recorded === 0) rec.copy(first, ring[0], 4 * b);
+        for (let i = 0; i < steps; i++) {
+          recordForward(rec, model, ring[i], { ...fwd, output: "last", out: logits });
+          argmax(rec, logits, { out: ring[i + 1] });
+        }
+        for (let i = 0; i < steps; i++) rec.copy(ring[i + 1], out, 4 * b, 0, 4 * b * i);
+        rec.copy(ring[steps], ring[0], 4 * b);
+        rec.submit();
+        next = { ids: out.read(), steps }; // the copy out of `out` is queued before later batches
+        recorded += steps;
       }
-      for (let i = 0; i < steps; i++) rec.copy(ring[i + 1], out, 4 * b, 0, 4 * b * i);
-      rec.copy(ring[steps], ring[0], 4 * b);
-      rec.submit();
-      const got = (await out.read() as Uint32Array).subarray(0, steps * b);
-      done += steps;
-      if (options.onTokens?.(got) === false) break;
+      if (pending) {
+        const got = (await pending.ids as Uint32Array).subarray(0, pending.steps * b);
+        done += pending.steps;
+        if (options.onTokens?.(got) === false) {
+          if (next) await next.ids; // let the batch in flight finish before its buffers go
+          break;
+        }
+      }
+      pending = next;
     }
     return done;
   } finally {
