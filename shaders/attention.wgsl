@@ -97,6 +97,7 @@ struct Params {
 const WG: u32 = {{WG}}u;
 const QL: u32 = {{QL}}u;
 const HD4: u32 = {{HD4}}u;
+const KB: u32 = {{KB}}u;
 // Below every score (finite, so that exp2(NEG - NEG) is 1 rather than NaN).
 const NEG: f32 = -3.0e38;
 
@@ -141,31 +142,58 @@ fn main(
   let n = p{{QLAST}} + 1u; // keys of the tile's last query
   let stride = P.kv_heads * HD4; // vec4s per cache position
   let kvb = (b * P.cap * P.kv_heads + kvh) * HD4; // key 0 of this (sequence, kv head)
-  for (var j = z; j < n; j += P.splits) {
-    let kb = kvb + j * stride;
+  // Lane z takes blocks of KB consecutive keys: z·KB …, (z + Z)·KB …, … Within a block the
+  // scores of all KB keys come first, then one rescale of the accumulators by the block's new
+  // max, then the KB value updates: each query and accumulator register is touched once per
+  // block rather than once per key. Keys past n are clamped loads, masked out.
+  for (var j0 = z * KB; j0 < n; j0 += P.splits * KB) {
+    // #for u in 0..KB
+    let j{u} = j0 + {u}u;
+    let kb{u} = kvb + min(j{u}, n - 1u) * stride;
+    // #endfor
     // #for i in 0..QL
-    var d{i} = vec4<f32>(0.0);
+    // #for u in 0..KB
+    var d{i}_{u} = vec4<f32>(0.0);
+    // #endfor
     // #endfor
     // #for c in 0..HD4
-    let k{c} = K[kb + {c}u];
-    // #for i in 0..QL
-    d{i} = fma(q{i}_{c}, k{c}, d{i});
-    // #endfor
+    // #for u in 0..KB
+    let k{u}_{c} = K[kb{u} + {c}u];
     // #endfor
     // #for i in 0..QL
-    let ok{i} = j <= p{i};
-    let s{i} = select(NEG, (d{i}.x + d{i}.y) + (d{i}.z + d{i}.w), ok{i});
-    let mn{i} = max(m{i}, s{i});
+    // #for u in 0..KB
+    d{i}_{u} = fma(q{i}_{c}, k{u}_{c}, d{i}_{u});
+    // #endfor
+    // #endfor
+    // #endfor
+    // #for i in 0..QL
+    var mn{i} = m{i};
+    // #for u in 0..KB
+    let ok{i}_{u} = j{u} <= p{i};
+    let s{i}_{u} = select(NEG, (d{i}_{u}.x + d{i}_{u}.y) + (d{i}_{u}.z + d{i}_{u}.w), ok{i}_{u});
+    mn{i} = max(mn{i}, s{i}_{u});
+    // #endfor
     let sc{i} = exp2(m{i} - mn{i});
-    let e{i} = select(0.0, exp2(s{i} - mn{i}), ok{i});
-    l{i} = fma(l{i}, sc{i}, e{i});
+    var esum{i} = 0.0;
+    // #for u in 0..KB
+    let e{i}_{u} = select(0.0, exp2(s{i}_{u} - mn{i}), ok{i}_{u});
+    esum{i} += e{i}_{u};
+    let ve{i}_{u} = vec4<f32>(e{i}_{u});
+    // #endfor
+    l{i} = fma(l{i}, sc{i}, esum{i});
     m{i} = mn{i};
     let vsc{i} = vec4<f32>(sc{i});
     // #endfor
     // #for c in 0..HD4
-    let v{c} = V[kb + {c}u];
+    // #for u in 0..KB
+    let v{u}_{c} = V[kb{u} + {c}u];
+    // #endfor
     // #for i in 0..QL
-    acc{i}_{c} = fma(acc{i}_{c}, vsc{i}, e{i} * v{c});
+    var pv{i}_{c} = acc{i}_{c} * vsc{i};
+    // #for u in 0..KB
+    pv{i}_{c} = fma(ve{i}_{u}, v{u}_{c}, pv{i}_{c});
+    // #endfor
+    acc{i}_{c} = pv{i}_{c};
     // #endfor
     // #endfor
   }

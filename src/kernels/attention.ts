@@ -29,6 +29,8 @@ const LANES = 8;
  * keeps the unrolled shader small enough to compile in a few seconds on llvmpipe.
  */
 const MAX_QL_HD = 512;
+/** Keys a lane scores together before one rescale of its accumulators (see the shader). */
+const KEY_BLOCK = 4;
 /** Invocations per workgroup of the append kernel. */
 const APPEND_WG = 64;
 /** Largest supported head dimension. */
@@ -259,6 +261,7 @@ export function attention(
     HD4: hd4,
     QL: ql,
     QLAST: ql - 1,
+    KB: KEY_BLOCK,
     WGQL: LANES * ql,
     WGQLHD4: LANES * ql * hd4,
     LSE: lse !== undefined,
