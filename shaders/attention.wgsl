@@ -21,7 +21,7 @@
 // merge them (max-subtracted) and write the outputs, lane z taking vec4 columns z, z+Z, ….
 //
 // Loop iterations per invocation (Mesa 22.3 cuts an invocation off after 65,535 in total; the
-// loops over hd and QL are unrolled and count nothing): the key loop runs ⌈n/Z⌉ times (n = p+1
+// loops over hd and QL are unrolled and count nothing): the key loop runs ⌈n/(Z·KB)⌉ ≤ ⌈n/Z⌉ times (n = p+1
 // of the tile's last query) and the merge QL·(2Z + HD4 + ⌈HD4/Z⌉) < 400 times (QL·HD4 ≤ 128).
 // At n = 4,096 that is < 4,500 (prefill, Z = 1) or < 912 (decode, Z = 8); at hd 256 the same.
 // attention.ts raises Z until ⌈n/Z⌉ ≤ 60,000 and refuses n > 480,000.
@@ -33,7 +33,7 @@
 // S_cap = T and past = 0 (the same memory layout).
 //
 // Defines: HD4 (hd/4), QL (queries per lane: 1, 2, 4 or 8 with QL·hd ≤ 512), QLAST (QL − 1),
-// WG (8), WGQL (WG·QL), WGQLHD4 (WG·QL·HD4), LSE (bind and write LSE at binding 5); APPEND
+// KB (keys scored per block, 4), WG (8), WGQL (WG·QL), WGQLHD4 (WG·QL·HD4), LSE (bind and write LSE at binding 5); APPEND
 // compiles the append kernel instead (only WG is used then: one invocation per vec4 of the new
 // rows, no loops).
 

@@ -8,6 +8,11 @@
  * sublayer is skipped entirely, its norm included: the residual stream passes through unchanged,
  * and a masked attention sublayer reads and writes no KV cache.
  *
+ * Decode-sized forwards (at most `GEMV_MAX_ROWS` rows, no tape, no adapters on the layer) take
+ * fused kernels: RMSNorm + q and RMSNorm + k/v (`kernels/gemv.ts`), RoPE + KV-cache write
+ * (`ropeAppendKv`), attention, o_proj accumulated into the residual, RMSNorm + gate/up + SwiGLU
+ * and down_proj accumulated — 5 + 2 dispatches per block instead of 9 + 5.
+ *
  * @module
  */
 import type { Recorder } from "../gpu/recorder.ts";
