@@ -21,14 +21,21 @@
 // merge them (max-subtracted) and write the outputs, lane z taking vec4 columns z, z+Z, ….
 //
 // Loop iterations per invocation (Mesa 22.3 cuts an invocation off after 65,535 in total; the
-// loops over hd and QL are unrolled and count nothing): the key loop runs ⌈n/Z⌉ times (n = p+1
+// loops over hd and QL are unrolled and count nothing): the key loop runs ⌈n/(Z·KB)⌉ ≤ ⌈n/Z⌉ times (n = p+1
 // of the tile's last query) and the merge QL·(2Z + HD4 + ⌈HD4/Z⌉) < 400 times (QL·HD4 ≤ 128).
 // At n = 4,096 that is < 4,500 (prefill, Z = 1) or < 912 (decode, Z = 8); at hd 256 the same.
 // attention.ts raises Z until ⌈n/Z⌉ ≤ 60,000 and refuses n > 480,000.
 //
+// With LSE (training) the kernel also stores each query's log-sum-exp, LSE [B·T, H]:
+//   LSE = log2 Σ_{j ≤ p} exp2(s_j),   s_j = scale·log2(e) · q·k_j
+// (base-2 units of the pre-scaled scores, which is what the backward recomputes), so that the
+// probabilities are P_j = exp2(s_j − LSE). Training passes its K, V [B·T, KVH·hd] as caches with
+// S_cap = T and past = 0 (the same memory layout).
+//
 // Defines: HD4 (hd/4), QL (queries per lane: 1, 2, 4 or 8 with QL·hd ≤ 512), QLAST (QL − 1),
-// WG (8), WGQL (WG·QL), WGQLHD4 (WG·QL·HD4); APPEND compiles the append kernel instead (only WG
-// is used then: one invocation per vec4 of the new rows, no loops).
+// KB (keys scored per block, 4), WG (8), WGQL (WG·QL), WGQLHD4 (WG·QL·HD4), LSE (bind and write LSE at binding 5); APPEND
+// compiles the append kernel instead (only WG is used then: one invocation per vec4 of the new
+// rows, no loops).
 
 // #if APPEND
 struct Params {
@@ -83,10 +90,14 @@ struct Params {
 @group(0) @binding(2) var<storage, read> K: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> V: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> O: array<vec4<f32>>;
+// #if LSE
+@group(0) @binding(5) var<storage, read_write> LSE: array<f32>;
+// #endif
 
 const WG: u32 = {{WG}}u;
 const QL: u32 = {{QL}}u;
 const HD4: u32 = {{HD4}}u;
+const KB: u32 = {{KB}}u;
 // Below every score (finite, so that exp2(NEG - NEG) is 1 rather than NaN).
 const NEG: f32 = -3.0e38;
 
@@ -119,7 +130,8 @@ fn main(
   let f{i} = min(fbase + {i}u, P.qn - 1u);
   let t{i} = f{i} / P.group;
   let p{i} = P.past + t{i}; // keys 0 … p
-  let qb{i} = ((b * P.tokens + t{i}) * P.heads + kvh * P.group + f{i} - t{i} * P.group) * HD4;
+  let qh{i} = (b * P.tokens + t{i}) * P.heads + kvh * P.group + f{i} - t{i} * P.group; // row·H + h
+  let qb{i} = qh{i} * HD4;
   // #for c in 0..HD4
   let q{i}_{c} = Q[qb{i} + {c}u] * P.scale;
   var acc{i}_{c} = vec4<f32>(0.0);
@@ -130,31 +142,58 @@ fn main(
   let n = p{{QLAST}} + 1u; // keys of the tile's last query
   let stride = P.kv_heads * HD4; // vec4s per cache position
   let kvb = (b * P.cap * P.kv_heads + kvh) * HD4; // key 0 of this (sequence, kv head)
-  for (var j = z; j < n; j += P.splits) {
-    let kb = kvb + j * stride;
+  // Lane z takes blocks of KB consecutive keys: z·KB …, (z + Z)·KB …, … Within a block the
+  // scores of all KB keys come first, then one rescale of the accumulators by the block's new
+  // max, then the KB value updates: each query and accumulator register is touched once per
+  // block rather than once per key. Keys past n are clamped loads, masked out.
+  for (var j0 = z * KB; j0 < n; j0 += P.splits * KB) {
+    // #for u in 0..KB
+    let j{u} = j0 + {u}u;
+    let kb{u} = kvb + min(j{u}, n - 1u) * stride;
+    // #endfor
     // #for i in 0..QL
-    var d{i} = vec4<f32>(0.0);
+    // #for u in 0..KB
+    var d{i}_{u} = vec4<f32>(0.0);
+    // #endfor
     // #endfor
     // #for c in 0..HD4
-    let k{c} = K[kb + {c}u];
-    // #for i in 0..QL
-    d{i} = fma(q{i}_{c}, k{c}, d{i});
-    // #endfor
+    // #for u in 0..KB
+    let k{u}_{c} = K[kb{u} + {c}u];
     // #endfor
     // #for i in 0..QL
-    let ok{i} = j <= p{i};
-    let s{i} = select(NEG, (d{i}.x + d{i}.y) + (d{i}.z + d{i}.w), ok{i});
-    let mn{i} = max(m{i}, s{i});
+    // #for u in 0..KB
+    d{i}_{u} = fma(q{i}_{c}, k{u}_{c}, d{i}_{u});
+    // #endfor
+    // #endfor
+    // #endfor
+    // #for i in 0..QL
+    var mn{i} = m{i};
+    // #for u in 0..KB
+    let ok{i}_{u} = j{u} <= p{i};
+    let s{i}_{u} = select(NEG, (d{i}_{u}.x + d{i}_{u}.y) + (d{i}_{u}.z + d{i}_{u}.w), ok{i}_{u});
+    mn{i} = max(mn{i}, s{i}_{u});
+    // #endfor
     let sc{i} = exp2(m{i} - mn{i});
-    let e{i} = select(0.0, exp2(s{i} - mn{i}), ok{i});
-    l{i} = fma(l{i}, sc{i}, e{i});
+    var esum{i} = 0.0;
+    // #for u in 0..KB
+    let e{i}_{u} = select(0.0, exp2(s{i}_{u} - mn{i}), ok{i}_{u});
+    esum{i} += e{i}_{u};
+    let ve{i}_{u} = vec4<f32>(e{i}_{u});
+    // #endfor
+    l{i} = fma(l{i}, sc{i}, esum{i});
     m{i} = mn{i};
     let vsc{i} = vec4<f32>(sc{i});
     // #endfor
     // #for c in 0..HD4
-    let v{c} = V[kb + {c}u];
+    // #for u in 0..KB
+    let v{u}_{c} = V[kb{u} + {c}u];
+    // #endfor
     // #for i in 0..QL
-    acc{i}_{c} = fma(acc{i}_{c}, vsc{i}, e{i} * v{c});
+    var pv{i}_{c} = acc{i}_{c} * vsc{i};
+    // #for u in 0..KB
+    pv{i}_{c} = fma(ve{i}_{u}, v{u}_{c}, pv{i}_{c});
+    // #endfor
+    acc{i}_{c} = pv{i}_{c};
     // #endfor
     // #endfor
   }
@@ -190,6 +229,11 @@ fn main(
       }
       O[qb{i} + c] = o * inv;
     }
+    // #if LSE
+    if (z == 0u) {
+      LSE[qh{i}] = mx + log2(sum);
+    }
+    // #endif
   }
   // #endfor
 }

@@ -30,7 +30,27 @@ struct Params {
 // #else
 @group(0) @binding(1) var<storage, read> X: array<f32>;
 // #endif
+// #if W16
+// f16 weights read as u32 pairs: one vec4<u32> load brings 8 columns (llvmpipe pays per loaded
+// component, so this halves the cost of the weight stream against vec4<f16> loads).
+@group(0) @binding(2) var<storage, read> Wh: array<vec4<u32>>;
+
+// f16 bits (low or high half of each u32) to f32 with integer SIMD arithmetic: shift the
+// exponent and mantissa into place and rescale by 2^112 (exact for normal and subnormal halves;
+// weights hold no inf/NaN); unpack2x16float is far slower on llvmpipe.
+fn half_bits(h: vec4<u32>) -> vec4<f32> {
+  let mag = bitcast<vec4<f32>>((h & vec4<u32>(0x7fffu)) << vec4<u32>(13u)) * 5.192296858534828e33;
+  return bitcast<vec4<f32>>(bitcast<vec4<u32>>(mag) | ((h & vec4<u32>(0x8000u)) << vec4<u32>(16u)));
+}
+fn half_lo(u: vec4<u32>) -> vec4<f32> {
+  return half_bits(u & vec4<u32>(0xffffu));
+}
+fn half_hi(u: vec4<u32>) -> vec4<f32> {
+  return half_bits(u >> vec4<u32>(16u));
+}
+// #else
 @group(0) @binding(2) var<storage, read> Wp: array<vec4<WT>>;
+// #endif
 @group(0) @binding(3) var<storage, read> bias: array<vec4<WT>>; // [NP] (a dummy when flags & 1 == 0)
 @group(0) @binding(4) var<storage, read_write> Y: array<f32>;
 
@@ -63,6 +83,62 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   // #for r in 0..RM
   let xr{r} = min(row0 + {r}u, P.m - 1u) * P.k;
   // #endfor
+  // #if W16
+  // #for r in 0..RM
+  // #for c in 0..CN2
+  var acc{r}_{c}a = vec4<f32>(0.0);
+  var acc{r}_{c}b = vec4<f32>(0.0);
+  // #endfor
+  // #endfor
+  let nh = P.np4 / 2u; // vec4<u32> per packed row
+  for (var k = 0u; k < P.k; k += 4u) {
+    let wk = (k * P.np4 + col4) / 2u;
+    // #for c in 0..CN2
+    let u0_{c} = Wh[wk + {c}u];
+    let u1_{c} = Wh[wk + nh + {c}u];
+    let u2_{c} = Wh[wk + 2u * nh + {c}u];
+    let u3_{c} = Wh[wk + 3u * nh + {c}u];
+    let w0_{c}l = half_lo(u0_{c});
+    let w0_{c}h = half_hi(u0_{c});
+    let w0_{c}a = vec4<f32>(w0_{c}l.x, w0_{c}h.x, w0_{c}l.y, w0_{c}h.y);
+    let w0_{c}b = vec4<f32>(w0_{c}l.z, w0_{c}h.z, w0_{c}l.w, w0_{c}h.w);
+    let w1_{c}l = half_lo(u1_{c});
+    let w1_{c}h = half_hi(u1_{c});
+    let w1_{c}a = vec4<f32>(w1_{c}l.x, w1_{c}h.x, w1_{c}l.y, w1_{c}h.y);
+    let w1_{c}b = vec4<f32>(w1_{c}l.z, w1_{c}h.z, w1_{c}l.w, w1_{c}h.w);
+    let w2_{c}l = half_lo(u2_{c});
+    let w2_{c}h = half_hi(u2_{c});
+    let w2_{c}a = vec4<f32>(w2_{c}l.x, w2_{c}h.x, w2_{c}l.y, w2_{c}h.y);
+    let w2_{c}b = vec4<f32>(w2_{c}l.z, w2_{c}h.z, w2_{c}l.w, w2_{c}h.w);
+    let w3_{c}l = half_lo(u3_{c});
+    let w3_{c}h = half_hi(u3_{c});
+    let w3_{c}a = vec4<f32>(w3_{c}l.x, w3_{c}h.x, w3_{c}l.y, w3_{c}h.y);
+    let w3_{c}b = vec4<f32>(w3_{c}l.z, w3_{c}h.z, w3_{c}l.w, w3_{c}h.w);
+    // #endfor
+    // #for r in 0..RM
+    // #if AVEC
+    let x{r} = X[(xr{r} + k) / 4u];
+    // #else
+    let x{r} = vec4<f32>(
+      X[xr{r} + k],
+      select(0.0, X[xr{r} + k + 1u], k + 1u < P.k),
+      select(0.0, X[xr{r} + k + 2u], k + 2u < P.k),
+      select(0.0, X[xr{r} + k + 3u], k + 3u < P.k),
+    );
+    // #endif
+    // #for c in 0..CN2
+    acc{r}_{c}a = fma(vec4<f32>(x{r}.x), w0_{c}a, fma(vec4<f32>(x{r}.y), w1_{c}a, fma(vec4<f32>(x{r}.z), w2_{c}a, fma(vec4<f32>(x{r}.w), w3_{c}a, acc{r}_{c}a))));
+    acc{r}_{c}b = fma(vec4<f32>(x{r}.x), w0_{c}b, fma(vec4<f32>(x{r}.y), w1_{c}b, fma(vec4<f32>(x{r}.z), w2_{c}b, fma(vec4<f32>(x{r}.w), w3_{c}b, acc{r}_{c}b))));
+    // #endfor
+    // #endfor
+  }
+  // #for r in 0..RM
+  // #for c in 0..CN2
+  store4(row0 + {r}u, col4 + 2u * {c}u, acc{r}_{c}a);
+  store4(row0 + {r}u, col4 + 2u * {c}u + 1u, acc{r}_{c}b);
+  // #endfor
+  // #endfor
+  // #else
   // #for r in 0..RM
   // #for c in 0..CN
   var acc{r}_{c} = vec4<f32>(0.0);
@@ -97,4 +173,5 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   store4(row0 + {r}u, col4 + {c}u, acc{r}_{c});
   // #endfor
   // #endfor
+  // #endif
 }

@@ -5,8 +5,9 @@
 // neighbouring addresses), sums their squares in f32, and a workgroup-memory tree combines the WG
 // partial sums. The second loop scales the same columns, so in place (X is Y) is safe.
 //
+// WG is chosen per D by the host (reduce.ts rowWorkgroupSize: ~64 columns per invocation, 8 … 256).
 // Loop iterations per invocation: 2·ceil(D / WG) + log2(WG) + a few, e.g. 136 at D = 16384 and
-// WG = 256, far below Mesa 22.3's 65,535-iteration cap (the host checks the project budget).
+// WG = 64, far below Mesa 22.3's 65,535-iteration cap (the host checks the project budget).
 //
 // Defines: WG (workgroup size, a power of two), WT (weight storage: f32 or f16),
 // INPLACE (Y is X: a single read_write binding), VEC4 (D % 4 == 0: vec4 loads and stores, so the

@@ -11,7 +11,8 @@ import { fromF16, toF16 } from "../gpu/f16.ts";
 import { timeGpu, type TimingStats } from "../gpu/timing.ts";
 import type { Linear } from "../kernels/matmul.ts";
 import { parseConfig } from "../model/config.ts";
-import { recordForward } from "../model/forward.ts";
+import { KvCache, recordForward } from "../model/forward.ts";
+import { argmax } from "../kernels/softmax.ts";
 import { generate } from "../model/generate.ts";
 import {
   expectedTensors,
@@ -27,7 +28,16 @@ export interface ForwardBenchResult {
   params: number;
   weights: "f32" | "f16";
   prefill: { tokens: number; timing: TimingStats; tokensPerSecond: number }[];
-  decode: { promptTokens: number; newTokens: number; tokensPerSecond: number; msPerToken: number };
+  decode: {
+    promptTokens: number;
+    newTokens: number;
+    tokensPerSecond: number;
+    msPerToken: number;
+    /** Kernel dispatches recorded for one decode token (forward + argmax). */
+    dispatchesPerToken: number;
+    /** Device time of one decode token (GPU timeline when available), median of 32-token runs. */
+    deviceMsPerToken: number;
+  };
   /** Bytes of weights read per decoded token (all linear layers incl. LM head, one embedding row). */
   weightBytesPerToken: number;
   /** weightBytesPerToken × decode tokens/s. */
@@ -89,6 +99,35 @@ export function decodeWeightBytes(model: LlamaModel): number {
   return bytes;
 }
 
+/** Dispatches per decode token and its device time (32 steps at position `past` …). */
+async function decodeStepCost(
+  gpu: Gpu,
+  model: LlamaModel,
+  past: number,
+): Promise<{ dispatches: number; deviceMs: number }> {
+  const steps = 32;
+  const cache = new KvCache(model, 1, past + steps);
+  const ids = gpu.tensor([1], "u32", new Uint32Array([1]));
+  const logits = gpu.tensor([1, model.config.vocabSize], "f32");
+  let dispatches = 0;
+  try {
+    const timing = await timeGpu(gpu, (rec) => {
+      cache.length = past;
+      for (let i = 0; i < steps; i++) {
+        const before = rec.dispatchCount;
+        recordForward(rec, model, ids, { batch: 1, tokens: 1, cache, output: "last", out: logits });
+        argmax(rec, logits, { out: ids });
+        dispatches = rec.dispatchCount - before;
+      }
+    }, { warmup: 1, reps: 5 });
+    return { dispatches, deviceMs: timing.medianMs / steps };
+  } finally {
+    cache.destroy();
+    ids.destroy();
+    logits.destroy();
+  }
+}
+
 /**
  * Benchmarks one model: checks 4 positions of logits against the reference, times prefill at
  * each length in `prefillLengths` (GPU timeline, median), and greedy decode of `newTokens` after a
@@ -141,6 +180,7 @@ export async function benchForward(
     await generate(model, prompt, { maxNewTokens: 4, stopAtEos: false }); // warm-up
     const r = await generate(model, prompt, { maxNewTokens: options.newTokens, stopAtEos: false });
     const bytes = decodeWeightBytes(model);
+    const { dispatches, deviceMs } = await decodeStepCost(gpu, model, prompt.length);
     return {
       model: name,
       params,
@@ -151,6 +191,8 @@ export async function benchForward(
         newTokens: r.decodeTokens,
         tokensPerSecond: r.decodeTokensPerSecond,
         msPerToken: r.decodeMs / Math.max(1, r.decodeTokens),
+        dispatchesPerToken: dispatches,
+        deviceMsPerToken: deviceMs,
       },
       weightBytesPerToken: bytes,
       weightGBps: (bytes * r.decodeTokensPerSecond) / 1e9,

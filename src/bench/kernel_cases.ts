@@ -22,6 +22,7 @@ import { fromF16, toF16 } from "../gpu/f16.ts";
 import type { Recorder } from "../gpu/recorder.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { attention } from "../kernels/attention.ts";
+import { decodeCases } from "./decode_cases.ts";
 import { addInto, swiglu } from "../kernels/elementwise.ts";
 import { embedding } from "../kernels/embedding.ts";
 import { sum, sumSquaresRows } from "../kernels/reduce.ts";
@@ -409,5 +410,6 @@ export function kernelCases(gpu: Gpu): BenchCase[] {
     attentionCase({ batch: 1, tokens: 512, past: 0, ...attn }, true),
     attentionCase({ batch: 1, tokens: 1, past: 2047, ...attn }, true),
     attentionCase({ batch: 4, tokens: 1, past: 2047, ...attn }, false),
+    ...decodeCases(f16),
   ];
 }

@@ -19,8 +19,8 @@
 import { median, quantile } from "../deps.ts";
 import { ToolkitError } from "../errors.ts";
 import { timeGpu, type TimingStats } from "../gpu/timing.ts";
-import { argmax } from "../kernels/softmax.ts";
-import { KvCache, recordForward } from "../model/forward.ts";
+import { DEFAULT_STEPS_PER_SUBMIT, greedyDecode, recordGreedyPrefill } from "../model/decode.ts";
+import { KvCache } from "../model/forward.ts";
 import type { LlamaModel } from "../model/model.ts";
 
 /** Options for {@link measureSpeed}. */
@@ -35,7 +35,7 @@ export interface SpeedOptions {
   warmup?: number;
   /** Timed repetitions (default 5). */
   reps?: number;
-  /** Greedy decode steps per submission (default 8, as `generate()`). */
+  /** Greedy decode steps per submission (default `DEFAULT_STEPS_PER_SUBMIT`, as `generate()`). */
   stepsPerSubmit?: number;
   /** Sublayer mask (default: every sublayer with weights). */
   mask?: readonly boolean[];
@@ -116,7 +116,7 @@ export async function measureSpeed(
   const batch = options.batch ?? 1;
   const warmup = options.warmup ?? 2;
   const reps = options.reps ?? 5;
-  const per = options.stepsPerSubmit ?? 8;
+  const per = options.stepsPerSubmit ?? DEFAULT_STEPS_PER_SUBMIT;
   checkCount("newTokens", newTokens, 1);
   checkCount("batch", batch, 1);
   checkCount("warmup", warmup, 0);
@@ -140,57 +140,29 @@ export async function measureSpeed(
   const cache = new KvCache(model, batch, promptTokens + newTokens, mask);
   const ids = gpu.tensor([batch * promptTokens], "u32", prompt);
   const logits = gpu.tensor([batch, V], "f32");
-  const ring = Array.from({ length: per + 1 }, () => gpu.tensor([batch], "u32"));
+  const first = gpu.tensor([batch], "u32");
+  const prefill = { batch, tokens: promptTokens, cache, mask, logits };
   try {
     const prefillTiming = await timeGpu(gpu, (rec) => {
       cache.length = 0;
-      recordForward(rec, model, ids, {
-        batch,
-        tokens: promptTokens,
-        cache,
-        mask,
-        output: "last",
-        out: logits,
-      });
-      argmax(rec, logits, { out: ring[0] });
+      recordGreedyPrefill(rec, model, ids, first, prefill);
     }, { warmup, reps });
     const decodeTimes: number[] = [];
     for (let rep = 0; rep < warmup + reps; rep++) {
       // Untimed prefill into the cache.
       const pre = gpu.recorder();
       cache.length = 0;
-      recordForward(pre, model, ids, {
-        batch,
-        tokens: promptTokens,
-        cache,
-        mask,
-        output: "last",
-        out: logits,
-      });
-      argmax(pre, logits, { out: ring[0] });
+      recordGreedyPrefill(pre, model, ids, first, prefill);
       pre.submit();
-      await ring[0].read();
+      await first.read();
       const t0 = performance.now();
-      let made = 0;
-      while (made < newTokens) {
-        const steps = Math.min(per, newTokens - made);
-        const rec = gpu.recorder();
-        for (let i = 0; i < steps; i++) {
-          recordForward(rec, model, ring[i], {
-            batch,
-            tokens: 1,
-            cache,
-            mask,
-            output: "last",
-            out: logits,
-          });
-          argmax(rec, logits, { out: ring[i + 1] });
-        }
-        rec.copy(ring[steps], ring[0], batch * 4);
-        rec.submit();
-        await ring[0].read();
-        made += steps;
-      }
+      await greedyDecode(model, first, {
+        batch,
+        cache,
+        steps: newTokens,
+        mask,
+        stepsPerSubmit: per,
+      });
       const ms = performance.now() - t0;
       if (rep >= warmup) decodeTimes.push(ms);
     }
@@ -225,7 +197,7 @@ export async function measureSpeed(
     cache.destroy();
     ids.destroy();
     logits.destroy();
-    for (const t of ring) t.destroy();
+    first.destroy();
   }
 }
 

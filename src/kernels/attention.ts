@@ -29,6 +29,8 @@ const LANES = 8;
  * keeps the unrolled shader small enough to compile in a few seconds on llvmpipe.
  */
 const MAX_QL_HD = 512;
+/** Keys a lane scores together before one rescale of its accumulators (see the shader). */
+const KEY_BLOCK = 4;
 /** Invocations per workgroup of the append kernel. */
 const APPEND_WG = 64;
 /** Largest supported head dimension. */
@@ -145,6 +147,11 @@ export interface AttentionOptions {
   scale?: number;
   /** Output `[B·T, H·hd]` f32 (allocated when absent; must not be `q`). */
   out?: Tensor;
+  /**
+   * When given, each query's log-sum-exp `[B·T, H]` f32 is written here (training: the backward
+   * recomputes the probabilities from it): `lse = log2 Σ_j exp2(scale·log2(e)·q·k_j)`.
+   */
+  lse?: Tensor;
 }
 
 /**
@@ -220,6 +227,17 @@ export function attention(
   if (out.buffer === q.buffer || out.buffer === kCache.buffer || out.buffer === vCache.buffer) {
     throw new Error("attention: out must be a tensor other than q and the caches");
   }
+  const lse = options.lse;
+  if (lse) {
+    if (lse.dtype !== "f32" || lse.size !== rows * heads) {
+      throw new Error(
+        `attention: lse must be f32 [${rows}, ${heads}], got ${lse.dtype} [${lse.shape}]`,
+      );
+    }
+    if ([q, kCache, vCache, out].some((t) => t.buffer === lse.buffer)) {
+      throw new Error("attention: lse must be a tensor other than q, the caches and out");
+    }
+  }
   if (rows === 0) return out;
   const hd4 = headDim / 4;
   const keys = past + tokens;
@@ -243,8 +261,10 @@ export function attention(
     HD4: hd4,
     QL: ql,
     QLAST: ql - 1,
+    KB: KEY_BLOCK,
     WGQL: LANES * ql,
     WGQLHD4: LANES * ql * hd4,
+    LSE: lse !== undefined,
   });
   const scale = options.scale ?? 1 / Math.sqrt(headDim);
   const params = new Params()
@@ -259,6 +279,7 @@ export function attention(
     .u32(splits)
     .u32(count)
     .f32(scale * Math.LOG2E);
-  rec.dispatch(pipe, [q, kCache, vCache, out], linearGrid(Math.ceil(count / perWg)), params);
+  const buffers = lse ? [q, kCache, vCache, out, lse] : [q, kCache, vCache, out];
+  rec.dispatch(pipe, buffers, linearGrid(Math.ceil(count / perWg)), params);
   return out;
 }

@@ -161,6 +161,8 @@ export function matmul(rec: Recorder, x: Tensor, lin: Linear, options: MatmulOpt
     WG,
     AVEC: k % 4 === 0,
     WT: lin.weight.dtype,
+    W16: lin.weight.dtype === "f16",
+    CN2: CN / 2,
   });
   const np4 = lin.weight.shape[1] / 4;
   const gx = Math.ceil(np4 / CN / WG);

@@ -78,11 +78,28 @@ function rowReduce(
   }
   const vec4 = d % 4 === 0;
   const cols = vec4 ? d / 4 : d;
-  assertLoopBudget(name, Math.ceil(cols / WG) + 1 + Math.log2(WG), `D = ${d}`);
-  const pipe = rec.gpu.pipeline(SRC, { WG, SQUARE: square, VEC4: vec4 }, "rows");
+  const wg = rowWorkgroupSize(cols);
+  assertLoopBudget(name, Math.ceil(cols / wg) + 1 + Math.log2(wg), `D = ${d}`);
+  const pipe = rec.gpu.pipeline(SRC, { WG: wg, SQUARE: square, VEC4: vec4 }, "rows");
   rec.dispatch(pipe, [x, out], linearGrid(m), new Params().u32(m).u32(cols));
   return out;
 }
+
+/**
+ * Invocations per workgroup of a row kernel (one workgroup per row) over `cols` columns: about
+ * 64 columns per invocation, at least one 8-lane SIMD batch and at most {@link WG}. On llvmpipe
+ * each extra SIMD batch of a workgroup costs a coroutine switch at every barrier of the
+ * workgroup reduction, so a short row spread over 256 invocations is bound by that overhead
+ * rather than by memory.
+ */
+export function rowWorkgroupSize(cols: number): number {
+  let wg = 8;
+  while (wg < WG && wg * ROW_COLS_PER_INVOCATION < cols) wg *= 2;
+  return wg;
+}
+
+/** Target columns (or vec4 columns) per invocation of a row kernel. */
+const ROW_COLS_PER_INVOCATION = 64;
 
 function numelLeading(shape: readonly number[]): number {
   return shape.slice(0, -1).reduce((a, b) => a * b, 1);

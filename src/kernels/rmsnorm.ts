@@ -8,11 +8,11 @@ import { linearGrid, Params, type Recorder } from "../gpu/recorder.ts";
 import { loadShader } from "../gpu/shader.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { assertLoopBudget } from "./canary.ts";
+import { rowWorkgroupSize } from "./reduce.ts";
 
 const SRC = await loadShader("rmsnorm.wgsl");
 
 /** Invocations per workgroup (one workgroup per row). */
-const WG = 256;
 
 /** Options for {@link rmsnorm}. */
 export interface RmsnormOptions {
@@ -62,9 +62,10 @@ export function rmsnorm(
   if (m === 0) return out;
   const vec4 = d % 4 === 0;
   const cols = vec4 ? d / 4 : d;
-  assertLoopBudget("rmsnorm", 2 * Math.ceil(cols / WG) + 2 + Math.log2(WG), `D = ${d}`);
+  const wg = rowWorkgroupSize(cols);
+  assertLoopBudget("rmsnorm", 2 * Math.ceil(cols / wg) + 2 + Math.log2(wg), `D = ${d}`);
   const inPlace = out.buffer === x.buffer;
-  const pipe = rec.gpu.pipeline(SRC, { WG, WT: weight.dtype, INPLACE: inPlace, VEC4: vec4 });
+  const pipe = rec.gpu.pipeline(SRC, { WG: wg, WT: weight.dtype, INPLACE: inPlace, VEC4: vec4 });
   const params = new Params().u32(m).u32(d).f32(eps);
   rec.dispatch(pipe, inPlace ? [x, weight] : [x, weight, out], linearGrid(m), params);
   return out;

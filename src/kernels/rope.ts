@@ -228,3 +228,96 @@ export function rope(rec: Recorder, x: Tensor, table: RopeTable, options: RopeOp
   rec.dispatch(pipe, [x, table.tensor], linearGrid(Math.ceil(n / WG)), params);
   return x;
 }
+
+/** Options for {@link ropeAppendKv}. */
+export interface RopeAppendKvOptions {
+  /** B: sequences. */
+  batch: number;
+  /** T: new tokens per sequence. */
+  tokens: number;
+  /** Cache position of the first new token (token t is at position past + t). */
+  past: number;
+  /** H: query heads. */
+  heads: number;
+  /** KVH: key/value heads. */
+  kvHeads: number;
+  /** Head dimension (must equal the table's). */
+  headDim: number;
+}
+
+/**
+ * Records, in one dispatch, RoPE of the queries `q` (`[B·T, H·hd]`, in place) and of the new keys
+ * `k` (`[B·T, KVH·hd]`, left as they are) written into `kCache` (`[B, S_cap, KVH, hd]`) at
+ * positions past … past+T−1, and the copy of the new values `v` into `vCache` — what
+ * `rope(q)`, `rope(k)` and `appendKv` do in three.
+ *
+ * @example
+ * ```ts
+ * gpu.run((rec) => ropeAppendKv(rec, q, k, v, kCache, vCache, table, {
+ *   batch: 1, tokens: 1, past: 16, heads: 8, kvHeads: 4, headDim: 64,
+ * }));
+ * ```
+ */
+export function ropeAppendKv(
+  rec: Recorder,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  kCache: Tensor,
+  vCache: Tensor,
+  table: RopeTable,
+  options: RopeAppendKvOptions,
+): void {
+  const { batch, tokens, past, heads, kvHeads, headDim } = options;
+  checkCount("batch", batch, 0);
+  checkCount("tokens", tokens, 0);
+  checkCount("past", past, 0);
+  checkCount("heads", heads, 1);
+  checkCount("kvHeads", kvHeads, 1);
+  if (headDim !== table.headDim) {
+    throw new Error(`rope: headDim ${headDim} does not match the table's ${table.headDim}`);
+  }
+  const rows = batch * tokens;
+  const check = (name: string, t: Tensor, size: number) => {
+    if (t.dtype !== "f32" || t.size !== size) {
+      throw new Error(`rope: ${name} must be f32 with ${size} values, got ${t.dtype} [${t.shape}]`);
+    }
+  };
+  check("q", q, rows * heads * headDim);
+  check("k", k, rows * kvHeads * headDim);
+  check("v", v, rows * kvHeads * headDim);
+  const cap = kCache.shape[1];
+  for (const [name, c] of [["kCache", kCache], ["vCache", vCache]] as const) {
+    const [cb, ccap, ch, cd] = c.shape;
+    if (
+      c.dtype !== "f32" || c.shape.length !== 4 || cb !== batch || ccap !== cap ||
+      ch !== kvHeads || cd !== headDim
+    ) {
+      throw new Error(
+        `rope: ${name} must be f32 [${batch}, S_cap, ${kvHeads}, ${headDim}], got [${c.shape}]`,
+      );
+    }
+  }
+  if (kCache.buffer === vCache.buffer) throw new Error("rope: kCache and vCache are the same");
+  if (past + tokens > Math.min(cap, table.maxPositions)) {
+    throw new Error(
+      `rope: positions up to ${past + tokens - 1} (past ${past} + ${tokens} tokens) exceed the` +
+        ` cache capacity ${cap} or the table's ${table.maxPositions} positions`,
+    );
+  }
+  if (rows === 0) return;
+  const half = headDim / 2;
+  const vec = half % 4 === 0;
+  const halfV = vec ? half / 4 : half;
+  const nq = rows * heads * halfV;
+  const n = nq + rows * kvHeads * halfV;
+  const pipe = rec.gpu.pipeline(SRC, { VEC: vec, WG, INVERSE: false, KV: true });
+  const params = new Params().u32(nq).u32(n).u32(halfV).u32(heads).u32(kvHeads).u32(tokens)
+    .u32(past).u32(cap);
+  rec.dispatch(
+    pipe,
+    [q, k, v, kCache, vCache, table.tensor],
+    linearGrid(Math.ceil(n / WG)),
+    params,
+  );
+}

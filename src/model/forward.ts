@@ -8,15 +8,20 @@
  * sublayer is skipped entirely, its norm included: the residual stream passes through unchanged,
  * and a masked attention sublayer reads and writes no KV cache.
  *
+ * Decode-sized forwards (at most `GEMV_MAX_ROWS` rows, no tape, no adapters on the layer) take
+ * fused kernels: RMSNorm + q and RMSNorm + k/v (`kernels/gemv.ts`), RoPE + KV-cache write
+ * (`ropeAppendKv`), attention, o_proj accumulated into the residual, RMSNorm + gate/up + SwiGLU
+ * and down_proj accumulated — 5 + 2 dispatches per block instead of 9 + 5.
+ *
  * @module
  */
 import type { Recorder } from "../gpu/recorder.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { type Linear, matmul } from "../kernels/matmul.ts";
 import { rmsnorm } from "../kernels/rmsnorm.ts";
-import { rope } from "../kernels/rope.ts";
-import { appendKv, attention } from "../kernels/attention.ts";
-import { attentionForwardTrain } from "../train/kernels/attention_backward.ts";
+import { rope, ropeAppendKv } from "../kernels/rope.ts";
+import { attention } from "../kernels/attention.ts";
+import { gemv, GEMV_MAX_ROWS } from "../kernels/gemv.ts";
 import { scale, swiglu } from "../kernels/elementwise.ts";
 import { embedding } from "../kernels/embedding.ts";
 import type { LlamaModel } from "./model.ts";
@@ -330,13 +335,21 @@ export function runSublayers(
         b,
         hooks?.tape ? (buf as SublayerActivations) : undefined,
       );
-      rmsnorm(rec, h, a.norm, c.rmsNormEps, { out: xn });
-      lin(xn, a.q, "q", q, false);
-      lin(xn, a.k, "k", k, false);
-      lin(xn, a.v, "v", v, false);
+      // Decode (a few rows, no tape/adapters): norm + q, and norm + k/v, fused in two dispatches.
+      const fused = m <= GEMV_MAX_ROWS && !hooks?.tape &&
+        !["q", "k", "v", "o"].some((n) => hooks?.lora?.has(`${b}.${n}`)) &&
+        gemvFits(a.q) && gemvFits(a.k) && gemvFits(a.o) && !a.k.bias === !a.v.bias;
+      if (fused) {
+        const norm = { weight: a.norm, eps: c.rmsNormEps };
+        gemv(rec, h, [a.q], [q], { norm });
+        gemv(rec, h, [a.k, a.v], [k, v], { norm });
+      } else {
+        rmsnorm(rec, h, a.norm, c.rmsNormEps, { out: xn });
+        lin(xn, a.q, "q", q, false);
+        lin(xn, a.k, "k", k, false);
+        lin(xn, a.v, "v", v, false);
+      }
       const pos = { batch: ctx.batch, tokensPerSeq: ctx.tokens, past, headDim: c.headDim };
-      rope(rec, q, model.rope, { ...pos, heads: c.numHeads });
-      rope(rec, k, model.rope, { ...pos, heads: c.numKvHeads });
       const kvShape = [ctx.batch, ctx.tokens, c.numKvHeads, c.headDim];
       let kc = k.reshape(kvShape);
       let vc = v.reshape(kvShape);
@@ -345,34 +358,36 @@ export function runSublayers(
         const kk = ctx.cache.keys[b];
         const vv = ctx.cache.values[b];
         if (!kk || !vv) throw new Error(`KV cache has no entry for block ${b}`);
-        appendKv(rec, k, v, kk, vv, { batch: ctx.batch, tokens: ctx.tokens, past });
+        // RoPE of q and k and the cache write in one dispatch.
+        ropeAppendKv(rec, q, k, v, kk, vv, model.rope, {
+          batch: ctx.batch,
+          tokens: ctx.tokens,
+          past,
+          heads: c.numHeads,
+          kvHeads: c.numKvHeads,
+          headDim: c.headDim,
+        });
         kc = kk;
         vc = vv;
         kvPast = past;
+      } else {
+        rope(rec, q, model.rope, { ...pos, heads: c.numHeads });
+        rope(rec, k, model.rope, { ...pos, heads: c.numKvHeads });
       }
       const heads = { heads: c.numHeads, kvHeads: c.numKvHeads, headDim: c.headDim };
-      if (hooks?.tape) {
-        if (ctx.cache) {
-          throw new Error("runSublayers: an activation tape cannot be combined with a KV cache");
-        }
-        const lse = (buf as SublayerActivations).lse!;
-        attentionForwardTrain(rec, q, k, v, {
-          batch: ctx.batch,
-          tokens: ctx.tokens,
-          ...heads,
-          out: att,
-          lse,
-        });
-      } else {
-        attention(rec, q, kc, vc, {
-          batch: ctx.batch,
-          tokens: ctx.tokens,
-          past: kvPast,
-          ...heads,
-          out: att,
-        });
+      if (hooks?.tape && ctx.cache) {
+        throw new Error("runSublayers: an activation tape cannot be combined with a KV cache");
       }
-      lin(att, a.o, "o", h, true);
+      attention(rec, q, kc, vc, {
+        batch: ctx.batch,
+        tokens: ctx.tokens,
+        past: kvPast,
+        ...heads,
+        out: att,
+        lse: hooks?.tape ? (buf as SublayerActivations).lse : undefined,
+      });
+      if (fused) gemv(rec, att, [a.o], [h], { accumulate: true });
+      else lin(att, a.o, "o", h, true);
     } else {
       const f = blk.mlp;
       if (!f) throw new Error(`sublayer ${s} (block ${b} MLP) has no weights`);
@@ -385,17 +400,36 @@ export function runSublayers(
         b,
         hooks?.tape ? (buf as SublayerActivations) : undefined,
       );
-      rmsnorm(rec, h, f.norm, c.rmsNormEps, { out: xn });
-      lin(xn, f.gate, "gate", gate, false);
-      lin(xn, f.up, "up", up, false);
-      swiglu(rec, gate, up, { out: act }); // in place into gate unless a tape keeps gate
       const capIn = hooks?.captureDownInput?.get(b);
-      if (capIn) rec.copy(act, capIn, act.byteLength);
-      lin(act, hooks?.downOverride?.get(b) ?? f.down, "down", h, true);
+      const down = hooks?.downOverride?.get(b) ?? f.down;
+      // Decode (a few rows, no tape/adapters): norm + gate/up + SwiGLU in one dispatch.
+      const fused = m <= GEMV_MAX_ROWS && !hooks?.tape &&
+        !["gate", "up", "down"].some((n) => hooks?.lora?.has(`${b}.${n}`)) &&
+        gemvFits(f.gate) && gemvFits(down) && !f.gate.bias === !f.up.bias;
+      if (fused) {
+        gemv(rec, h, [f.gate, f.up], [act], {
+          norm: { weight: f.norm, eps: c.rmsNormEps },
+          swiglu: true,
+        });
+        if (capIn) rec.copy(act, capIn, act.byteLength);
+        gemv(rec, act, [down], [h], { accumulate: true });
+      } else {
+        rmsnorm(rec, h, f.norm, c.rmsNormEps, { out: xn });
+        lin(xn, f.gate, "gate", gate, false);
+        lin(xn, f.up, "up", up, false);
+        swiglu(rec, gate, up, { out: act }); // in place into gate unless a tape keeps gate
+        if (capIn) rec.copy(act, capIn, act.byteLength);
+        lin(act, down, "down", h, true);
+      }
     }
   }
   const capEnd = hooks?.captureResidual?.get(to);
   if (capEnd && to === 2 * c.numLayers) rec.copy(h, capEnd, h.byteLength);
+}
+
+/** Whether the decode kernel takes this layer (K a multiple of 4). */
+function gemvFits(layer: Linear): boolean {
+  return layer.inFeatures % 4 === 0;
 }
 
 /** The linear-layer recorder of block `b` with its adapters (and their activations kept on a tape). */
@@ -474,9 +508,11 @@ export function recordForward(
   }
   if (output === "last") {
     // Gather each sequence's last row into the first B rows of hn, then norm + head on B rows.
+    // (With one token per sequence, as in decode, h already is the last rows: no copy, which
+    // would also end the compute pass.)
     const rowBytes = c.hiddenSize * 4;
-    const last = workspace(model, options.batch).xn;
-    for (let b = 0; b < options.batch; b++) {
+    const last = options.tokens === 1 ? h : workspace(model, options.batch).xn;
+    for (let b = 0; options.tokens > 1 && b < options.batch; b++) {
       rec.copy(h, last, rowBytes, ((b + 1) * options.tokens - 1) * rowBytes, b * rowBytes);
     }
     const hn = workspace(model, options.batch).hn;

@@ -8,7 +8,7 @@
  * @module
  */
 import type { Tensor } from "../gpu/tensor.ts";
-import { argmax } from "../kernels/softmax.ts";
+import { greedyDecode, recordGreedyPrefill } from "./decode.ts";
 import { KvCache, recordForward } from "./forward.ts";
 import type { LlamaModel } from "./model.ts";
 
@@ -26,7 +26,7 @@ export interface GenerateOptions {
   stopAtEos?: boolean;
   /** Sublayer mask (default: every sublayer with weights). */
   mask?: readonly boolean[];
-  /** Greedy decode steps recorded per submission (default 8). */
+  /** Greedy decode steps recorded per submission (default `DEFAULT_STEPS_PER_SUBMIT`). */
   stepsPerSubmit?: number;
 }
 
@@ -145,9 +145,9 @@ export async function generate(
     const nextIds = gpu.tensor([1], "u32");
     let lastLogits: Tensor | undefined;
     gpu.run((rec) => {
-      const logits = recordForward(rec, model, ids, { ...fwd, tokens: prompt.length });
-      if (temperature > 0) lastLogits = logits;
-      else argmax(rec, logits, { out: nextIds });
+      const o = { batch: 1, tokens: prompt.length, cache, mask: options.mask };
+      if (temperature > 0) lastLogits = recordForward(rec, model, ids, { ...o, output: "last" });
+      else recordGreedyPrefill(rec, model, ids, nextIds, o);
     });
     const first = temperature > 0
       ? sampleToken(await lastLogits!.read(), temperature, topP, random)
@@ -173,30 +173,28 @@ export async function generate(
         if (stopAtEos && eos.has(tok)) stopped = "eos";
       }
       step.destroy();
-    } else {
-      const per = Math.max(1, options.stepsPerSubmit ?? 8);
-      // ids[i] feeds step i and ids[i + 1] receives its argmax; ids[0] is refilled per batch.
-      const ring = Array.from({ length: per + 1 }, () => gpu.tensor([1], "u32"));
-      const logits = gpu.tensor([1, model.config.vocabSize], "f32");
-      const out = gpu.tensor([per], "u32");
-      ring[0].write(new Uint32Array([first]));
-      while (stopped === "length" && tokens.length < n) {
-        const steps = Math.min(per, n - tokens.length);
-        const rec = gpu.recorder();
-        for (let i = 0; i < steps; i++) {
-          recordForward(rec, model, ring[i], { ...fwd, tokens: 1, out: logits });
-          argmax(rec, logits, { out: ring[i + 1] });
-        }
-        for (let i = 0; i < steps; i++) rec.copy(ring[i + 1], out, 4, 0, 4 * i);
-        rec.copy(ring[steps], ring[0], 4);
-        rec.submit();
-        const got = await out.read();
-        for (let i = 0; i < steps && stopped === "length"; i++) {
-          tokens.push(got[i]);
-          if (stopAtEos && eos.has(got[i])) stopped = "eos";
-        }
+    } else if (stopped === "length" && tokens.length < n) {
+      const last = gpu.tensor([1], "u32", new Uint32Array([first]));
+      try {
+        await greedyDecode(model, last, {
+          batch: 1,
+          cache,
+          steps: n - tokens.length,
+          mask: options.mask,
+          stepsPerSubmit: options.stepsPerSubmit,
+          onTokens: (ids) => {
+            for (const id of ids) {
+              tokens.push(id);
+              if (stopAtEos && eos.has(id)) {
+                stopped = "eos";
+                return false;
+              }
+            }
+          },
+        });
+      } finally {
+        last.destroy();
       }
-      for (const t of [...ring, logits, out]) t.destroy();
     }
     const decodeMs = performance.now() - t1;
     const decodeTokens = Math.max(0, tokens.length - 1);

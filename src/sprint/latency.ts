@@ -10,7 +10,7 @@ import { dirname } from "node:path";
 import { median } from "../deps.ts";
 import { ToolkitError } from "../errors.ts";
 import { writeJsonAtomic } from "../report/json.ts";
-import { argmax } from "../kernels/softmax.ts";
+import { greedyDecode, recordGreedyPrefill } from "../model/decode.ts";
 import { KvCache, recordForward } from "../model/forward.ts";
 import type { LlamaModel } from "../model/model.ts";
 import { seededRandom } from "../model/generate.ts";
@@ -95,46 +95,20 @@ export async function runWorkload(
     return ms;
   }
   const cache = new KvCache(model, b, w.promptLength + w.generationLength, mask);
-  const per = 8;
-  const ring = Array.from({ length: per + 1 }, () => gpu.tensor([b], "u32"));
-  const logits = gpu.tensor([b, V], "f32");
+  const first = gpu.tensor([b], "u32");
   try {
-    gpu.run((rec) => {
-      recordForward(rec, model, ids, {
-        batch: b,
-        tokens: w.promptLength,
-        mask,
-        cache,
-        output: "last",
-        out: logits,
-      });
-      argmax(rec, logits, { out: ring[0] });
-    });
-    let done = 0;
-    while (done < w.generationLength - 1) {
-      const steps = Math.min(per, w.generationLength - 1 - done);
-      const rec = gpu.recorder();
-      for (let i = 0; i < steps; i++) {
-        recordForward(rec, model, ring[i], {
-          batch: b,
-          tokens: 1,
-          mask,
-          cache,
-          output: "last",
-          out: logits,
-        });
-        argmax(rec, logits, { out: ring[i + 1] });
-      }
-      rec.copy(ring[steps], ring[0], 4 * b);
-      rec.submit();
-      await ring[0].read(); // the sampled ids are needed before the next batch, as in real decoding
-      done += steps;
-    }
+    const logits = gpu.run((rec) =>
+      recordGreedyPrefill(rec, model, ids, first, { batch: b, tokens: w.promptLength, mask, cache })
+    );
+    // The sampled ids are read after each submission, as in real decoding.
+    await greedyDecode(model, first, { batch: b, cache, steps: w.generationLength - 1, mask });
     await gpu.sync();
-    return performance.now() - t0;
+    const ms = performance.now() - t0;
+    logits.destroy();
+    return ms;
   } finally {
     cache.destroy();
-    for (const t of [...ring, logits, ids]) t.destroy();
+    for (const t of [first, ids]) t.destroy();
   }
 }
 

@@ -1,4 +1,11 @@
-import { rope, ropeInvFreq, type RopeScaling, ropeTable } from "../../src/kernels/rope.ts";
+import {
+  rope,
+  ropeAppendKv,
+  ropeInvFreq,
+  type RopeScaling,
+  ropeTable,
+} from "../../src/kernels/rope.ts";
+import { appendRef } from "../ref/attention.ts";
 import { invFreqRef, ropeRef, type RopeScalingRef } from "../ref/rope.ts";
 import { assertClose, GPU_TEST, randn, testGpu } from "../util.ts";
 
@@ -199,3 +206,47 @@ Deno.test({
     await gpu.sync();
   },
 });
+
+// Fused RoPE + KV-cache write: odd head dims (hd/2 not a multiple of 4), GQA ratios, B > 1,
+// a prompt (T > 1) and decode steps (T = 1) into a partly filled cache.
+const KV_CASES = [
+  { headDim: 8, heads: 4, kvHeads: 2, batch: 1, tokens: 1, past: 9, cap: 11 },
+  { headDim: 6, heads: 3, kvHeads: 1, batch: 2, tokens: 5, past: 3, cap: 9 },
+  { headDim: 64, heads: 8, kvHeads: 4, batch: 2, tokens: 1, past: 40, cap: 48 },
+  { headDim: 12, heads: 2, kvHeads: 2, batch: 3, tokens: 7, past: 0, cap: 7 },
+];
+
+for (const c of KV_CASES) {
+  Deno.test({
+    name:
+      `ropeAppendKv hd${c.headDim} H${c.heads}/KVH${c.kvHeads} B${c.batch} T${c.tokens} past${c.past}`,
+    ...GPU_TEST,
+    async fn() {
+      const gpu = await testGpu();
+      const table = ropeTable(gpu, { headDim: c.headDim, theta: 10000, maxPositions: c.cap });
+      const rows = c.batch * c.tokens;
+      const kvw = c.kvHeads * c.headDim;
+      const q = randn(rows * c.heads * c.headDim, 1 + c.headDim, 1);
+      const k = randn(rows * kvw, 2 + c.past, 1);
+      const v = randn(rows * kvw, 3 + c.tokens, 1);
+      const cacheSize = c.batch * c.cap * kvw;
+      const kc0 = randn(cacheSize, 4, 1);
+      const vc0 = randn(cacheSize, 5, 1);
+      const qt = gpu.tensor([rows, c.heads * c.headDim], "f32", q);
+      const kt = gpu.tensor([rows, kvw], "f32", k);
+      const vt = gpu.tensor([rows, kvw], "f32", v);
+      const shape = [c.batch, c.cap, c.kvHeads, c.headDim];
+      const kc = gpu.tensor(shape, "f32", kc0);
+      const vc = gpu.tensor(shape, "f32", vc0);
+      gpu.run((rec) => ropeAppendKv(rec, qt, kt, vt, kc, vc, table, c));
+      const invFreq = invFreqRef(c.headDim, 10000);
+      const pos = { dim: c.headDim, tokens: c.tokens, batch: c.batch, past: c.past };
+      const s = { batch: c.batch, tokens: c.tokens, past: c.past, cap: c.cap, width: kvw };
+      assertClose(await qt.read(), ropeRef(q, invFreq, { ...pos, heads: c.heads }), undefined, "q");
+      const kRef = appendRef(kc0, ropeRef(k, invFreq, { ...pos, heads: c.kvHeads }), s);
+      assertClose(await kc.read(), kRef, undefined, "key cache");
+      assertClose(await vc.read(), appendRef(vc0, v, s), undefined, "value cache");
+      assertClose(await kt.read(), k, undefined, "new keys untouched");
+    },
+  });
+}

@@ -22,7 +22,7 @@
  * few or the loop would exceed llvmpipe's per-invocation loop budget.
  *
  * Measured on the shared 2-core test machine (llvmpipe, best of 4): T = 512, 8 heads / 2 kv
- * heads, hd 64: forward-with-LSE 35 ms (the inference kernel: 36 ms), backward 126 ms;
+ * heads, hd 64: forward-with-LSE (the inference kernel with its LSE option) 35 ms, backward 126 ms;
  * T = 256, 32 / 8 heads, hd 128: 136 ms and 422 ms; T = 1,024, 4 / 1 heads, hd 64: 77 ms and
  * 227 ms. The backward costs ≈ 3–3.5× the forward, its ratio of arithmetic (7·hd against 2·hd
  * multiply-adds per (query, key) pair).
@@ -33,16 +33,14 @@ import { linearGrid, Params, type Recorder } from "../../gpu/recorder.ts";
 import { loadShader } from "../../gpu/shader.ts";
 import type { Tensor } from "../../gpu/tensor.ts";
 import { assertLoopBudget } from "../../kernels/canary.ts";
+import { attention } from "../../kernels/attention.ts";
 import { checkDistinct, checkF32, checkInt, scratchF32 } from "./common.ts";
 
-const SRC_FWD = await loadShader("backward/attention_forward_lse.wgsl");
 const SRC_DQ = await loadShader("backward/attention_dq.wgsl");
 const SRC_DKV = await loadShader("backward/attention_dkv.wgsl");
 
 /** Invocations per workgroup (one 8-wide SIMD batch on llvmpipe). */
 const LANES = 8;
-/** Forward: queries per lane × hd (as src/kernels/attention.ts). */
-const MAX_QL_HD_FWD = 512;
 /** Backward: queries (dQ) or keys (dK/dV) per lane × hd (3–4 register arrays of that size). */
 const MAX_TILE_HD_BWD = 256;
 /** Largest supported head dimension. */
@@ -136,27 +134,19 @@ export function attentionForwardTrain(
   checkF32(fn, "lse", lse, rows * heads, `[${rows}, ${heads}]`);
   checkDistinct(fn, { q, k, v, out, lse });
   if (rows === 0) return { out, lse };
-  const hd4 = headDim / 4;
-  const group = heads / kvHeads;
-  const qn = tokens * group;
-  const ql = Math.min(8, MAX_QL_HD_FWD / headDim, nextPow2(qn));
-  const tiles = Math.ceil(qn / ql);
-  const count = batch * kvHeads * tiles;
-  const splits = splitsFor(fn, count, tokens);
-  const pipe = rec.gpu.pipeline(SRC_FWD, {
-    WG: LANES,
-    HD4: hd4,
-    QL: ql,
-    QLAST: ql - 1,
-    WGQL: LANES * ql,
-    WGQLHD4: LANES * ql * hd4,
+  // K and V [B·T, KVH·hd] are the inference kernel's caches [B, S_cap = T, KVH, hd] with past 0.
+  const kvShape = [batch, tokens, kvHeads, headDim];
+  attention(rec, q, k.reshape(kvShape), v.reshape(kvShape), {
+    batch,
+    tokens,
+    past: 0,
+    heads,
+    kvHeads,
+    headDim,
+    scale: options.scale,
+    out,
+    lse,
   });
-  const scale = options.scale ?? 1 / Math.sqrt(headDim);
-  const params = new Params()
-    .u32(tokens).u32(heads).u32(kvHeads).u32(group).u32(qn).u32(tiles).u32(splits).u32(count)
-    .f32(scale * Math.LOG2E);
-  const grid = linearGrid(Math.ceil(count / (LANES / splits)));
-  rec.dispatch(pipe, [q, k, v, out, lse], grid, params);
   return { out, lse };
 }
 
