@@ -104,7 +104,6 @@ export async function loadTokenizer(dir: string): Promise<TextTokenizer> {
     hasConfig = false;
   }
   if (hasConfig) tc = await readJson(tcPath);
-  const maxId = checkIds(tj, tjPath);
   let tok: HfTokenizer;
   try {
     tok = new HfTokenizer(tj, tc);
@@ -112,6 +111,7 @@ export async function loadTokenizer(dir: string): Promise<TextTokenizer> {
   } catch (e) {
     throw new ToolkitError(`${tjPath}: the tokenizer does not load (${(e as Error).message})`);
   }
+  const maxId = checkIds(tj, tjPath);
   const model = tj.model as { vocab?: Record<string, number> | unknown[] } | undefined;
   const vocab = model?.vocab;
   let size = Array.isArray(vocab) ? vocab.length : vocab ? Object.keys(vocab).length : 0;
