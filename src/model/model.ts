@@ -215,15 +215,17 @@ export async function readHostWeights(
   const expected = expectedTensors(cfg);
   for (const name of ckpt.tensors.keys()) {
     if (expected.has(name) || IGNORED_TENSOR.test(name)) continue;
-    const removed =
-      /^model\.layers\.(\d+)\.(self_attn|input_layernorm|mlp|post_attention_layernorm)\b/
+    const layer =
+      /^model\.layers\.(\d+)\.(self_attn|input_layernorm|mlp|post_attention_layernorm)\./
         .exec(name);
+    const b = layer ? Number(layer[1]) : -1;
+    const sub = layer && /^(self_attn|input_layernorm)$/.test(layer[2]) ? 2 * b : 2 * b + 1;
     const why = name === "lm_head.weight" && cfg.tieWordEmbeddings
       ? "config.json field tie_word_embeddings is true, so there is no separate LM head"
-      : removed && Number(removed[1]) >= cfg.numLayers
+      : layer && b >= cfg.numLayers
       ? `config.json field num_hidden_layers is ${cfg.numLayers}`
-      : removed
-      ? `config.json block_configs[${removed[1]}] marks that sublayer as removed (no_op)`
+      : layer && cfg.modelType === "nemotron-nas" && !cfg.alive[sub]
+      ? `config.json block_configs[${b}] marks that sublayer as removed (no_op)`
       : "config.json accounts for no such tensor";
     throw new ToolkitError(`${file}: unexpected tensor ${name} (${why})`);
   }
