@@ -6,27 +6,13 @@
  */
 import { deepStrictEqual as assertEquals, match as assertMatch, ok as assert } from "node:assert";
 import { join } from "node:path";
-import { ToolkitError } from "../../src/errors.ts";
 import { GPU_TEST } from "../util.ts";
-import { buildCorpus, type InputCase } from "./corpus.ts";
+import { buildCorpus } from "./corpus.ts";
+import { checkCli, checkLib } from "./check.ts";
 
 const root = await Deno.makeTempDir({ prefix: "sprint-inputs-" });
 const { cases } = await buildCorpus(root);
 addEventListener("unload", () => Deno.removeSync(root, { recursive: true }));
-
-/** Runs one case through the library: `null` when it behaved, else what went wrong. */
-export async function checkLib(c: InputCase): Promise<string | null> {
-  try {
-    await c.lib();
-  } catch (e) {
-    if (!(e instanceof ToolkitError)) return `not a ToolkitError: ${(e as Error)?.stack ?? e}`;
-    if (e.message.includes("\n")) return `message has several lines: ${e.message}`;
-    if (!c.expect) return `control failed: ${e.message}`;
-    if (!c.expect.test(e.message)) return `message ${JSON.stringify(e.message)} !~ ${c.expect}`;
-    return null;
-  }
-  return c.expect ? "no error" : null;
-}
 
 Deno.test({
   name: "malformed-input corpus: each case is a one-line ToolkitError naming file and field",
@@ -41,41 +27,6 @@ Deno.test({
     assertEquals(failures, []);
   },
 });
-
-/** Runs a case's CLI form; `null` when it exited 2 with one clean line and wrote nothing. */
-export async function checkCli(c: InputCase, root: string): Promise<string | null> {
-  const before = new Set([...Deno.readDirSync(root)].map((e) => e.name));
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      new URL(`../../tasks/${c.cli.task}.ts`, import.meta.url).pathname,
-      ...c.cli.args,
-    ],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const stderr = new TextDecoder().decode(out.stderr);
-  const lines = stderr.split("\n").filter((l) => l.trim() !== "" && !isDriverNoise(l));
-  const after = [...Deno.readDirSync(root)].map((e) => e.name).filter((n) => !before.has(n));
-  if (!c.expect) return out.code === 0 ? null : `control exited ${out.code}: ${stderr}`;
-  if (out.code !== 2) return `exit ${out.code}: ${stderr.slice(0, 2000)}`;
-  if (lines.length !== 1) return `${lines.length} stderr lines: ${stderr}`;
-  if (!lines[0].startsWith("error: ") || !c.expect.test(lines[0])) {
-    return `stderr ${JSON.stringify(lines[0])} !~ ${c.expect}`;
-  }
-  if (stderr.includes("    at ")) return `stack trace: ${stderr}`;
-  if (after.length) return `left behind: ${after.join(", ")}`;
-  return null;
-}
-
-/** Lines the GPU driver itself prints (lavapipe's conformance warning), not the toolkit. */
-function isDriverNoise(line: string): boolean {
-  return /^WARNING: lavapipe is not a conformant vulkan implementation/.test(line) ||
-    /^MESA: /.test(line);
-}
 
 const CLI_SUBSET = [
   "duplicated tensor name",
