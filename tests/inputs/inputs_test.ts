@@ -4,8 +4,7 @@
  * of each class through `deno run tasks/prune.ts` / `tasks/eval.ts` exits 2 with exactly one
  * stderr line, no stack trace and nothing written.
  */
-import { deepStrictEqual as assertEquals, match as assertMatch, ok as assert } from "node:assert";
-import { join } from "node:path";
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
 import { GPU_TEST } from "../util.ts";
 import { buildCorpus } from "./corpus.ts";
 import { checkCli, checkLib } from "./check.ts";
