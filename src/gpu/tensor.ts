@@ -67,8 +67,8 @@ export class Tensor {
     const size = Math.max(4, Math.ceil(bytes / 4) * 4);
     if (size > gpu.caps.maxStorageBindingSize) {
       throw new ToolkitError(
-        `tensor [${shape}] ${dtype} needs ${size} bytes, more than the device limit ` +
-          `maxStorageBufferBindingSize (${gpu.caps.maxStorageBindingSize} bytes on ` +
+        `tensor [${shape}] ${dtype} needs ${size} bytes, more than the device's storage binding ` +
+          `limit (maxStorageBufferBindingSize ${gpu.caps.maxStorageBindingSize} bytes on ` +
           `${gpu.description}); use smaller sizes (e.g. --batch, --seq-len) or a device with a ` +
           `larger limit`,
       );
