@@ -492,6 +492,27 @@ export async function buildCorpus(root: string): Promise<{ base: CorpusBase; cas
       Object.fromEntries(names.slice(1).map((k) => [k, "model-00001-of-00001.safetensors"])),
     /tensor model\.embed_tokens\.weight of model-00001-of-00001\.safetensors is not listed in weight_map/,
   );
+  {
+    // A Hugging Face hub cache snapshot links its shards to ../../blobs/: accepted.
+    const hub = join(root, "hub", "models--x--tiny");
+    const snap = join(hub, "snapshots", "abc123");
+    await copyDir(model, snap);
+    await Deno.mkdir(join(hub, "blobs"), { recursive: true });
+    await Deno.rename(join(snap, "model.safetensors"), join(hub, "blobs", "f00d"));
+    await Deno.symlink("../../blobs/f00d", join(snap, "model-00001-of-00001.safetensors"));
+    const names = [...expectedTensors(config).keys()];
+    await Deno.writeTextFile(
+      join(snap, "model.safetensors.index.json"),
+      JSON.stringify({ weight_map: all("model-00001-of-00001.safetensors")(names) }),
+    );
+    cases.push({
+      cls: "shards",
+      name: "hub cache snapshot linking to ../../blobs (control)",
+      expect: null,
+      lib: () => loadAll(snap),
+      cli: { task: "prune", args: pruneArgs(snap) },
+    });
+  }
   await mutate(
     "shards",
     "index not JSON",
@@ -786,7 +807,7 @@ export async function buildCorpus(root: string): Promise<{ base: CorpusBase; cas
     /tinystories_val_subset\.txt: text file is not valid UTF-8 \(at byte offset 2\)/,
   );
 
-  // Controls: the untouched model and a model in a Hugging Face hub cache layout load.
+  // Control: the untouched model loads.
   cases.push({
     cls: "weights",
     name: "untouched model (control)",
