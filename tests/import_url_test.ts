@@ -6,8 +6,10 @@
  * maps do not apply to remote modules) resolve without a checkout.
  *
  * No network is used beyond the local server: the child shares this process's npm cache (already
- * filled, because this file imports ../mod.ts, whose graph `deno test` resolves first), keeps its
- * remote-module cache in a temporary DENO_DIR, and gets a dead proxy for everything but 127.0.0.1.
+ * filled, because this file imports ../mod.ts, whose graph `deno test` resolves first) and a copy
+ * of its lockfile (so npm resolution needs no registry metadata beyond what the parent fetched),
+ * keeps its remote-module cache in a temporary DENO_DIR, and gets a dead proxy for everything but
+ * 127.0.0.1.
  */
 import assert from "node:assert/strict";
 import { matmul, packLinear } from "../mod.ts";
@@ -50,6 +52,20 @@ async function npmCacheDir(): Promise<string> {
     stderr: "inherit",
   }).output();
   return JSON.parse(new TextDecoder().decode(out.stdout)).npmCache;
+}
+
+/**
+ * The checkout's deno.lock, which `deno test` writes (or reads) when it resolves this module's
+ * graph, so it holds every npm package the parent put in the cache.
+ */
+async function parentLockfile(): Promise<string> {
+  const path = new URL("deno.lock", ROOT).pathname;
+  try {
+    await Deno.stat(path);
+  } catch {
+    throw new Error(`${path} is missing: run the tests from the checkout (deno.json enables it)`);
+  }
+  return path;
 }
 
 // Small integers: exact in f32 and in f16 weights, so any adapter gives the same numbers.
@@ -101,12 +117,17 @@ Deno.test({
       const denoDir = `${dir}/deno_dir`;
       await Deno.mkdir(denoDir);
       await Deno.symlink(await npmCacheDir(), `${denoDir}/npm`);
+      // The parent's lockfile pins the whole npm tree (d3-array → internmap@2.0.3). Without it the
+      // child would re-resolve every transitive dependency from registry metadata, which a cache
+      // filled through the lockfile never downloaded (a fresh clone with an empty DENO_DIR).
+      await Deno.copyFile(await parentLockfile(), `${dir}/deno.lock`);
       await Deno.writeTextFile(`${dir}/main.ts`, childScript(server.addr.port));
       const deadProxy = "http://127.0.0.1:9"; // discard port: any attempt to go online fails
       const out = await new Deno.Command(Deno.execPath(), {
         args: [
           "run",
           "--no-config",
+          "--lock=deno.lock",
           `--allow-import=${host}`,
           `--allow-net=${host}`,
           "--allow-env=DENO_WEBGPU_BACKEND",

@@ -127,5 +127,9 @@ export function parseHellaswag(text: string, file: string, limit = Infinity): He
 
 /** Reads `hellaswag_val.txt` (see {@link parseHellaswag}). */
 export async function readHellaswag(path: string, limit = Infinity): Promise<HellaswagRecord[]> {
-  return parseHellaswag(await readText(path, "HellaSwag file"), path, limit);
+  const items = parseHellaswag(await readText(path, "HellaSwag file"), path, limit);
+  if (items.length === 0 && limit > 0) {
+    throw new ToolkitError(`${path}: HellaSwag file has no items (it is empty)`);
+  }
+  return items;
 }

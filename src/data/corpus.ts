@@ -12,7 +12,14 @@
  *
  * @module
  */
+import { ToolkitError } from "../errors.ts";
 import { readText } from "./jsonl.ts";
+
+async function readNonEmpty(path: string, what: string): Promise<string> {
+  const text = await readText(path, what);
+  if (text.trim() === "") throw new ToolkitError(`${path}: ${what} is empty`);
+  return text;
+}
 
 /**
  * Rows of the HF WikiText dataset from the raw file: each line keeps its `"\n"`, blank lines
@@ -50,10 +57,10 @@ export function wikitextText(raw: string): string {
 
 /** Reads a plain-text corpus file as one string. */
 export function readPlainText(path: string): Promise<string> {
-  return readText(path, "text file");
+  return readNonEmpty(path, "text file");
 }
 
 /** Reads `wikitext2_test.raw` and returns the evaluation text ({@link wikitextText}). */
 export async function readWikitext2(path: string): Promise<string> {
-  return wikitextText(await readText(path, "WikiText-2 file"));
+  return wikitextText(await readNonEmpty(path, "WikiText-2 file"));
 }

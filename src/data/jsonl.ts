@@ -43,19 +43,95 @@ export function parseJsonl(text: string, file: string, limit = Infinity): JsonlR
   return out;
 }
 
-/** Reads a text file, turning a missing or unreadable file into a one-line error. */
+/**
+ * Reads a text file, turning a missing or unreadable file into a one-line error, and refuses
+ * what is not text: invalid UTF-8 or binary control bytes (NUL and the C0 controls other than
+ * tab, line feed, vertical tab, form feed, carriage return and escape), naming the byte offset. A
+ * leading UTF-8 byte-order mark is dropped.
+ *
+ * @example
+ * ```ts
+ * const text = await readText("../shared/data/corpus/tinystories_val_subset.txt", "text file");
+ * ```
+ */
 export async function readText(path: string, what = "file"): Promise<string> {
+  let bytes: Uint8Array;
   try {
-    return await Deno.readTextFile(path);
+    bytes = await Deno.readFile(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) throw new ToolkitError(`${path}: ${what} not found`);
+    if (e instanceof Deno.errors.IsADirectory) {
+      throw new ToolkitError(`${path}: ${what} is a directory`);
+    }
     throw new ToolkitError(`${path}: cannot read ${what} (${(e as Error).message})`);
+  }
+  return decodeText(bytes, path, what);
+}
+
+/**
+ * Decodes UTF-8 text, refusing invalid UTF-8 and binary control bytes with the byte offset (see
+ * {@link readText}).
+ *
+ * @example
+ * ```ts
+ * decodeText(new Uint8Array([0x68, 0x69]), "x.txt"); // "hi"
+ * ```
+ */
+export function decodeText(bytes: Uint8Array, file: string, what = "file"): string {
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i];
+    if (b < 0x20 && !(b >= 0x09 && b <= 0x0d) && b !== 0x1b) {
+      throw new ToolkitError(
+        `${file}: ${what} is not text (binary byte 0x${
+          b.toString(16).padStart(2, "0")
+        } at byte offset ${i})`,
+      );
+    }
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new ToolkitError(
+      `${file}: ${what} is not valid UTF-8 (at byte offset ${firstInvalidUtf8(bytes)})`,
+    );
   }
 }
 
-/** Reads and parses a JSONL file (see {@link parseJsonl}). */
+/** Offset of the first byte that does not start a valid UTF-8 sequence (RFC 3629). */
+function firstInvalidUtf8(b: Uint8Array): number {
+  let i = 0;
+  while (i < b.length) {
+    const c = b[i];
+    let n: number;
+    let lo = 0x80;
+    let hi = 0xbf;
+    if (c < 0x80) n = 0;
+    else if (c >= 0xc2 && c <= 0xdf) n = 1;
+    else if (c >= 0xe0 && c <= 0xef) {
+      n = 2;
+      if (c === 0xe0) lo = 0xa0;
+      if (c === 0xed) hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      n = 3;
+      if (c === 0xf0) lo = 0x90;
+      if (c === 0xf4) hi = 0x8f;
+    } else return i;
+    for (let k = 1; k <= n; k++) {
+      const x = b[i + k];
+      if (x === undefined || x < (k === 1 ? lo : 0x80) || x > (k === 1 ? hi : 0xbf)) return i;
+    }
+    i += n + 1;
+  }
+  return b.length;
+}
+
+/** Reads and parses a JSONL file (see {@link parseJsonl}); a file without records is an error. */
 export async function readJsonl(path: string, limit = Infinity): Promise<JsonlRecord[]> {
-  return parseJsonl(await readText(path, "JSONL file"), path, limit);
+  const records = parseJsonl(await readText(path, "JSONL file"), path, limit);
+  if (records.length === 0 && limit > 0) {
+    throw new ToolkitError(`${path}: JSONL file has no records (it is empty or blank)`);
+  }
+  return records;
 }
 
 function describe(v: unknown): string {

@@ -33,6 +33,8 @@ export interface PerplexityOptions extends Omit<ScoreOptions, "maxLength" | "sha
    * (default true, the SparseGPT/SPRINT protocol; lm-eval's rolling perplexity adds none).
    */
   addSpecialTokens?: boolean;
+  /** Where the text came from (its file), named in error messages (default "the text"). */
+  source?: string;
 }
 
 /** Result of {@link perplexity}. */
@@ -144,11 +146,21 @@ export async function perplexity(
     );
   }
   const stride = options.stride ?? seqLen;
+  const source = options.source ?? "the text";
+  if (ids.length < 2) {
+    throw new ToolkitError(
+      `${source}: ${ids.length} token(s) after tokenization; perplexity needs at least 2`,
+    );
+  }
   const windows = perplexityWindows(ids.length, seqLen, stride, options.limit ?? Infinity);
   const V = model.config.vocabSize;
-  for (const x of ids) {
+  for (let i = 0; i < ids.length; i++) {
+    const x = ids[i];
     if (!Number.isInteger(x) || x < 0 || x >= V) {
-      throw new ToolkitError(`token id ${x} is outside the model's vocabulary [0, ${V})`);
+      throw new ToolkitError(
+        `${source}: token id ${x} at position ${i} is outside the model's vocabulary ` +
+          `(${model.sourceDir ? model.sourceDir + "/" : ""}config.json field vocab_size is ${V})`,
+      );
     }
   }
   const groups = windows.map((w, id) => {

@@ -67,8 +67,10 @@ export class Tensor {
     const size = Math.max(4, Math.ceil(bytes / 4) * 4);
     if (size > gpu.caps.maxStorageBindingSize) {
       throw new ToolkitError(
-        `tensor [${shape}] ${dtype} needs ${size} bytes, more than this device's storage binding` +
-          ` limit of ${gpu.caps.maxStorageBindingSize} bytes`,
+        `tensor [${shape}] ${dtype} needs ${size} bytes, more than the device's storage binding ` +
+          `limit (maxStorageBufferBindingSize ${gpu.caps.maxStorageBindingSize} bytes on ` +
+          `${gpu.description}); use smaller sizes (e.g. --batch, --seq-len) or a device with a ` +
+          `larger limit`,
       );
     }
     const buffer = gpu.device.createBuffer({ size, usage: USAGE });

@@ -63,6 +63,24 @@ export interface ModelConfig {
 const SUPPORTED = ["llama", "mistral", "qwen2", "nemotron-nas"] as const;
 
 /**
+ * Largest accepted value of each size field, checked before anything is allocated: well above
+ * every published Llama-family model (Llama-3.1-405B: hidden 16,384, MLP 53,248, 126 layers,
+ * 128 heads, 128K context; vocabularies ≤ 256K), far below sizes that would exhaust memory
+ * or overflow index arithmetic.
+ */
+const MAX_SIZE: Record<string, number> = {
+  hidden_size: 65_536,
+  intermediate_size: 262_144,
+  num_hidden_layers: 1_024,
+  num_attention_heads: 1_024,
+  num_key_value_heads: 1_024,
+  head_dim: 1_024,
+  vocab_size: 4_194_304,
+  max_position_embeddings: 1_048_576,
+  sliding_window: 1_048_576,
+};
+
+/**
  * Validates a parsed config.json. `file` names the source in error messages.
  *
  * @example
@@ -94,16 +112,37 @@ export function parseConfig(raw: unknown, file = "config.json"): ModelConfig {
         `${file}: field ${key} is ${JSON.stringify(v)} (expected a positive integer)`,
       );
     }
-    return v;
-  };
-  const num = (key: string, fallback: number): number => {
-    const v = c[key] ?? fallback;
-    if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) {
+    const max = MAX_SIZE[key];
+    if (max !== undefined && v > max) {
       throw new ToolkitError(
-        `${file}: field ${key} is ${JSON.stringify(v)} (expected a positive number)`,
+        `${file}: field ${key} is ${v}, implausibly large (at most ${max} is accepted)`,
       );
     }
     return v;
+  };
+  const num = (key: string, fallback: number, max = Infinity): number => {
+    const v = c[key] ?? fallback;
+    if (typeof v !== "number" || !Number.isFinite(v) || v <= 0 || v > max) {
+      throw new ToolkitError(
+        `${file}: field ${key} is ${JSON.stringify(v)} (expected a positive number${
+          max < Infinity ? ` below ${max}` : ""
+        })`,
+      );
+    }
+    return v;
+  };
+  const tokenIds = (key: string): number[] => {
+    const v = c[key];
+    if (v === undefined || v === null) return [];
+    const list = Array.isArray(v) ? v : [v];
+    if (list.some((x) => typeof x !== "number" || !Number.isInteger(x) || x < 0)) {
+      throw new ToolkitError(
+        `${file}: field ${key} is ${
+          JSON.stringify(v)
+        } (expected a token id, a list of them, or null)`,
+      );
+    }
+    return list as number[];
   };
   const bool = (key: string, fallback: boolean): boolean => {
     const v = c[key] ?? fallback;
@@ -141,19 +180,27 @@ export function parseConfig(raw: unknown, file = "config.json"): ModelConfig {
   } else {
     intermediateSize = int("intermediate_size");
   }
-  const eos = c.eos_token_id;
-  const eosTokenIds = eos === undefined || eos === null
-    ? []
-    : Array.isArray(eos)
-    ? eos as number[]
-    : [eos as number];
-  const bos = c.bos_token_id;
+  const eosTokenIds = tokenIds("eos_token_id");
+  const bosIds = tokenIds("bos_token_id");
+  if (bosIds.length > 1) {
+    throw new ToolkitError(`${file}: field bos_token_id is a list (expected one token id)`);
+  }
+  const vocabSize = int("vocab_size");
+  for (const [key, ids] of [["bos_token_id", bosIds], ["eos_token_id", eosTokenIds]] as const) {
+    const bad = ids.find((id) => id >= vocabSize);
+    if (bad !== undefined) {
+      throw new ToolkitError(
+        `${file}: field ${key} ${bad} is outside the vocabulary (vocab_size ${vocabSize})`,
+      );
+    }
+  }
   const isQwen = modelType === "qwen2";
   const attentionBias = bool("attention_bias", false);
   let slidingWindow: number | undefined;
   if (modelType === "mistral" && c.sliding_window !== null && c.sliding_window !== undefined) {
     slidingWindow = int("sliding_window");
   }
+  bool("use_sliding_window", false);
   if (isQwen && c.use_sliding_window === true && c.sliding_window) {
     slidingWindow = int("sliding_window");
   }
@@ -167,7 +214,10 @@ export function parseConfig(raw: unknown, file = "config.json"): ModelConfig {
     }
     blocks.forEach((b, i) => {
       const blk = b as { attention?: Record<string, unknown>; ffn?: Record<string, unknown> };
-      if (!blk || typeof blk.attention !== "object" || typeof blk.ffn !== "object") {
+      if (
+        !blk || typeof blk !== "object" || !blk.attention || typeof blk.attention !== "object" ||
+        !blk.ffn || typeof blk.ffn !== "object"
+      ) {
         throw new ToolkitError(`${file}: block_configs[${i}] needs attention and ffn objects`);
       }
       for (const [part, idx] of [["attention", 2 * i], ["ffn", 2 * i + 1]] as const) {
@@ -175,6 +225,13 @@ export function parseConfig(raw: unknown, file = "config.json"): ModelConfig {
         if (p.replace_with_linear === true) {
           throw new ToolkitError(
             `${file}: block_configs[${i}].${part}.replace_with_linear is not supported`,
+          );
+        }
+        if (p.no_op !== undefined && p.no_op !== null && typeof p.no_op !== "boolean") {
+          throw new ToolkitError(
+            `${file}: block_configs[${i}].${part}.no_op is ${
+              JSON.stringify(p.no_op)
+            } (expected true or false)`,
           );
         }
         alive[idx] = p.no_op !== true;
@@ -195,16 +252,16 @@ export function parseConfig(raw: unknown, file = "config.json"): ModelConfig {
     numHeads,
     numKvHeads,
     headDim,
-    vocabSize: int("vocab_size"),
+    vocabSize,
     maxPositions: int("max_position_embeddings", 2048),
-    rmsNormEps: num("rms_norm_eps", 1e-6),
-    ropeTheta: num("rope_theta", 10000),
+    rmsNormEps: num("rms_norm_eps", 1e-6, 1),
+    ropeTheta: num("rope_theta", 10000, 1e12),
     ropeScaling: parseRopeScaling(c.rope_scaling, file),
     tieWordEmbeddings: bool("tie_word_embeddings", false),
     qkvBias: isQwen ? true : attentionBias,
     oBias: isQwen ? false : attentionBias,
     mlpBias: bool("mlp_bias", false),
-    bosTokenId: typeof bos === "number" ? bos : undefined,
+    bosTokenId: bosIds[0],
     eosTokenIds,
     slidingWindow,
     alive,
@@ -221,7 +278,7 @@ function parseRopeScaling(v: unknown, file: string): RopeScaling | undefined {
   const type = r.rope_type ?? r.type;
   const pos = (key: string): number => {
     const x = r[key];
-    if (typeof x !== "number" || !(x > 0)) {
+    if (typeof x !== "number" || !Number.isFinite(x) || !(x > 0)) {
       throw new ToolkitError(
         `${file}: field rope_scaling.${key} is ${JSON.stringify(x)} (expected a positive number)`,
       );

@@ -191,9 +191,13 @@ export function expectedTensors(cfg: ModelConfig): Map<string, number[]> {
   return m;
 }
 
+/** Tensors some exporters add that carry no weights (old Llama checkpoints store RoPE's inv_freq). */
+const IGNORED_TENSOR = /^model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq$/;
+
 /**
- * Reads and validates every expected tensor of `cfg` from a checkpoint (shapes and dtypes),
- * converting to f32. `file` names the checkpoint in errors.
+ * Reads and validates every expected tensor of `cfg` from a checkpoint (shapes, dtypes, finite
+ * values), converting to f32; a tensor the config does not account for is an error too. `file`
+ * names the checkpoint in errors.
  *
  * @example
  * ```ts
@@ -208,7 +212,24 @@ export async function readHostWeights(
   file = "model.safetensors",
 ): Promise<HostWeights> {
   const out: HostWeights = new Map();
-  for (const [name, shape] of expectedTensors(cfg)) {
+  const expected = expectedTensors(cfg);
+  for (const name of ckpt.tensors.keys()) {
+    if (expected.has(name) || IGNORED_TENSOR.test(name)) continue;
+    const layer =
+      /^model\.layers\.(\d+)\.(self_attn|input_layernorm|mlp|post_attention_layernorm)\./
+        .exec(name);
+    const b = layer ? Number(layer[1]) : -1;
+    const sub = layer && /^(self_attn|input_layernorm)$/.test(layer[2]) ? 2 * b : 2 * b + 1;
+    const why = name === "lm_head.weight" && cfg.tieWordEmbeddings
+      ? "config.json field tie_word_embeddings is true, so there is no separate LM head"
+      : layer && b >= cfg.numLayers
+      ? `config.json field num_hidden_layers is ${cfg.numLayers}`
+      : layer && cfg.modelType === "nemotron-nas" && !cfg.alive[sub]
+      ? `config.json block_configs[${b}] marks that sublayer as removed (no_op)`
+      : "config.json accounts for no such tensor";
+    throw new ToolkitError(`${file}: unexpected tensor ${name} (${why})`);
+  }
+  for (const [name, shape] of expected) {
     const info = ckpt.info(name, file);
     if (info.dtype !== "F32" && info.dtype !== "F16" && info.dtype !== "BF16") {
       throw new ToolkitError(
@@ -325,7 +346,8 @@ export async function loadModel(
 ): Promise<LlamaModel> {
   const config = await readConfig(dir);
   const ckpt = await openCheckpoint(dir);
-  const weights = await readHostWeights(config, ckpt, join(dir, "model.safetensors"));
+  const file = join(dir, "model.safetensors");
+  checkBindingLimits(gpu, config, options.dtype ?? gpu.weightDType, file);
   let tokenizer: TextTokenizer | undefined;
   let hasTokenizer = true;
   try {
@@ -333,6 +355,39 @@ export async function loadModel(
   } catch {
     hasTokenizer = false;
   }
-  if (hasTokenizer) tokenizer = await loadTokenizer(dir);
+  if (hasTokenizer) {
+    tokenizer = await loadTokenizer(dir);
+    if (tokenizer.maxId >= config.vocabSize) {
+      throw new ToolkitError(
+        `${join(dir, "tokenizer.json")}: token id ${tokenizer.maxId} is outside the model's ` +
+          `vocabulary (${join(dir, "config.json")} field vocab_size is ${config.vocabSize})`,
+      );
+    }
+  }
+  const weights = await readHostWeights(config, ckpt, file);
   return modelFromHostWeights(gpu, config, weights, { ...options, tokenizer, sourceDir: dir });
+}
+
+/**
+ * Refuses, before anything is read or allocated, a model whose largest weight does not fit one
+ * storage binding of the device (the limit `maxStorageBufferBindingSize`).
+ */
+function checkBindingLimits(
+  gpu: Gpu,
+  cfg: ModelConfig,
+  dtype: "f32" | "f16",
+  file: string,
+): void {
+  const limit = gpu.caps.maxStorageBindingSize;
+  const bytes = dtype === "f16" ? 2 : 4;
+  for (const [name, shape] of expectedTensors(cfg)) {
+    const size = shape.reduce((a, b) => a * b, 1) * bytes;
+    if (size > limit) {
+      throw new ToolkitError(
+        `${file}: tensor ${name} [${shape}] needs ${size} bytes as ${dtype}, more than the ` +
+          `device's storage binding limit (maxStorageBufferBindingSize ${limit} bytes on ` +
+          `${gpu.description}); the model is too large for this device`,
+      );
+    }
+  }
 }

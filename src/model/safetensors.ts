@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, isAbsolute, join, sep } from "node:path";
 import { ToolkitError } from "../errors.ts";
 import { bf16BitsToF32, f16BitsToF32 } from "../gpu/f16.ts";
 
@@ -107,19 +107,71 @@ export class Checkpoint {
     switch (t.dtype) {
       case "F32":
         for (let i = 0; i < n; i++) out[i] = view.getFloat32(4 * i, true);
-        return out;
+        break;
       case "F16":
         for (let i = 0; i < n; i++) out[i] = f16BitsToF32(view.getUint16(2 * i, true));
-        return out;
+        break;
       case "BF16":
         for (let i = 0; i < n; i++) out[i] = bf16BitsToF32(view.getUint16(2 * i, true));
-        return out;
+        break;
       default:
         throw new ToolkitError(
           `${basename(t.file)}: tensor ${name} has dtype ${t.dtype}, expected F32, F16 or BF16`,
         );
     }
+    const bad = firstNonFinite(out);
+    if (bad >= 0) {
+      throw new ToolkitError(
+        `${basename(t.file)}: tensor ${name} has a non-finite value (${
+          out[bad]
+        }) at element ${bad}` +
+          ` of ${n}; the checkpoint is corrupt`,
+      );
+    }
+    return out;
   }
+}
+
+/**
+ * Index of the first NaN or ±Infinity in `v`, or -1. One pass: a running sum is finite iff every
+ * term is (with f32 values and an f64 sum, no overflow is possible below 2^993 elements), so the
+ * element-by-element search runs only when something is wrong.
+ */
+function firstNonFinite(v: Float32Array): number {
+  let sum = 0;
+  for (let i = 0; i < v.length; i++) sum += v[i];
+  if (Number.isFinite(sum)) return -1;
+  return v.findIndex((x) => !Number.isFinite(x));
+}
+
+/**
+ * Names of the top-level keys of a JSON object text, in order, duplicates kept (`JSON.parse`
+ * silently keeps the last of duplicated keys). The text must already parse as an object.
+ */
+export function topLevelKeys(text: string): string[] {
+  const keys: string[] = [];
+  let depth = 0;
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
+      if (depth === 1 && expectKey) {
+        keys.push(JSON.parse(text.slice(i, j + 1)));
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === "{" || c === "[") {
+      depth++;
+      if (depth === 1) expectKey = true;
+    } else if (c === "}" || c === "]") {
+      depth--;
+    } else if (c === "," && depth === 1) {
+      expectKey = true;
+    }
+  }
+  return keys;
 }
 
 async function readExactly(
@@ -152,7 +204,15 @@ async function readHeader(path: string): Promise<{
     throw new ToolkitError(`${path}: cannot open (${(e as Error).message})`);
   }
   try {
-    const size = (await f.stat()).size;
+    const st = await f.stat();
+    if (!st.isFile) {
+      throw new ToolkitError(
+        `${path}: is a ${
+          st.isDirectory ? "directory" : "special file"
+        }, expected a safetensors file`,
+      );
+    }
+    const size = st.size;
     if (size < 8) {
       throw new ToolkitError(`${name}: file is ${size} bytes, too short for a header length`);
     }
@@ -177,6 +237,13 @@ async function readHeader(path: string): Promise<{
     if (typeof header !== "object" || header === null || Array.isArray(header)) {
       throw new ToolkitError(`${name}: header must be a JSON object`);
     }
+    const seen = new Set<string>();
+    for (const key of topLevelKeys(text)) {
+      if (seen.has(key)) {
+        throw new ToolkitError(`${name}: tensor ${key} appears twice in the header`);
+      }
+      seen.add(key);
+    }
     const dataStart = 8 + n;
     const dataSize = size - dataStart;
     const tensors = new Map<string, TensorInfo>();
@@ -184,6 +251,12 @@ async function readHeader(path: string): Promise<{
     const ranges: [number, number, string][] = [];
     for (const [key, value] of Object.entries(header)) {
       if (key === "__metadata__") {
+        if (
+          value !== null && (typeof value !== "object" || Array.isArray(value) ||
+            Object.values(value).some((x) => typeof x !== "string"))
+        ) {
+          throw new ToolkitError(`${name}: __metadata__ must map names to strings`);
+        }
         metadata = (value ?? {}) as Record<string, string>;
         continue;
       }
@@ -199,7 +272,10 @@ async function readHeader(path: string): Promise<{
         );
       }
       const dtype = v.dtype as SafetensorsDType;
-      if (!Array.isArray(v.shape) || !v.shape.every((d) => Number.isInteger(d) && d >= 0)) {
+      if (
+        !Array.isArray(v.shape) ||
+        !v.shape.every((d) => Number.isSafeInteger(d) && d >= 0 && d <= Number.MAX_SAFE_INTEGER)
+      ) {
         throw new ToolkitError(
           `${name}: tensor ${key}: shape must be an array of non-negative integers`,
         );
@@ -207,7 +283,7 @@ async function readHeader(path: string): Promise<{
       const off = v.data_offsets;
       if (
         !Array.isArray(off) || off.length !== 2 || !off.every((d) =>
-          Number.isInteger(d) && d >= 0
+          Number.isSafeInteger(d) && d >= 0
         ) ||
         off[1] < off[0]
       ) {
@@ -276,7 +352,10 @@ export async function openCheckpoint(dir: string): Promise<Checkpoint> {
   let indexText: string | undefined;
   try {
     indexText = await Deno.readTextFile(indexPath);
-  } catch {
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) {
+      throw new ToolkitError(`${indexPath}: cannot read (${(e as Error).message})`);
+    }
     indexText = undefined;
   }
   if (indexText === undefined) {
@@ -287,35 +366,102 @@ export async function openCheckpoint(dir: string): Promise<Checkpoint> {
     }
     return openSafetensors(single);
   }
-  let index: { weight_map?: Record<string, string> };
+  let index: unknown;
   try {
     index = JSON.parse(indexText);
   } catch (e) {
-    throw new ToolkitError(
-      `model.safetensors.index.json: not valid JSON (${(e as Error).message})`,
-    );
+    throw new ToolkitError(`${indexPath}: not valid JSON (${(e as Error).message})`);
   }
-  if (!index.weight_map || typeof index.weight_map !== "object") {
-    throw new ToolkitError("model.safetensors.index.json: field weight_map is missing");
+  const weightMap = (index as { weight_map?: unknown } | null)?.weight_map;
+  if (!weightMap || typeof weightMap !== "object" || Array.isArray(weightMap)) {
+    throw new ToolkitError(`${indexPath}: field weight_map is missing (expected an object)`);
   }
-  const files = [...new Set(Object.values(index.weight_map))];
+  const entries = Object.entries(weightMap as Record<string, unknown>);
+  if (entries.length === 0) throw new ToolkitError(`${indexPath}: field weight_map is empty`);
+  const root = await Deno.realPath(dir);
+  const shardPaths = new Map<string, string>(); // name in the index → path checked to lie in dir
+  for (const [tensor, file] of entries) {
+    if (typeof file !== "string" || file === "") {
+      throw new ToolkitError(
+        `${indexPath}: weight_map[${JSON.stringify(tensor)}] must be a file name, got ${
+          JSON.stringify(file)
+        }`,
+      );
+    }
+    if (!shardPaths.has(file)) {
+      shardPaths.set(
+        file,
+        await confinedShard(root, dir, file, `${indexPath}: weight_map[${JSON.stringify(tensor)}]`),
+      );
+    }
+  }
   const tensors = new Map<string, TensorInfo>();
   const starts = new Map<string, number>();
   let metadata: Record<string, string> = {};
-  for (const file of files) {
-    const path = join(dir, file);
+  for (const path of new Set(shardPaths.values())) {
     const h = await readHeader(path);
     if (starts.size === 0) metadata = h.metadata;
     starts.set(path, h.dataStart);
-    for (const [k, v] of h.tensors) tensors.set(k, v);
+    for (const [k, v] of h.tensors) {
+      const prev = tensors.get(k);
+      if (prev) {
+        throw new ToolkitError(
+          `${indexPath}: tensor ${k} is in two shards, ${basename(prev.file)} and ${
+            basename(path)
+          }`,
+        );
+      }
+      tensors.set(k, v);
+    }
   }
-  for (const [k, file] of Object.entries(index.weight_map)) {
+  for (const [k, file] of entries) {
     const t = tensors.get(k);
-    if (!t || basename(t.file) !== basename(file)) {
-      throw new ToolkitError(`model.safetensors.index.json: tensor ${k} is not in ${file}`);
+    if (!t || t.file !== shardPaths.get(file as string)) {
+      throw new ToolkitError(`${indexPath}: weight_map says tensor ${k} is in ${file}, it is not`);
+    }
+  }
+  for (const [k, t] of tensors) {
+    if (!(k in (weightMap as Record<string, unknown>))) {
+      throw new ToolkitError(
+        `${indexPath}: tensor ${k} of ${basename(t.file)} is not listed in weight_map`,
+      );
     }
   }
   return new Checkpoint(tensors, starts, metadata);
+}
+
+/**
+ * Resolves a shard name of an index inside the model folder: a relative path without `..` whose
+ * real path (symlinks followed) lies under the folder's real path — or, for a Hugging Face hub
+ * cache snapshot (`…/snapshots/<rev>/`), under the cache's own `…/blobs/`.
+ */
+async function confinedShard(
+  root: string,
+  dir: string,
+  file: string,
+  where: string,
+): Promise<string> {
+  if (isAbsolute(file) || file.includes("\\") || file.split("/").includes("..")) {
+    throw new ToolkitError(
+      `${where}: shard path ${JSON.stringify(file)} must be a file name inside the model folder`,
+    );
+  }
+  const path = join(dir, file);
+  let real: string;
+  try {
+    real = await Deno.realPath(path);
+  } catch (e) {
+    throw new ToolkitError(`${where}: shard ${file} cannot be opened (${(e as Error).message})`);
+  }
+  const inside = (base: string) => real.startsWith(base.endsWith(sep) ? base : base + sep);
+  // A Hugging Face hub cache snapshot (…/snapshots/<rev>/) links its files to …/blobs/.
+  const hubBlobs = basename(dirname(root)) === "snapshots" ? join(root, "..", "..", "blobs") : "";
+  if (!inside(root) && !(hubBlobs && inside(hubBlobs))) {
+    throw new ToolkitError(
+      `${where}: shard ${file} resolves outside the model folder (a symlink to ${real}); refused`,
+    );
+  }
+  return path;
 }
 
 /** A tensor to write: values converted to `dtype` on output. */

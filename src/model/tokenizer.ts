@@ -23,6 +23,8 @@ export class TextTokenizer {
   readonly eosId: number | undefined;
   /** Vocabulary size including added tokens. */
   readonly vocabSize: number;
+  /** Largest token id the tokenizer can produce (vocabulary and added tokens). */
+  readonly maxId: number;
 
   /** Use {@link loadTokenizer}. */
   constructor(
@@ -30,11 +32,13 @@ export class TextTokenizer {
     bosId: number | undefined,
     eosId: number | undefined,
     vocabSize: number,
+    maxId = vocabSize - 1,
   ) {
     this.#tok = tok;
     this.bosId = bosId;
     this.eosId = eosId;
     this.vocabSize = vocabSize;
+    this.maxId = maxId;
   }
 
   /**
@@ -66,7 +70,7 @@ async function readJson(path: string): Promise<Record<string, unknown>> {
   }
   try {
     const v = JSON.parse(text);
-    if (typeof v !== "object" || v === null) throw new Error("not an object");
+    if (typeof v !== "object" || v === null || Array.isArray(v)) throw new Error("not an object");
     return v;
   } catch (e) {
     throw new ToolkitError(`${path}: not valid JSON (${(e as Error).message})`);
@@ -91,13 +95,15 @@ function tokenId(json: Record<string, unknown>, token: unknown): number | undefi
 export async function loadTokenizer(dir: string): Promise<TextTokenizer> {
   const tjPath = join(dir, "tokenizer.json");
   const tj = await readJson(tjPath);
+  const tcPath = join(dir, "tokenizer_config.json");
   let tc: Record<string, unknown> = {};
+  let hasConfig = true;
   try {
-    await Deno.stat(join(dir, "tokenizer_config.json"));
-    tc = await readJson(join(dir, "tokenizer_config.json"));
-  } catch (e) {
-    if (e instanceof ToolkitError) throw e;
+    await Deno.stat(tcPath);
+  } catch {
+    hasConfig = false;
   }
+  if (hasConfig) tc = await readJson(tcPath);
   let tok: HfTokenizer;
   try {
     tok = new HfTokenizer(tj, tc);
@@ -105,11 +111,65 @@ export async function loadTokenizer(dir: string): Promise<TextTokenizer> {
   } catch (e) {
     throw new ToolkitError(`${tjPath}: the tokenizer does not load (${(e as Error).message})`);
   }
+  const maxId = checkIds(tj, tjPath);
   const model = tj.model as { vocab?: Record<string, number> | unknown[] } | undefined;
   const vocab = model?.vocab;
   let size = Array.isArray(vocab) ? vocab.length : vocab ? Object.keys(vocab).length : 0;
   for (const t of (tj.added_tokens as { id: number }[] | undefined) ?? []) {
     size = Math.max(size, t.id + 1);
   }
-  return new TextTokenizer(tok, tokenId(tj, tc.bos_token), tokenId(tj, tc.eos_token), size);
+  return new TextTokenizer(
+    tok,
+    tokenId(tj, tc.bos_token),
+    tokenId(tj, tc.eos_token),
+    size,
+    maxId,
+  );
+}
+
+/**
+ * Checks the id fields of tokenizer.json (`model.vocab` values or list length, `added_tokens[i].id`)
+ * and returns the largest id.
+ */
+function checkIds(tj: Record<string, unknown>, file: string): number {
+  const model = tj.model;
+  if (!model || typeof model !== "object" || Array.isArray(model)) {
+    throw new ToolkitError(`${file}: field model is missing (expected an object)`);
+  }
+  const vocab = (model as { vocab?: unknown }).vocab;
+  let maxId = -1;
+  if (Array.isArray(vocab)) {
+    maxId = vocab.length - 1; // Unigram: [[piece, score], …], the id is the position
+  } else if (vocab && typeof vocab === "object") {
+    for (const [piece, id] of Object.entries(vocab)) {
+      if (typeof id !== "number" || !Number.isInteger(id) || id < 0) {
+        throw new ToolkitError(
+          `${file}: field model.vocab[${JSON.stringify(piece)}] is ${
+            JSON.stringify(id)
+          } (expected a token id ≥ 0)`,
+        );
+      }
+      maxId = Math.max(maxId, id);
+    }
+  } else if (vocab !== undefined) {
+    throw new ToolkitError(`${file}: field model.vocab must be an object or a list`);
+  }
+  const added = tj.added_tokens ?? [];
+  if (!Array.isArray(added)) {
+    throw new ToolkitError(`${file}: field added_tokens must be a list`);
+  }
+  added.forEach((t, i) => {
+    const id = (t as { id?: unknown } | null)?.id;
+    if (typeof id !== "number" || !Number.isInteger(id) || id < 0) {
+      throw new ToolkitError(
+        `${file}: field added_tokens[${i}].id is ${JSON.stringify(id)} (expected a token id ≥ 0)`,
+      );
+    }
+    if (typeof (t as { content?: unknown }).content !== "string") {
+      throw new ToolkitError(`${file}: field added_tokens[${i}].content must be a string`);
+    }
+    maxId = Math.max(maxId, id);
+  });
+  if (maxId < 0) throw new ToolkitError(`${file}: the tokenizer has no tokens`);
+  return maxId;
 }

@@ -8,6 +8,7 @@
  * @module
  */
 import { ToolkitError } from "../errors.ts";
+import { readText } from "../data/jsonl.ts";
 import { seededRandom } from "../model/generate.ts";
 import type { TextTokenizer } from "../model/tokenizer.ts";
 
@@ -57,8 +58,11 @@ export function sampleCalibration(
   const { nsamples, seqLen } = options;
   const sampling = options.sampling ?? "random";
   const seed = options.seed ?? 0;
-  if (!(nsamples >= 1) || !(seqLen >= 2)) {
-    throw new ToolkitError(`calibration: need nsamples ≥ 1 and seq-len ≥ 2`);
+  if (!Number.isInteger(nsamples) || nsamples < 1) {
+    throw new ToolkitError(`--nsamples: expected an integer ≥ 1, got ${nsamples}`);
+  }
+  if (!Number.isInteger(seqLen) || seqLen < 2) {
+    throw new ToolkitError(`--seq-len: expected an integer ≥ 2, got ${seqLen}`);
   }
   const need = sampling === "sequential" ? nsamples * seqLen : seqLen + 1;
   if (tokens.length < need) {
@@ -98,12 +102,7 @@ export async function calibrationFromFile(
   tokenizer: TextTokenizer,
   options: CalibrationOptions,
 ): Promise<Calibration> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    throw new ToolkitError(`${path}: cannot read calibration text (${(e as Error).message})`);
-  }
+  const text = await readText(path, "calibration text");
   if (text.trim().length === 0) throw new ToolkitError(`${path}: calibration text is empty`);
   const tokens = tokenizer.encode(text);
   const calib = sampleCalibration(tokens, options, path);

@@ -271,17 +271,70 @@ export async function cachedLatency(
  * ```
  */
 export async function readLatencyTable(path: string): Promise<LatencyTable> {
-  let raw: Record<string, unknown>;
+  let text: string;
   try {
-    raw = JSON.parse(await Deno.readTextFile(path));
+    text = await Deno.readTextFile(path);
   } catch (e) {
     throw new ToolkitError(`${path}: cannot read the latency table (${(e as Error).message})`);
   }
-  for (const f of ["attention", "mlp"] as const) {
-    if (typeof raw[f] !== "number" || !((raw[f] as number) > 0)) {
-      throw new ToolkitError(`${path}: field ${f} must be a positive number (ms)`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new ToolkitError(`${path}: latency table is not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    throw new ToolkitError(`${path}: latency table must be a JSON object`);
+  }
+  const r = raw as Record<string, unknown>;
+  // Milliseconds: finite, positive and below a day (a larger value is a unit mistake, and huge
+  // values overflow the speedup sums to Infinity/NaN).
+  const MAX_MS = 86_400_000;
+  const ms = (f: string, required: boolean): number | undefined => {
+    const v = r[f];
+    if (v === undefined && !required) return undefined;
+    if (typeof v !== "number" || !Number.isFinite(v) || !(v > 0) || v > MAX_MS) {
+      throw new ToolkitError(
+        `${path}: field ${f} is ${JSON.stringify(v) ?? "missing"} (expected a positive number ` +
+          `of milliseconds below ${MAX_MS}${required ? "" : ", or omit the field"})`,
+      );
+    }
+    return v;
+  };
+  const attention = ms("attention", true)!;
+  const mlp = ms("mlp", true)!;
+  const dense = ms("dense", false);
+  const t1 = ms("t1", false);
+  ms("t2", false);
+  ms("t3", false);
+  if (t1 !== undefined && dense !== undefined && t1 !== dense) {
+    throw new ToolkitError(`${path}: fields t1 (${t1}) and dense (${dense}) disagree`);
+  }
+  if (
+    r.probeBlocks !== undefined &&
+    (!Array.isArray(r.probeBlocks) ||
+      r.probeBlocks.some((b) => !Number.isInteger(b) || (b as number) < 0))
+  ) {
+    throw new ToolkitError(`${path}: field probeBlocks must be a list of block indices`);
+  }
+  for (const f of ["adapter", "model", "deno", "measuredAt"]) {
+    if (r[f] !== undefined && typeof r[f] !== "string") {
+      throw new ToolkitError(
+        `${path}: field ${f} is ${JSON.stringify(r[f])} (expected a string, or omit the field)`,
+      );
     }
   }
-  const dense = typeof raw.dense === "number" ? raw.dense : 0;
-  return { ...(raw as unknown as LatencyTable), dense, source: "file" };
+  if (
+    r.workload !== undefined && (typeof r.workload !== "object" || r.workload === null ||
+      Array.isArray(r.workload))
+  ) {
+    throw new ToolkitError(`${path}: field workload must be an object`);
+  }
+  return {
+    ...(r as unknown as LatencyTable),
+    attention,
+    mlp,
+    dense: dense ?? 0,
+    source: "file",
+  };
 }

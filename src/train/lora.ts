@@ -96,7 +96,11 @@ export function createLora(model: LlamaModel, options: LoraOptions = {}): Map<st
     }
   });
   if (out.size === 0) {
-    throw new ToolkitError(`no layer to adapt: the model has none of ${targets.join(", ")}`);
+    throw new ToolkitError(
+      `--targets ${targets.join(",")}: no layer to adapt, the model${
+        model.sourceDir ? ` in ${model.sourceDir}` : ""
+      } has none of these sublayers (all of them are removed)`,
+    );
   }
   return out;
 }

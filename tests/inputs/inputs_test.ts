@@ -1,0 +1,62 @@
+/**
+ * The generated malformed-input corpus (tests/inputs/corpus.ts): every case through the library
+ * is a one-line ToolkitError naming its file and field (controls load), and a representative case
+ * of each class through `deno run tasks/prune.ts` / `tasks/eval.ts` exits 2 with exactly one
+ * stderr line, no stack trace and nothing written.
+ */
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
+import { GPU_TEST } from "../util.ts";
+import { buildCorpus } from "./corpus.ts";
+import { checkCli, checkLib } from "./check.ts";
+
+const root = await Deno.makeTempDir({ prefix: "sprint-inputs-" });
+const { cases } = await buildCorpus(root);
+addEventListener("unload", () => Deno.removeSync(root, { recursive: true }));
+
+Deno.test({
+  name: "malformed-input corpus: each case is a one-line ToolkitError naming file and field",
+  ...GPU_TEST,
+  async fn() {
+    assert(cases.length >= 60, `${cases.length} cases`);
+    const failures: string[] = [];
+    for (const c of cases) {
+      const why = await checkLib(c);
+      if (why) failures.push(`[${c.cls}] ${c.name}: ${why}`);
+    }
+    assertEquals(failures, []);
+  },
+});
+
+const CLI_SUBSET = [
+  "duplicated tensor name",
+  "model.safetensors is a folder",
+  "NaN weight",
+  "max_position_embeddings 1e12",
+  "symlink out of the folder",
+  "../../../etc/passwd",
+  "added token id beyond vocab_size",
+  "NUL bytes (binary)",
+  "attention null",
+  "empty piqa.jsonl",
+];
+
+Deno.test({
+  name: "malformed-input corpus through the CLI: exit 2, one stderr line, no output left",
+  ...GPU_TEST,
+  async fn() {
+    const picked = CLI_SUBSET.map((name) => {
+      const c = cases.find((x) => x.name === name);
+      if (!c) throw new Error(`no case ${name}`);
+      return c;
+    });
+    const failures: string[] = [];
+    // Two at a time (CI has 2 cores); each writes into its own out-N path under root.
+    for (let i = 0; i < picked.length; i += 2) {
+      const res = await Promise.all(picked.slice(i, i + 2).map((c) => checkCli(c, root)));
+      res.forEach((r, j) =>
+        r && failures.push(`[${picked[i + j].cls}] ${picked[i + j].name}: ${r}`)
+      );
+    }
+    assertEquals(failures, []);
+  },
+});
