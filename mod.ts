@@ -67,3 +67,18 @@ export * from "./src/train/trainer.ts";
 export * from "./src/train/lora.ts";
 export type { EncodePairOptions, ScoreOptions } from "./src/eval/loglikelihood.ts";
 export type { TokenBatch } from "./src/train/grad.ts";
+/**
+ * GGUF export for llama.cpp (dense models as `llama`, pruned ones as `deci`, tokenizer embedded).
+ *
+ * @example
+ * ```ts
+ * import { exportGguf } from "./mod.ts";
+ * await exportGguf("out/pruned", "out/pruned.gguf", { dtype: "f16" });
+ * ```
+ */
+export {
+  exportGguf,
+  type ExportGgufOptions,
+  type ExportGgufResult,
+} from "./src/export/gguf.ts";
+export { GgufWriter, type GgufTensor, type GgufValue } from "./src/export/gguf_writer.ts";
