@@ -85,9 +85,19 @@ export class JsonLineChild {
     });
   }
 
-  /** The last non-empty stderr line of the child (one line, trimmed to 300 characters). */
+  /**
+   * The child's last informative stderr line (native stack frames and backtrace banners are
+   * skipped), trimmed to 300 characters.
+   */
   lastStderr(): string {
-    const line = this.#stderr[this.#stderr.length - 1] ?? "";
+    const frame = /^\s*(\d+: |#\d+ |at |-+ ?(Native|JavaScript) stack trace|\(|\[)|^\s*$/;
+    let line = "";
+    for (let i = this.#stderr.length - 1; i >= 0; i--) {
+      if (!frame.test(this.#stderr[i])) {
+        line = this.#stderr[i].trim();
+        break;
+      }
+    }
     return line.length > 300 ? line.slice(0, 300) + "…" : line;
   }
 
