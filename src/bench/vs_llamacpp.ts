@@ -20,7 +20,11 @@ import { exportGguf } from "../export/gguf.ts";
 import { parseConfig } from "../model/config.ts";
 import { expectedTensors } from "../model/model.ts";
 import { writeSafetensors } from "../model/safetensors.ts";
-import { type EngineDescription, type InferenceEngine, sequenceLogProbs } from "../engines/engine.ts";
+import {
+  type EngineDescription,
+  type InferenceEngine,
+  sequenceLogProbs,
+} from "../engines/engine.ts";
 import { LlamaCppEngine } from "../engines/llamacpp.ts";
 import { WebGpuChildEngine } from "../engines/webgpu_child.ts";
 import { benchModelConfigJson, benchWeights } from "./forward_bench.ts";
@@ -122,7 +126,12 @@ export async function writeBenchModelDir(dir: string): Promise<void> {
   await Deno.mkdir(dir, { recursive: true });
   await Deno.writeTextFile(
     join(dir, "config.json"),
-    JSON.stringify({ ...json, architectures: ["LlamaForCausalLM"], bos_token_id: 1, eos_token_id: 2 }),
+    JSON.stringify({
+      ...json,
+      architectures: ["LlamaForCausalLM"],
+      bos_token_id: 1,
+      eos_token_id: 2,
+    }),
   );
   const shapes = expectedTensors(cfg);
   await writeSafetensors(
@@ -229,11 +238,16 @@ export async function benchVsLlamaCpp(options: VsLlamaCppOptions): Promise<VsLla
             const ctx = Math.min(ours.contextLength, cpp.contextLength);
             const promptTokens = Math.min(options.promptTokens ?? 512, ctx - newTokens - 1);
             if (promptTokens < 1) {
-              throw new ToolkitError(`${m.name}: context ${ctx} too short for ${newTokens} new tokens`);
+              throw new ToolkitError(
+                `${m.name}: context ${ctx} too short for ${newTokens} new tokens`,
+              );
             }
             const check = await checkSame(ours, cpp, dtype === "f32" ? 1e-3 : 5e-2);
             const w = { promptTokens, newTokens, warmup: 0, reps: 1 };
-            const rate = { ours: { p: [] as number[], d: [] as number[] }, cpp: { p: [] as number[], d: [] as number[] } };
+            const rate = {
+              ours: { p: [] as number[], d: [] as number[] },
+              cpp: { p: [] as number[], d: [] as number[] },
+            };
             for (let r = 0; r < warmup + rounds; r++) {
               const a = await ours.time(w);
               const b = await cpp.time(w);
@@ -290,9 +304,11 @@ export async function benchVsLlamaCpp(options: VsLlamaCppOptions): Promise<VsLla
 function formatCell(c: VsCell): string {
   const f = (s: Spread) => `${s.median.toFixed(0)}`;
   const r = (s: Spread) => `${s.median.toFixed(2)}× [${s.p10.toFixed(2)}–${s.p90.toFixed(2)}]`;
-  return `${c.model} ${c.dtype} ${c.threads}t | prefill ${c.promptTokens}: ours ${f(c.ours.prefill)} tok/s, llama.cpp ${
-    f(c.llamacpp.prefill)
-  } tok/s, ratio ${r(c.ratio.prefill)} | decode ${c.newTokens}: ours ${f(c.ours.decode)} tok/s, llama.cpp ${
+  return `${c.model} ${c.dtype} ${c.threads}t | prefill ${c.promptTokens}: ours ${
+    f(c.ours.prefill)
+  } tok/s, llama.cpp ${f(c.llamacpp.prefill)} tok/s, ratio ${
+    r(c.ratio.prefill)
+  } | decode ${c.newTokens}: ours ${f(c.ours.decode)} tok/s, llama.cpp ${
     f(c.llamacpp.decode)
   } tok/s, ratio ${r(c.ratio.decode)}`;
 }

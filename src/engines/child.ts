@@ -75,9 +75,7 @@ export class JsonLineChild {
       for (const [, p] of this.#pending) {
         p.reject(
           new ToolkitError(
-            `${this.label}: child process died during "${p.op}" (${how})${
-              last ? `: ${last}` : ""
-            }`,
+            `${this.label}: child process died during "${p.op}" (${how})${last ? `: ${last}` : ""}`,
           ),
         );
       }

@@ -181,7 +181,9 @@ export function checkScoreRequest(r: ScoreRequest, i: number, vocab: number, con
   }
   for (const x of [...r.input, ...r.targets]) {
     if (!Number.isInteger(x) || x < 0 || x >= vocab) {
-      throw new ToolkitError(`score request ${i}: token id ${x} outside the vocabulary [0, ${vocab})`);
+      throw new ToolkitError(
+        `score request ${i}: token id ${x} outside the vocabulary [0, ${vocab})`,
+      );
     }
   }
 }

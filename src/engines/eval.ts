@@ -21,13 +21,19 @@ import { encodePair, type EncodePairOptions, type TokenRequest } from "../eval/l
 import type { LoglikelihoodResult } from "../eval/loglikelihood.ts";
 import { docPerplexity, mean, meanStderr, scoreChoices } from "../eval/metrics.ts";
 import { type PerplexityResult, perplexityWindows } from "../eval/perplexity.ts";
-import { isZeroShotTask, knownTaskNames, type TaskDoc, TASKS, type TaskSpec } from "../eval/tasks.ts";
+import {
+  isZeroShotTask,
+  knownTaskNames,
+  type TaskDoc,
+  TASKS,
+  type TaskSpec,
+} from "../eval/tasks.ts";
 import { checkDataDir, type DocSample, type ZeroShotResult } from "../eval/zeroshot.ts";
 import {
   type EngineDescription,
   type InferenceEngine,
-  msStats,
   type MsStats,
+  msStats,
   type ScoreRequest,
 } from "./engine.ts";
 
@@ -164,7 +170,11 @@ export async function engineLoglikelihoodTokens(
     scored.push({
       id,
       cut,
-      req: { input, positions: r.continuation.map((_, j) => n - c + j), targets: [...r.continuation] },
+      req: {
+        input,
+        positions: r.continuation.map((_, j) => n - c + j),
+        targets: [...r.continuation],
+      },
     });
   });
   const out: LoglikelihoodResult[] = requests.map((r) => ({
@@ -367,11 +377,13 @@ export async function engineSpeed(
   const promptTokens = options.promptTokens ?? Math.min(128, engine.contextLength - newTokens - 1);
   const warmup = options.warmup ?? 2;
   const reps = options.reps ?? 5;
-  for (const [k, v, min] of [["prompt tokens", promptTokens, 1], ["new tokens", newTokens, 1], [
-    "warmup",
-    warmup,
-    0,
-  ], ["reps", reps, 1]] as const) {
+  for (
+    const [k, v, min] of [["prompt tokens", promptTokens, 1], ["new tokens", newTokens, 1], [
+      "warmup",
+      warmup,
+      0,
+    ], ["reps", reps, 1]] as const
+  ) {
     if (!Number.isInteger(v) || v < min) {
       throw new ToolkitError(`speed: ${k} must be an integer ≥ ${min}, got ${v}`);
     }

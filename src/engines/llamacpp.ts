@@ -98,7 +98,8 @@ export function locateNodeLlamaCpp(packageRoot?: string): { dir: string; entry: 
   for (const s of starts) if ((dir = findUp(s))) break;
   if (!dir) {
     return {
-      error: `llama.cpp: node-llama-cpp is not installed (run \`${NODE_LLAMA_CPP_INSTALL}\` in the project root)`,
+      error:
+        `llama.cpp: node-llama-cpp is not installed (run \`${NODE_LLAMA_CPP_INSTALL}\` in the project root)`,
     };
   }
   let pkg: { version?: string; exports?: unknown; main?: string };
@@ -245,7 +246,9 @@ export class LlamaCppEngine implements InferenceEngine {
   }
 
   generate(prompt: readonly number[], maxNewTokens: number, stopAtEos = true): Promise<number[]> {
-    if (prompt.length === 0) throw new ToolkitError("generate: the prompt needs at least one token");
+    if (prompt.length === 0) {
+      throw new ToolkitError("generate: the prompt needs at least one token");
+    }
     if (prompt.length + maxNewTokens > this.contextLength) {
       throw new ToolkitError(
         `generate: ${prompt.length} + ${maxNewTokens} tokens exceed the context of ${this.contextLength}`,

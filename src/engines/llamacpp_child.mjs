@@ -12,7 +12,11 @@ import readline from "node:readline";
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
 
 // Keep stdout for replies: library logs go to stderr.
-console.log = console.info = console.warn = console.debug = console.error;
+console.log =
+  console.info =
+  console.warn =
+  console.debug =
+    console.error;
 
 let llama;
 let model;
@@ -102,7 +106,9 @@ for await (const line of rl) {
     process.stdout.write(JSON.stringify({ id: req.id, ok: true, result }) + "\n");
     if (req.op === "close") break;
   } catch (e) {
-    process.stdout.write(JSON.stringify({ id: req?.id, ok: false, error: String(e?.message ?? e) }) + "\n");
+    process.stdout.write(
+      JSON.stringify({ id: req?.id, ok: false, error: String(e?.message ?? e) }) + "\n",
+    );
   }
 }
 process.exit(0);

@@ -135,7 +135,11 @@ export class WebGpuEngine implements InferenceEngine {
     const V = model.config.vocabSize;
     const per = 8;
     const cache = new KvCache(model, 1, promptTokens + newTokens + 1, mask);
-    const ids = gpu.tensor([promptTokens], "u32", new Uint32Array(syntheticPrompt(promptTokens, V)));
+    const ids = gpu.tensor(
+      [promptTokens],
+      "u32",
+      new Uint32Array(syntheticPrompt(promptTokens, V)),
+    );
     const logits = gpu.tensor([1, V], "f32");
     const ring = Array.from({ length: per + 1 }, () => gpu.tensor([1], "u32"));
     const prefillMs: number[] = [];

@@ -125,7 +125,12 @@ export async function measureLatencyLlamaCpp(
     }
     const decode = w.mode === "generation" ? Math.max(0, w.generationLength - 1) : 0;
     const run = async (e: LlamaCppEngine) => {
-      const t = await e.time({ promptTokens: w.promptLength, newTokens: decode, warmup: 0, reps: 1 });
+      const t = await e.time({
+        promptTokens: w.promptLength,
+        newTokens: decode,
+        warmup: 0,
+        reps: 1,
+      });
       return t.prefillMs[0] + (decode > 0 ? t.decodeMs[0] : 0);
     };
     for (const e of engines) await run(e); // warm-up
@@ -142,7 +147,9 @@ export async function measureLatencyLlamaCpp(
     const attention = median(times[0].map((t, i) => t - times[2][i]))! / k;
     if (!(mlp > 0) || !(attention > 0)) {
       throw new ToolkitError(
-        `latency in llama.cpp: measured non-positive sublayer latency (MLP ${mlp.toFixed(3)} ms, attention ${
+        `latency in llama.cpp: measured non-positive sublayer latency (MLP ${
+          mlp.toFixed(3)
+        } ms, attention ${
           attention.toFixed(3)
         } ms); the workload is too small or the machine too noisy — raise --latency-iters or the workload, or pass --latency-table`,
       );

@@ -28,9 +28,10 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const script = "process.stdin.once('data', () => { console.error('boom: native abort'); process.abort(); });";
+    const script =
+      "process.stdin.once('data', () => { console.error('boom: native abort'); process.abort(); });";
     const child = new JsonLineChild("node", ["-e", script], { label: "test child" });
-    const msg = await oneLineToolkitError(child.request("anything"), "died during \"anything\"");
+    const msg = await oneLineToolkitError(child.request("anything"), 'died during "anything"');
     if (!msg.includes("SIGABRT") || !msg.includes("boom: native abort")) {
       throw new Error(`signal or stderr missing: ${msg}`);
     }
@@ -60,8 +61,11 @@ Deno.test(llamaCppTest("llama.cpp: a crash inside the child becomes a one-line e
     const file = join(dir, "m.gguf");
     await exportGguf(dir, file);
     const eng = await LlamaCppEngine.load(file);
-    await oneLineToolkitError(eng.crashForTest(), "llama.cpp: child process died during \"abort\"");
-    await oneLineToolkitError(eng.score([{ input: [1, 2], positions: [1], targets: [3] }]), "ended");
+    await oneLineToolkitError(eng.crashForTest(), 'llama.cpp: child process died during "abort"');
+    await oneLineToolkitError(
+      eng.score([{ input: [1, 2], positions: [1], targets: [3] }]),
+      "ended",
+    );
     await eng.dispose();
     // The process goes on: a fresh engine works.
     const again = await LlamaCppEngine.load(file);

@@ -10,8 +10,8 @@ import { LlamaCppEngine } from "../../src/engines/llamacpp.ts";
 import { WebGpuEngine } from "../../src/engines/webgpu.ts";
 import { type InferenceEngine, sequenceLogProbs } from "../../src/engines/engine.ts";
 import {
-  enginePerplexity,
   engineLoglikelihoodTokens,
+  enginePerplexity,
   engineSpeed,
 } from "../../src/engines/eval.ts";
 import { exportMaskedGguf } from "../../src/sprint/latency_llamacpp.ts";

@@ -33,7 +33,9 @@ export const REQUIRE_LLAMACPP = Deno.env.get("REQUIRE_LLAMACPP") === "1";
  */
 export function llamaCppTest(name: string, fn: () => Promise<void>): Deno.TestDefinition {
   if (LLAMACPP_MISSING !== undefined && !REQUIRE_LLAMACPP) {
-    console.warn(`skipping "${name}": ${LLAMACPP_MISSING} (set REQUIRE_LLAMACPP=1 to fail instead)`);
+    console.warn(
+      `skipping "${name}": ${LLAMACPP_MISSING} (set REQUIRE_LLAMACPP=1 to fail instead)`,
+    );
     return { name, ignore: true, fn };
   }
   return {
