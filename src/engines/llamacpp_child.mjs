@@ -9,7 +9,11 @@
 //   { op: "greedy", tokens, n }                               -> n greedy next tokens
 //   { op: "close" }
 import readline from "node:readline";
-import { getLlama, LlamaLogLevel } from "node-llama-cpp";
+
+// Resolved by node from the repository's node_modules/ (a non-literal specifier, so that
+// `deno check` does not try to resolve this node-only package).
+const PACKAGE = process.env.NODE_LLAMA_CPP_PATH ?? "node-llama-cpp";
+const { getLlama, LlamaLogLevel } = await import(PACKAGE);
 
 // Keep stdout for replies: library logs go to stderr.
 console.log =
@@ -69,7 +73,7 @@ async function logprobs(tokens) {
 async function greedy(tokens, n) {
   return await withSequence(async (seq) => {
     const out = [];
-    for await (const t of seq.evaluate(tokens, { temperature: 0 })) {
+    for await (const t of seq.evaluate(tokens, { temperature: 0, yieldEogToken: true })) {
       out.push(t);
       if (out.length >= n) break;
     }

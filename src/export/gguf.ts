@@ -22,7 +22,7 @@ import { type ModelConfig, readConfig } from "../model/config.ts";
 import { expectedTensors, type LlamaModel } from "../model/model.ts";
 import { openCheckpoint } from "../model/safetensors.ts";
 import { tokenizerMetadata } from "./gguf_tokenizer.ts";
-import { GgufWriter, type GgufTensorType } from "./gguf_writer.ts";
+import { type GgufTensorType, GgufWriter } from "./gguf_writer.ts";
 
 /** Options for {@link exportGguf}. */
 export interface ExportGgufOptions {
@@ -34,6 +34,11 @@ export interface ExportGgufOptions {
   name?: string;
   /** Directory holding tokenizer.json (default: the model directory / the model's source). */
   tokenizerFrom?: string;
+  /**
+   * Sublayers to keep (2L flags, 2b = block b's attention, 2b+1 its MLP; default: all present).
+   * Masked ones are exported as removed, as if the model had been saved with this mask.
+   */
+  mask?: readonly boolean[];
 }
 
 /** What {@link exportGguf} wrote. */
@@ -110,8 +115,21 @@ export function llama3RopeFactors(cfg: ModelConfig): Float32Array {
   return out;
 }
 
+/** Refuses what the llama/deci GGUF architectures cannot express. */
+function checkSupported(c: ModelConfig, file: string): void {
+  if (c.modelType === "qwen2") {
+    throw new ToolkitError(
+      `${file}: model_type qwen2 is not supported by the GGUF export (llama, mistral, nemotron-nas)`,
+    );
+  }
+  if (c.mlpBias) {
+    throw new ToolkitError(`${file}: mlp_bias true is not supported by the GGUF export`);
+  }
+}
+
 async function dirSource(dir: string): Promise<WeightSource> {
   const config = await readConfig(dir);
+  checkSupported(config, join(dir, "config.json"));
   const ckpt = await openCheckpoint(dir);
   const file = join(dir, "model.safetensors");
   for (const [name, shape] of expectedTensors(config)) {
@@ -138,6 +156,7 @@ async function dirSource(dir: string): Promise<WeightSource> {
 async function modelSource(model: LlamaModel): Promise<WeightSource> {
   const c = model.config;
   const config: ModelConfig = { ...c, alive: model.alive };
+  checkSupported(config, model.sourceDir ? join(model.sourceDir, "config.json") : "config.json");
   const entries: { name: string; tensor: LlamaModel["embed"]; lin?: [number, number] }[] = [
     { name: "model.embed_tokens.weight", tensor: model.embed },
     { name: "model.norm.weight", tensor: model.finalNorm },
@@ -209,14 +228,6 @@ async function buildGguf(
   options: ExportGgufOptions,
 ): Promise<{ writer: GgufWriter; arch: "llama" | "deci" }> {
   const c = src.config;
-  if (c.modelType === "qwen2") {
-    throw new ToolkitError(
-      `config.json: model_type qwen2 is not supported by the GGUF export (llama, mistral, nemotron-nas)`,
-    );
-  }
-  if (c.mlpBias) {
-    throw new ToolkitError(`config.json: mlp_bias true is not supported by the GGUF export`);
-  }
   const tokDir = options.tokenizerFrom ?? src.tokenizerDir;
   if (!tokDir) {
     throw new ToolkitError(
@@ -244,7 +255,9 @@ async function buildGguf(
   w.add("general.name", { type: "string", value: options.name ?? src.name });
   u32("general.file_type", dtype === "f16" ? 1 : 0);
   u32(`${arch}.vocab_size`, c.vocabSize);
-  u32(`${arch}.context_length`, c.maxPositions);
+  // Sliding-window attention (Mistral) is not expressed in llama/deci: advertise only the span
+  // where full attention equals it.
+  u32(`${arch}.context_length`, Math.min(c.maxPositions, c.slidingWindow ?? Infinity));
   u32(`${arch}.embedding_length`, D);
   u32(`${arch}.block_count`, L);
   if (pruned) {
@@ -389,7 +402,12 @@ async function buildGguf(
       w.addTensor({ name: g + "ffn_down.weight", shape: [D, 1], type: mat, data: zeros(D) });
     }
   }
-  w.addTensor({ name: "output_norm.weight", shape: [D], type: "F32", data: hf("model.norm.weight") });
+  w.addTensor({
+    name: "output_norm.weight",
+    shape: [D],
+    type: "F32",
+    data: hf("model.norm.weight"),
+  });
   if (!c.tieWordEmbeddings) {
     w.addTensor({
       name: "output.weight",
@@ -431,6 +449,20 @@ export async function exportGguf(
     throw new ToolkitError(`${outFile}: output file exists (use --overwrite)`);
   }
   const src = typeof model === "string" ? await dirSource(model) : await modelSource(model);
+  if (options.mask) {
+    const alive = src.config.alive;
+    if (options.mask.length !== alive.length) {
+      throw new ToolkitError(
+        `exportGguf: mask has ${options.mask.length} flags, the model has ${alive.length} sublayers`,
+      );
+    }
+    options.mask.forEach((m, s) => {
+      if (m && !alive[s]) {
+        throw new ToolkitError(`exportGguf: mask keeps sublayer ${s}, which the model lacks`);
+      }
+    });
+    src.config = { ...src.config, alive: alive.map((a, s) => a && options.mask![s]) };
+  }
   const { writer, arch } = await buildGguf(src, dtype, options);
   const parent = dirname(outFile);
   await Deno.mkdir(parent, { recursive: true });

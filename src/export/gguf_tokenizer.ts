@@ -147,7 +147,9 @@ export function tokenizerMetadata(
   for (const t of added) put(t.content, t.id, "added_tokens");
 
   const unkContent = tokenContent(model.unk_token);
-  const unkId = unkContent !== undefined ? (vocab as Record<string, number>)[unkContent] : undefined;
+  const unkId = unkContent !== undefined
+    ? (vocab as Record<string, number>)[unkContent]
+    : undefined;
   const specialIds = new Set(added.filter((t) => t.special).map((t) => t.id));
   const userIds = new Set(added.filter((t) => !t.special).map((t) => t.id));
 

@@ -95,10 +95,19 @@ Deno.test("GgufWriter: rejects out-of-range values, bad shapes, duplicates and w
   };
   await throws(() => w.add("x", { type: "u32", value: -1 }), "out of range");
   await throws(() => w.add("x", { type: "i32", value: 1.5 }), "not an integer");
-  await throws(() => w.add("x", { type: "array", itemType: "u8", value: [1, 256] }), "out of range");
-  await throws(() => w.addTensor({ name: "t", shape: [0], type: "F32", data: () => new Float32Array() }), "shape");
+  await throws(
+    () => w.add("x", { type: "array", itemType: "u8", value: [1, 256] }),
+    "out of range",
+  );
+  await throws(
+    () => w.addTensor({ name: "t", shape: [0], type: "F32", data: () => new Float32Array() }),
+    "shape",
+  );
   w.addTensor({ name: "t", shape: [2], type: "F32", data: () => new Float32Array(3) });
-  await throws(() => w.addTensor({ name: "t", shape: [2], type: "F32", data: () => new Float32Array(2) }), "duplicate");
+  await throws(
+    () => w.addTensor({ name: "t", shape: [2], type: "F32", data: () => new Float32Array(2) }),
+    "duplicate",
+  );
   const dir = await tempDir();
   try {
     await throws(() => w.write(`${dir}/bad.gguf`), "got 3 values, shape needs 2");

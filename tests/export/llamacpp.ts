@@ -17,7 +17,11 @@ export async function llamaCppUnavailable(): Promise<string | undefined> {
     return "node-llama-cpp@3.21.1 is not installed in node_modules/ (npm i -E --omit=optional --no-save node-llama-cpp@3.21.1 @node-llama-cpp/linux-x64@3.21.1)";
   }
   try {
-    const r = await new Deno.Command("node", { args: ["--version"], stdout: "null", stderr: "null" })
+    const r = await new Deno.Command("node", {
+      args: ["--version"],
+      stdout: "null",
+      stderr: "null",
+    })
       .output();
     if (!r.success) return "node --version failed";
   } catch {
