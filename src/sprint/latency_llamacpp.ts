@@ -1,8 +1,8 @@
 /**
  * SPRINT's latency model (spec §3) measured in llama.cpp instead of the toolkit's own forward:
  * the dense model (T1), minus k MLP sublayers (T2) and minus k attention sublayers (T3) — the
- * probe blocks of the 25 % rule — are exported as GGUFs (`exportGguf`, masked models go through
- * `saveModel` first and become `deci` files) and loaded into three llama.cpp child processes
+ * probe blocks of the 25 % rule — are exported as GGUFs (`exportGguf` with a mask; masked models
+ * become `deci` files) and loaded into three llama.cpp child processes
  * with the same thread count. Rounds run T1, T2, T3 back to back; ℓ = median over rounds of the
  * paired differences / k, as `measureLatency` does. The table has the same shape as
  * `measureLatency`'s and is cached in the same file under a key that names the engine, the
@@ -19,7 +19,6 @@ import { median } from "../deps.ts";
 import { ToolkitError } from "../errors.ts";
 import { exportGguf } from "../export/gguf.ts";
 import type { LlamaModel } from "../model/model.ts";
-import { saveModel } from "../model/save.ts";
 import { writeJsonAtomic } from "../report/json.ts";
 import { LlamaCppEngine, NODE_LLAMA_CPP_VERSION } from "../engines/llamacpp.ts";
 import type { EngineDescription } from "../engines/engine.ts";
@@ -61,7 +60,8 @@ export function latencyMasks(numLayers: number): {
 }
 
 /**
- * Exports `model` restricted to `mask` as a GGUF at `file` (dense → `llama`, else `deci`).
+ * Exports `model` restricted to `mask` as a GGUF at `file` (dense → `llama`, else `deci`), from
+ * the model's weights on the device (`exportGguf` with a mask).
  *
  * @example
  * ```ts
@@ -74,14 +74,7 @@ export async function exportMaskedGguf(
   file: string,
   dtype: "f32" | "f16",
 ): Promise<void> {
-  const tmp = await Deno.makeTempDir({ prefix: "masked_model_" });
-  try {
-    const dir = join(tmp, "model");
-    await saveModel(model, dir, { mask, dtype: "F32" });
-    await exportGguf(dir, file, { dtype, overwrite: true });
-  } finally {
-    await Deno.remove(tmp, { recursive: true }).catch(() => {});
-  }
+  await exportGguf(model, file, { dtype, mask, overwrite: true });
 }
 
 /**
