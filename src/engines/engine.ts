@@ -74,6 +74,14 @@ export interface EngineTimings {
   prefillMs: number[];
   /** Decode wall times (ms): `newTokens` greedy steps after the prefill. */
   decodeMs: number[];
+  /**
+   * CPU time (ms, user + system, all threads of the engine's process) of each prefill, where the
+   * engine reports it (llama.cpp). With one thread it is the compute time, unaffected by other
+   * processes sharing the cores.
+   */
+  prefillCpuMs?: number[];
+  /** CPU time of each decode (see {@link EngineTimings.prefillCpuMs}). */
+  decodeCpuMs?: number[];
   promptTokens: number;
   newTokens: number;
   /** The engine's description at the time of the measurement. */

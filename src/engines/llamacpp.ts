@@ -268,7 +268,12 @@ export class LlamaCppEngine implements InferenceEngine {
         `speed: prompt ${promptTokens} + ${newTokens} new tokens exceed the context of ${this.contextLength}`,
       );
     }
-    const r = await this.#child.request<{ prefillMs: number[]; decodeMs: number[] }>("time", {
+    const r = await this.#child.request<{
+      prefillMs: number[];
+      decodeMs: number[];
+      prefillCpuMs: number[];
+      decodeCpuMs: number[];
+    }>("time", {
       promptTokens,
       newTokens,
       warmup: options.warmup ?? 1,

@@ -157,24 +157,37 @@ async function time(a) {
   const prompt = Array.from({ length: a.promptTokens }, (_, i) => (7919 * i + 1) % V);
   const prefillMs = [];
   const decodeMs = [];
+  // CPU time of this process (user + system, all its threads): with one llama.cpp thread it is
+  // the compute time, insensitive to other processes sharing the cores.
+  const prefillCpuMs = [];
+  const decodeCpuMs = [];
+  const cpu = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e3;
+  };
   for (let rep = 0; rep < a.warmup + a.reps; rep++) {
     await sequence.clearHistory();
+    const c0 = cpu();
     const t0 = performance.now();
     let tok = await nextToken(prompt);
     const t1 = performance.now();
+    const c1 = cpu();
     const seq = [...prompt, tok];
     for (let i = 0; i < a.newTokens; i++) {
       tok = await nextToken(seq);
       seq.push(tok);
     }
     const t2 = performance.now();
+    const c2 = cpu();
     if (rep >= a.warmup) {
       prefillMs.push(t1 - t0);
       decodeMs.push(t2 - t1);
+      prefillCpuMs.push(c1 - c0);
+      decodeCpuMs.push(c2 - c1);
     }
   }
   await sequence.clearHistory();
-  return { prefillMs, decodeMs };
+  return { prefillMs, decodeMs, prefillCpuMs, decodeCpuMs };
 }
 
 async function handle(op, a) {

@@ -31,6 +31,19 @@ export interface LlamaCppLatencyOptions {
   threads?: number;
   /** Matrix storage of the exported GGUFs (default f32). */
   dtype?: "f32" | "f16";
+  /**
+   * `wall` (default): wall-clock latency, what a user sees. `cpu`: CPU time of the llama.cpp
+   * process (user + system), which with one thread is the compute time and hardly moves when
+   * other processes share the cores (on a machine whose cores are hyperthreads shared with
+   * other jobs it still moves).
+   */
+  clock?: "wall" | "cpu";
+  /**
+   * `median` (default, spec §3 and `measureLatency`): median over rounds of the paired
+   * differences T1 − T2 and T1 − T3. `min`: differences of the fastest run of each model — on a
+   * machine where interference only ever slows a run down, the minimum is the quiet-machine time.
+   */
+  estimator?: "median" | "min";
   /** Directory for the three GGUFs (default: a temporary one, removed afterwards). */
   workDir?: string;
   /** Called after each round (diagnostics / progress). */
@@ -45,6 +58,25 @@ export interface LlamaCppLatencyTable extends LatencyTable {
   threads: number;
   /** Matrix storage of the measured GGUFs. */
   ggufDtype: "f32" | "f16";
+  /** The clock the table's figures use. */
+  clock: "wall" | "cpu";
+  /** The estimator the table's figures use. */
+  estimator: "median" | "min";
+  /** The same rounds under every clock × estimator (for comparison; SPRINT reads the top level). */
+  alternatives: LatencyEstimate[];
+  /** Raw times (ms) per round: `[T1, T2, T3]` on each clock. */
+  rounds: { wall: number[][]; cpu: number[][] };
+}
+
+/** ℓ_MHA, ℓ_MLP and T1–T3 under one clock and estimator. */
+export interface LatencyEstimate {
+  clock: "wall" | "cpu";
+  estimator: "median" | "min";
+  attention: number;
+  mlp: number;
+  t1: number;
+  t2: number;
+  t3: number;
 }
 
 /** Masks of the three measured models: dense, minus the probe MLPs, minus the probe attentions. */
@@ -94,6 +126,8 @@ export async function measureLatencyLlamaCpp(
 ): Promise<LlamaCppLatencyTable> {
   const threads = options.threads ?? 1;
   const dtype = options.dtype ?? "f32";
+  const clock = options.clock ?? "wall";
+  const estimator = options.estimator ?? "median";
   if (w.batch !== 1) {
     throw new ToolkitError(`latency in llama.cpp: batch ${w.batch} (only batch 1 is measured)`);
   }
@@ -124,20 +158,38 @@ export async function measureLatencyLlamaCpp(
         warmup: 0,
         reps: 1,
       });
-      return t.prefillMs[0] + (decode > 0 ? t.decodeMs[0] : 0);
+      return {
+        wall: t.prefillMs[0] + (decode > 0 ? t.decodeMs[0] : 0),
+        cpu: t.prefillCpuMs![0] + (decode > 0 ? t.decodeCpuMs![0] : 0),
+      };
     };
     for (const e of engines) await run(e); // warm-up
-    const times: number[][] = [[], [], []];
+    const times = { wall: [[], [], []] as number[][], cpu: [[], [], []] as number[][] };
     for (let i = 0; i < w.iterations; i++) {
-      const round: number[] = [];
+      const round = [];
       for (let j = 0; j < 3; j++) round.push(await run(engines[j]));
-      round.forEach((ms, j) => times[j].push(ms));
-      options.onRound?.(i, round as [number, number, number]);
+      round.forEach((r, j) => {
+        times.wall[j].push(r.wall);
+        times.cpu[j].push(r.cpu);
+      });
+      options.onRound?.(i, round.map((r) => r[clock]) as [number, number, number]);
     }
-    const [t1, t2, t3] = times.map((t) => median(t)!);
     const k = blocks.length;
-    const mlp = median(times[0].map((t, i) => t - times[1][i]))! / k;
-    const attention = median(times[0].map((t, i) => t - times[2][i]))! / k;
+    const estimate = (c: "wall" | "cpu", e: "median" | "min"): LatencyEstimate => {
+      const ts = times[c];
+      if (e === "min") {
+        const [t1, t2, t3] = ts.map((t) => Math.min(...t));
+        return { clock: c, estimator: e, attention: (t1 - t3) / k, mlp: (t1 - t2) / k, t1, t2, t3 };
+      }
+      const [t1, t2, t3] = ts.map((t) => median(t)!);
+      const mlp = median(ts[0].map((t, i) => t - ts[1][i]))! / k;
+      const attention = median(ts[0].map((t, i) => t - ts[2][i]))! / k;
+      return { clock: c, estimator: e, attention, mlp, t1, t2, t3 };
+    };
+    const alternatives = (["wall", "cpu"] as const).flatMap((c) =>
+      (["median", "min"] as const).map((e) => estimate(c, e))
+    );
+    const { attention, mlp, t1, t2, t3 } = estimate(clock, estimator);
     if (!(mlp > 0) || !(attention > 0)) {
       throw new ToolkitError(
         `latency in llama.cpp: measured non-positive sublayer latency (MLP ${
@@ -157,13 +209,21 @@ export async function measureLatencyLlamaCpp(
       t3,
       probeBlocks: blocks,
       workload: w,
-      adapter: `${engine.version}; ${threads} thread(s); ${dtype} GGUF`,
+      adapter:
+        `${engine.version}; ${threads} thread(s); ${dtype} GGUF; ${clock} clock, ${estimator}`,
       deno: Deno.version.deno,
       measuredAt: new Date().toISOString(),
       source: "measured",
       engine,
       threads,
       ggufDtype: dtype,
+      clock,
+      estimator,
+      alternatives,
+      rounds: {
+        wall: times.wall[0].map((_, i) => times.wall.map((t) => t[i])),
+        cpu: times.cpu[0].map((_, i) => times.cpu.map((t) => t[i])),
+      },
     };
   } finally {
     for (const e of engines) await e.dispose();
@@ -173,12 +233,12 @@ export async function measureLatencyLlamaCpp(
 
 /**
  * Cache key of a llama.cpp latency table: engine (pinned node-llama-cpp), threads, GGUF dtype,
- * model and workload.
+ * clock and estimator, model and workload.
  *
  * @example
  * ```ts
  * latencyKeyLlamaCpp("models/base", w, 1, "f32");
- * // '["llama.cpp (node-llama-cpp 3.21.1)","threads=1","f32","models/base","generation",128,64,1]'
+ * // '["llama.cpp (node-llama-cpp 3.21.1)","threads=1","f32","wall clock, median","models/base","generation",128,64,1]'
  * ```
  */
 export function latencyKeyLlamaCpp(
@@ -186,11 +246,14 @@ export function latencyKeyLlamaCpp(
   w: LatencyWorkload,
   threads: number,
   dtype: "f32" | "f16",
+  clock: "wall" | "cpu" = "wall",
+  estimator: "median" | "min" = "median",
 ): string {
   return JSON.stringify([
     `llama.cpp (node-llama-cpp ${NODE_LLAMA_CPP_VERSION})`,
     `threads=${threads}`,
     dtype,
+    `${clock} clock, ${estimator}`,
     modelId,
     w.mode,
     w.promptLength,
@@ -218,7 +281,14 @@ export async function cachedLatencyLlamaCpp(
 ): Promise<LlamaCppLatencyTable> {
   const threads = options.threads ?? 1;
   const dtype = options.dtype ?? "f32";
-  const key = latencyKeyLlamaCpp(modelId, w, threads, dtype);
+  const key = latencyKeyLlamaCpp(
+    modelId,
+    w,
+    threads,
+    dtype,
+    options.clock ?? "wall",
+    options.estimator ?? "median",
+  );
   let cache: Record<string, LatencyTable> = {};
   try {
     cache = JSON.parse(await Deno.readTextFile(cacheFile));

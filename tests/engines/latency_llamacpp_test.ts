@@ -36,8 +36,10 @@ Deno.test("latency cache key names engine, threads and dtype", () => {
     latencyKeyLlamaCpp("m", w, 1, "f32"),
     latencyKeyLlamaCpp("m", w, 2, "f32"),
     latencyKeyLlamaCpp("m", w, 1, "f16"),
+    latencyKeyLlamaCpp("m", w, 1, "f32", "cpu"),
+    latencyKeyLlamaCpp("m", w, 1, "f32", "wall", "min"),
   ]);
-  if (keys.size !== 3) throw new Error("keys collide");
+  if (keys.size !== 5) throw new Error("keys collide");
   if (!latencyKeyLlamaCpp("m", w, 1, "f32").includes("llama.cpp")) throw new Error("no engine");
 });
 
@@ -63,20 +65,25 @@ Deno.test(llamaCppTest("llama.cpp latency table: shape, positive entries, cached
       iterations: 7,
     };
     const cacheFile = join(dir, "cache", "latency_cache.json");
-    const t = await cachedLatencyLlamaCpp(model, "tiny", w, cacheFile, { threads: 1 });
+    const opts = { threads: 1, clock: "cpu" } as const; // CPU time: robust on a busy machine
+    const t = await cachedLatencyLlamaCpp(model, "tiny", w, cacheFile, opts);
     for (const k of ["attention", "mlp", "dense", "t1", "t2", "t3"] as const) {
       if (!(typeof t[k] === "number" && t[k]! > 0)) throw new Error(`${k} = ${t[k]}`);
     }
     if (t.source !== "measured" || t.probeBlocks?.join() !== "1" || t.threads !== 1) {
       throw new Error(`table fields: ${JSON.stringify({ ...t, engine: undefined })}`);
     }
+    if (t.clock !== "cpu" || t.estimator !== "median" || t.alternatives.length !== 4) {
+      throw new Error("clocks / estimators");
+    }
+    if (t.rounds.wall.length !== 7 || t.rounds.cpu[0].length !== 3) throw new Error("rounds");
     if (t.engine.engine !== "llama.cpp" || t.workload !== w || t.model !== "tiny") {
       throw new Error("engine / workload / model missing");
     }
-    const again = await cachedLatencyLlamaCpp(model, "tiny", w, cacheFile, { threads: 1 });
+    const again = await cachedLatencyLlamaCpp(model, "tiny", w, cacheFile, opts);
     if (again.source !== "cache" || again.attention !== t.attention) throw new Error("not cached");
     const file = JSON.parse(await Deno.readTextFile(cacheFile));
-    if (!file[latencyKeyLlamaCpp("tiny", w, 1, "f32")]) throw new Error("cache key missing");
+    if (!file[latencyKeyLlamaCpp("tiny", w, 1, "f32", "cpu")]) throw new Error("cache key missing");
     model.destroy();
   } finally {
     await Deno.remove(dir, { recursive: true });
