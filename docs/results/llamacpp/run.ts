@@ -6,6 +6,7 @@
  *
  *   deno run -A docs/results/llamacpp/run.ts [--threads 1] [--out out/llamacpp-exp]
  *     [--latency-iters 20] [--speed-rounds 15] [--ppl-windows 64] [--results docs/results/llamacpp]
+ *     [--latency-clock wall|cpu] [--latency-estimator median|min]
  *
  * Resumable: finished pruned models (out dir) and cached latency tables are reused; pass
  * `--fresh` to re-measure the llama.cpp latency table (a new cache file in the out dir).
@@ -21,7 +22,10 @@ import { exportGguf } from "../../../src/export/gguf.ts";
 import { LlamaCppEngine } from "../../../src/engines/llamacpp.ts";
 import { enginePerplexity } from "../../../src/engines/eval.ts";
 import { perplexity } from "../../../src/eval/perplexity.ts";
-import { cachedLatencyLlamaCpp } from "../../../src/sprint/latency_llamacpp.ts";
+import {
+  cachedLatencyLlamaCpp,
+  type LlamaCppLatencyTable,
+} from "../../../src/sprint/latency_llamacpp.ts";
 import { defaultLatencyWorkload } from "../../../src/sprint/cli.ts";
 import { estimatedSpeedup } from "../../../src/sprint/rules.ts";
 import type { LatencyTable } from "../../../src/sprint/latency.ts";
@@ -36,6 +40,8 @@ const { values } = parseArgs({
     "latency-iters": { type: "string", default: "20" },
     "speed-rounds": { type: "string", default: "15" },
     "ppl-windows": { type: "string", default: "64" },
+    "latency-clock": { type: "string", default: "wall" },
+    "latency-estimator": { type: "string", default: "median" },
     fresh: { type: "boolean", default: false },
   },
 });
@@ -56,11 +62,23 @@ const modelId = `${basename(MODEL)}:${
   JSON.stringify([c.numLayers, c.hiddenSize, c.intermediateSize, c.vocabSize, "f32"])
 }`;
 const cacheFile = join(out, values.fresh ? `latency_cache.${Date.now()}.json` : "latency_cache.json");
-say(`llama.cpp latency (${threads} thread(s), ${w.iterations} rounds)…`);
-const latCpp = await cachedLatencyLlamaCpp(dense, modelId, w, cacheFile, { threads });
-dense.destroy();
+const clock = values["latency-clock"] as "wall" | "cpu";
+const estimator = values["latency-estimator"] as "median" | "min";
+const dirCpp = join(out, "sprint-llamacpp");
+const dirGpu = join(out, "sprint-webgpu");
 const latCppFile = join(out, "latency_llamacpp.json");
-await writeJsonAtomic(latCppFile, latCpp);
+const exists = (f: string) => Deno.stat(f).then(() => true, () => false);
+// A finished llama.cpp-latency prune is reused with the table it was pruned with.
+const reuse = await exists(join(dirCpp, "prune_log.json")) && await exists(latCppFile);
+const latCpp: LlamaCppLatencyTable = reuse
+  ? JSON.parse(await Deno.readTextFile(latCppFile))
+  : await (async () => {
+    say(`llama.cpp latency (${threads} thread(s), ${w.iterations} rounds, ${clock}, ${estimator})…`);
+    const t = await cachedLatencyLlamaCpp(dense, modelId, w, cacheFile, { threads, clock, estimator });
+    await writeJsonAtomic(latCppFile, t);
+    return t;
+  })();
+dense.destroy();
 say(`llama.cpp: attention ${latCpp.attention.toFixed(2)} ms, MLP ${latCpp.mlp.toFixed(2)} ms, dense ${latCpp.dense.toFixed(1)} ms`);
 
 // 2. Prune with each table through the prune task (its defaults: target 1.25, speedup model total).
@@ -78,8 +96,6 @@ async function prune(dir: string, extra: string[]): Promise<void> {
   }).output();
   if (!r.success) throw new Error(`prune failed (${dir})`);
 }
-const dirCpp = join(out, "sprint-llamacpp");
-const dirGpu = join(out, "sprint-webgpu");
 await prune(dirCpp, ["--latency-table", latCppFile]);
 await prune(dirGpu, []);
 const logOf = async (d: string) => JSON.parse(await Deno.readTextFile(join(d, "prune_log.json")));
@@ -100,28 +116,48 @@ const engines = [];
 for (const n of names) engines.push(await LlamaCppEngine.load(ggufs[n], { threads }));
 const decodeSteps = w.generationLength - 1;
 const rounds = Number(values["speed-rounds"]);
-const runs: { prefill: number; decode: number }[][] = names.map(() => []);
+interface Run {
+  prefill: number;
+  decode: number;
+  prefillCpu: number;
+  decodeCpu: number;
+}
+const runs: Run[][] = names.map(() => []);
 say(`llama.cpp speed: ${rounds} rounds of prefill ${w.promptLength} + ${decodeSteps} decode steps…`);
 for (let r = 0; r < rounds + 1; r++) {
   for (let j = 0; j < names.length; j++) {
     const t = await engines[j].time({ promptTokens: w.promptLength, newTokens: decodeSteps, warmup: 0, reps: 1 });
-    if (r > 0) runs[j].push({ prefill: t.prefillMs[0], decode: t.decodeMs[0] });
+    if (r > 0) {
+      runs[j].push({
+        prefill: t.prefillMs[0],
+        decode: t.decodeMs[0],
+        prefillCpu: t.prefillCpuMs![0],
+        decodeCpu: t.decodeCpuMs![0],
+      });
+    }
   }
 }
 const engineDesc = engines[0].description;
 for (const e of engines) await e.dispose();
-const ratio = (j: number, f: (x: { prefill: number; decode: number }) => number) =>
-  median(runs[0].map((d, i) => f(d) / f(runs[j][i])))!;
+/** Dense ÷ pruned time: median of per-round ratios, or ratio of the fastest runs. */
+const ratio = (j: number, f: (x: Run) => number, e: "median" | "min" = "median") =>
+  e === "min"
+    ? Math.min(...runs[0].map(f)) / Math.min(...runs[j].map(f))
+    : median(runs[0].map((d, i) => f(d) / f(runs[j][i])))!;
+const ups = (j: number, e: "median" | "min") => ({
+  prefill: ratio(j, (x) => x.prefill, e),
+  decode: ratio(j, (x) => x.decode, e),
+  workload: ratio(j, (x) => x.prefill + x.decode, e),
+  workloadCpu: ratio(j, (x) => x.prefillCpu + x.decodeCpu, e),
+});
 const speed = names.map((n, j) => ({
   model: n,
   prefillMs: median(runs[j].map((x) => x.prefill))!,
   decodeMs: median(runs[j].map((x) => x.decode))!,
   totalMs: median(runs[j].map((x) => x.prefill + x.decode))!,
-  measuredSpeedup: j === 0 ? undefined : {
-    prefill: ratio(j, (x) => x.prefill),
-    decode: ratio(j, (x) => x.decode),
-    workload: ratio(j, (x) => x.prefill + x.decode),
-  },
+  measuredSpeedup: j === 0 ? undefined : ups(j, "median"),
+  measuredSpeedupMin: j === 0 ? undefined : ups(j, "min"),
+  runs: runs[j],
 }));
 
 // 5. Held-out perplexity: the toolkit's eval (WebGPU, f32) and llama.cpp's log-probs, same windows.
@@ -156,9 +192,11 @@ const result = {
     target: 1.25,
     speedupModel: "total (fixed cost = dense − Σ sublayers kept in the denominator), prune's default",
     latencyWorkload: w,
+    latencyClock: latCpp.clock ?? "wall",
+    latencyEstimator: latCpp.estimator ?? "median",
     threads,
     gguf: "f32 (toolkit export), F32 KV cache, flash attention off",
-    speedWorkload: `prefill ${w.promptLength} synthetic tokens + ${decodeSteps} greedy steps, batch 1, ${rounds} interleaved rounds (dense, sprint-llamacpp, sprint-webgpu) after 1 warm-up; speedup = median of per-round ratios`,
+    speedWorkload: `prefill ${w.promptLength} synthetic tokens + ${decodeSteps} greedy steps, batch 1, ${rounds} interleaved rounds (dense, sprint-llamacpp, sprint-webgpu) after 1 warm-up; speedup = median of per-round time ratios (measuredSpeedupMin: ratio of the fastest runs)`,
     perplexity: `${HELDOUT}, BOS + non-overlapping 512-token windows, first ${limit} windows; toolkit: WebGPU f32; llama.cpp: f32 GGUF`,
     engine: engineDesc,
     adapter: gpu.description,
@@ -182,10 +220,12 @@ const sp = (n: string) => speed.find((s) => s.model === n)!.measuredSpeedup!;
 const row = (n: "sprint-llamacpp" | "sprint-webgpu", label: string) => {
   const m = result.models[n];
   const s = sp(n);
+  const smin = speed.find((x) => x.model === n)!.measuredSpeedupMin!;
   const est = m.estimatedByLlamaCppTable.withFixedCost;
-  return `| ${label} | ${m.pruned.join(", ")} | ${f3(m.estimatedByOwnTable)} | ${f3(est)} | ${f3(s.workload)} (${
-    ((est / s.workload - 1) * 100).toFixed(1)
-  } %) | ${f3(s.prefill)} | ${f3(s.decode)} | ${ppl[n].toolkit.toFixed(4)} | ${ppl[n].llamacpp.toFixed(4)} | ${ppl[n].relDiff.toExponential(1)} |`;
+  const pct = (x: number) => `${((est / x - 1) * 100).toFixed(1)} %`;
+  return `| ${label} | ${m.pruned.join(", ")} | ${f3(m.estimatedByOwnTable)} | ${f3(est)} | ${
+    f3(s.workload)
+  } (${pct(s.workload)}) | ${f3(smin.workload)} (${pct(smin.workload)}) | ${f3(s.prefill)} | ${f3(s.decode)} | ${ppl[n].toolkit.toFixed(4)} | ${ppl[n].llamacpp.toFixed(4)} | ${ppl[n].relDiff.toExponential(1)} |`;
 };
 const readme = `# SPRINT with llama.cpp as the latency engine (issue 11, experiment)
 
@@ -200,6 +240,9 @@ slow drifts, medians throughout). Rerun on a quiet machine with the command belo
 
 ## Latency tables (ms per workload: prefill ${w.promptLength} + ${w.generationLength} generated tokens, batch 1)
 
+llama.cpp table: ${latCpp.clock ?? "wall"} clock, ${latCpp.estimator ?? "median"} estimator, ${latCpp.workload?.iterations} interleaved rounds (every
+clock × estimator of the same rounds is in \`results.json\`, \`latency.llamacpp.alternatives\`).
+
 | engine | attention ℓ_MHA | MLP ℓ_MLP | dense T1 | fixed cost (T1 − L·(ℓ_MHA+ℓ_MLP)) |
 |---|---:|---:|---:|---:|
 | llama.cpp (${threads} thread(s)) | ${latCpp.attention.toFixed(2)} | ${latCpp.mlp.toFixed(2)} | ${latCpp.dense.toFixed(1)} | ${(latCpp.dense - c.numLayers * (latCpp.attention + latCpp.mlp)).toFixed(1)} |
@@ -207,11 +250,11 @@ slow drifts, medians throughout). Rerun on a quiet machine with the command belo
 
 ## Pruned models, measured in llama.cpp (${threads} thread(s), f32 GGUF)
 
-| latency from | removed sublayers | est. (own table) | est. by llama.cpp table | measured workload speedup (est. error) | measured prefill | measured decode | held-out ppl (toolkit) | held-out ppl (llama.cpp) | rel. diff |
-|---|---|---:|---:|---:|---:|---:|---:|---:|---:|
+| latency from | removed sublayers | est. (own table) | est. by llama.cpp table | measured workload speedup, median of rounds (est. error) | same, fastest runs (est. error) | measured prefill | measured decode | held-out ppl (toolkit) | held-out ppl (llama.cpp) | rel. diff |
+|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 ${row("sprint-llamacpp", "llama.cpp")}
 ${row("sprint-webgpu", "WebGPU")}
-| (dense) | – | 1 | 1 | 1 | 1 | 1 | ${ppl.dense.toolkit.toFixed(4)} | ${ppl.dense.llamacpp.toFixed(4)} | ${ppl.dense.relDiff.toExponential(1)} |
+| (dense) | – | 1 | 1 | 1 | 1 | 1 | 1 | ${ppl.dense.toolkit.toFixed(4)} | ${ppl.dense.llamacpp.toFixed(4)} | ${ppl.dense.relDiff.toExponential(1)} |
 
 - Estimates use prune's default speedup model \`total\` (the fixed cost stays in the denominator).
   "est. by llama.cpp table" applies the llama.cpp table to each model's mask; the bar compares it
