@@ -18,6 +18,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { ToolkitError } from "../errors.ts";
 import { JsonLineChild } from "./child.ts";
+import { exportGguf } from "../export/gguf.ts";
 import {
   checkScoreRequest,
   type EngineDescription,
@@ -154,6 +155,7 @@ export class LlamaCppEngine implements InferenceEngine {
   /** What the child reported after loading (llama.cpp system info, release, build). */
   readonly info: Readonly<LoadInfo>;
   #child: JsonLineChild;
+  #cleanup?: string;
 
   private constructor(child: JsonLineChild, info: LoadInfo, file: string) {
     this.#child = child;
@@ -282,6 +284,32 @@ export class LlamaCppEngine implements InferenceEngine {
     return { ...r, promptTokens, newTokens, engine: this.description };
   }
 
+  /**
+   * Exports a model directory (dense or saved pruned) to a temporary GGUF with `exportGguf` and
+   * loads it; {@link dispose} removes the file. What `eval --engine llamacpp` needs per model.
+   *
+   * @example
+   * ```ts
+   * const eng = await LlamaCppEngine.fromModelDir("out/pruned", { dtype: "f32", threads: 1 });
+   * ```
+   */
+  static async fromModelDir(
+    dir: string,
+    options: LlamaCppOptions & { dtype?: "f32" | "f16" } = {},
+  ): Promise<LlamaCppEngine> {
+    const tmp = await Deno.makeTempDir({ prefix: "engine_gguf_" });
+    try {
+      const file = join(tmp, "model.gguf");
+      await exportGguf(dir, file, { dtype: options.dtype ?? "f32" });
+      const eng = await LlamaCppEngine.load(file, options);
+      eng.#cleanup = tmp;
+      return eng;
+    } catch (e) {
+      await Deno.remove(tmp, { recursive: true }).catch(() => {});
+      throw e;
+    }
+  }
+
   /** Test hook: makes the child abort as a crash inside llama.cpp would. */
   crashForTest(): Promise<unknown> {
     return this.#child.request("abort");
@@ -289,5 +317,6 @@ export class LlamaCppEngine implements InferenceEngine {
 
   async dispose(): Promise<void> {
     await this.#child.close();
+    if (this.#cleanup) await Deno.remove(this.#cleanup, { recursive: true }).catch(() => {});
   }
 }

@@ -177,12 +177,9 @@ if (!STORIES) {
   Deno.test(llamaCppTest(
     "llama.cpp vs WebGPU on stories260K: log-probs ≤ 1e-4, greedy, perplexity, lm-eval log-likelihoods",
     async () => {
-      const dir = await Deno.makeTempDir();
       let cpp: LlamaCppEngine | undefined;
       try {
-        const file = join(dir, "stories260K.gguf");
-        await exportGguf(STORIES, file);
-        cpp = await LlamaCppEngine.load(file, { threads: 1 });
+        cpp = await LlamaCppEngine.fromModelDir(STORIES, { threads: 1, dtype: "f32" });
         const model = await loadModel(await testGpuF32(), STORIES, { dtype: "f32" });
         const ours = new WebGpuEngine(model);
         const tok = model.tokenizer!;
@@ -211,7 +208,6 @@ if (!STORIES) {
         model.destroy();
       } finally {
         await cpp?.dispose();
-        await Deno.remove(dir, { recursive: true });
       }
     },
   ));
