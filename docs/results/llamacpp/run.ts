@@ -5,7 +5,7 @@
  * decode, whole workload); held-out perplexity by the toolkit's eval and by llama.cpp.
  *
  *   deno run -A docs/results/llamacpp/run.ts [--threads 1] [--out out/llamacpp-exp]
- *     [--latency-iters 20] [--speed-rounds 15] [--ppl-windows 64] [--results docs/results/llamacpp]
+ *     [--latency-iters 60] [--speed-rounds 15] [--ppl-windows 64] [--results docs/results/llamacpp]
  *     [--latency-clock wall|cpu] [--latency-estimator median|min]
  *
  * Resumable: finished pruned models (out dir) and cached latency tables are reused; pass
@@ -37,7 +37,7 @@ const { values } = parseArgs({
     threads: { type: "string", default: "1" },
     out: { type: "string", default: "out/llamacpp-exp" },
     results: { type: "string", default: "docs/results/llamacpp" },
-    "latency-iters": { type: "string", default: "20" },
+    "latency-iters": { type: "string", default: "60" },
     "speed-rounds": { type: "string", default: "15" },
     "ppl-windows": { type: "string", default: "64" },
     "latency-clock": { type: "string", default: "wall" },
