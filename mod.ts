@@ -78,3 +78,23 @@ export type { TokenBatch } from "./src/train/grad.ts";
  */
 export { exportGguf, type ExportGgufOptions, type ExportGgufResult } from "./src/export/gguf.ts";
 export * from "./src/export/gguf_writer.ts";
+/**
+ * Inference engines behind one interface — the WebGPU forward (in process or in a Deno child with
+ * a lavapipe thread count) and llama.cpp (npm node-llama-cpp 3.21.1 in a `node` child) — and the
+ * evaluation protocols, SPRINT's latency table and speed measured through them.
+ *
+ * @example
+ * ```ts
+ * import { enginePerplexity, exportGguf, LlamaCppEngine, loadTokenizer } from "./mod.ts";
+ * await exportGguf("out/pruned", "out/pruned.gguf");
+ * const eng = await LlamaCppEngine.load("out/pruned.gguf", { threads: 1 });
+ * const r = await enginePerplexity(eng, await loadTokenizer("out/pruned"), "Once upon a time…");
+ * await eng.dispose();
+ * ```
+ */
+export * from "./src/engines/engine.ts";
+export * from "./src/engines/webgpu.ts";
+export * from "./src/engines/webgpu_child.ts";
+export * from "./src/engines/llamacpp.ts";
+export * from "./src/engines/eval.ts";
+export * from "./src/sprint/latency_llamacpp.ts";
