@@ -19,6 +19,7 @@ import { appendKv, attention } from "../kernels/attention.ts";
 import { attentionForwardTrain } from "../train/kernels/attention_backward.ts";
 import { scale, swiglu } from "../kernels/elementwise.ts";
 import { embedding } from "../kernels/embedding.ts";
+import { headLogits } from "../kernels/head.ts";
 import type { LlamaModel } from "./model.ts";
 
 /**
@@ -463,7 +464,7 @@ export function recordForward(
   }
   const ws = workspace(model, m);
   const h = ws.h;
-  embedding(rec, ids, model.embed, { out: h });
+  embedding(rec, ids, model.embedTable, { out: h });
   runSublayers(rec, model, h, 0, 2 * c.numLayers, options);
   if (options.cache) options.cache.length += options.tokens;
   const output = options.output ?? "logits";
@@ -481,8 +482,8 @@ export function recordForward(
     }
     const hn = workspace(model, options.batch).hn;
     rmsnorm(rec, last, model.finalNorm, c.rmsNormEps, { out: hn });
-    return matmul(rec, hn, model.lmHead, { out: options.out });
+    return headLogits(rec, hn, model.head, { out: options.out });
   }
   rmsnorm(rec, h, model.finalNorm, c.rmsNormEps, { out: ws.hn });
-  return matmul(rec, ws.hn, model.lmHead, { out: options.out });
+  return headLogits(rec, ws.hn, model.head, { out: options.out });
 }

@@ -363,7 +363,7 @@ class SprintRun {
     for (let b = 0; b < this.nb; b++) {
       const t = this.gpu.tensor([m, this.d], "f32");
       const ids = this.gpu.tensor([m], "u32", this.calib.ids.subarray(b * m, (b + 1) * m));
-      this.gpu.run((rec) => embedding(rec, ids, this.model.embed, { out: t }));
+      this.gpu.run((rec) => embedding(rec, ids, this.model.embedTable, { out: t }));
       list.push(t);
       ids.destroy();
     }
