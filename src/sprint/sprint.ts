@@ -36,7 +36,6 @@ import {
   type TuningRule,
 } from "./rules.ts";
 import type { LatencyTable } from "./latency.ts";
-import { chunkBytesLimit } from "../gpu/chunked.ts";
 import {
   assertHostFits,
   type MemoryPlan,
