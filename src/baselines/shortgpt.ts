@@ -79,7 +79,7 @@ export async function blockInfluence(
     const ids = gpu.tensor([m], "u32", calib.ids.subarray(w0 * T, (w0 + B) * T));
     temps.push(h, inp, stats, ids);
     const rec = gpu.recorder();
-    embedding(rec, ids, model.embed, { out: h });
+    embedding(rec, ids, model.embedTable, { out: h });
     for (let b = 0; b < L; b++) {
       runSublayers(rec, model, h, 2 * b, 2 * b + 2, {
         batch: B,

@@ -32,7 +32,7 @@
 import { ToolkitError } from "../errors.ts";
 import { readTensors, type Tensor } from "../gpu/tensor.ts";
 import { embedding } from "../kernels/embedding.ts";
-import { matmul } from "../kernels/matmul.ts";
+import { headLogits } from "../kernels/head.ts";
 import { rmsnorm } from "../kernels/rmsnorm.ts";
 import { argmax, nll } from "../kernels/softmax.ts";
 import { KvCache, recordForward, releaseWorkspaces } from "../model/forward.ts";
@@ -385,7 +385,7 @@ function recordHead(
       temps.push(ids, x);
     }
     const xn = rmsnorm(rec, x, model.finalNorm, c.rmsNormEps);
-    const logits = matmul(rec, xn, model.lmHead);
+    const logits = headLogits(rec, xn, model.head);
     const t = gpu.tensor([n], "u32", targets.subarray(s0, s0 + n));
     const loss = nll(rec, logits, t);
     const best = argmax(rec, logits);

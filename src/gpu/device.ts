@@ -39,6 +39,60 @@ export interface GpuCapabilities {
   maxStorageBuffersPerStage: number;
 }
 
+/**
+ * Bytes of device memory held by the toolkit's tensors: the current total and the peak since
+ * the last {@link DeviceMemory.resetPeak}. Every tensor buffer is counted when created and
+ * uncounted when destroyed (or garbage-collected undestroyed). Staging and uniform buffers
+ * (transient, small) are not counted.
+ *
+ * @example
+ * ```ts
+ * gpu.memory.resetPeak();
+ * await runSomething(gpu);
+ * console.log(gpu.memory.peak, gpu.memory.current);
+ * ```
+ */
+export class DeviceMemory {
+  #current = 0;
+  #peak = 0;
+  readonly #registry = new FinalizationRegistry<{ size: number; freed: boolean }>((held) => {
+    if (!held.freed) this.#current -= held.size;
+  });
+  readonly #held = new WeakMap<GPUBuffer, { size: number; freed: boolean }>();
+
+  /** Bytes currently held. */
+  get current(): number {
+    return this.#current;
+  }
+
+  /** Most bytes held at once since the last {@link DeviceMemory.resetPeak} (or creation). */
+  get peak(): number {
+    return this.#peak;
+  }
+
+  /** Starts a new peak measurement from the current total. */
+  resetPeak(): void {
+    this.#peak = this.#current;
+  }
+
+  /** @internal Counts a new buffer of `size` bytes. */
+  allocated(buffer: GPUBuffer, size: number): void {
+    this.#current += size;
+    if (this.#current > this.#peak) this.#peak = this.#current;
+    const held = { size, freed: false };
+    this.#held.set(buffer, held);
+    this.#registry.register(buffer, held);
+  }
+
+  /** @internal Uncounts a buffer being destroyed (once; views of it share the count). */
+  freed(buffer: GPUBuffer): void {
+    const held = this.#held.get(buffer);
+    if (!held || held.freed) return;
+    held.freed = true;
+    this.#current -= held.size;
+  }
+}
+
 /** The limits the toolkit raises to the adapter's maximum when requesting a device. */
 const RAISED_LIMITS = [
   "maxStorageBufferBindingSize",
@@ -71,6 +125,10 @@ export class Gpu {
   readonly adapterInfo: GPUAdapterInfo;
   /** Enabled capabilities and granted limits. */
   readonly caps: GpuCapabilities;
+  /** Device bytes held by tensors, and their peak (see {@link DeviceMemory}). */
+  readonly memory: DeviceMemory = new DeviceMemory();
+  /** Submissions waited for (submit→await round trips): {@link Gpu.sync} and tensor reads. */
+  syncs = 0;
   readonly #pipelines = new Map<string, GPUComputePipeline>();
   readonly #uniformPool: GPUBuffer[] = [];
   #errors: string[] = [];
@@ -173,6 +231,7 @@ export class Gpu {
 
   /** Waits until all submitted work is done; throws if a validation error was raised. */
   async sync(): Promise<void> {
+    this.syncs++;
     await this.device.queue.onSubmittedWorkDone();
     this.throwIfErrors();
   }

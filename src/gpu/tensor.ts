@@ -74,6 +74,7 @@ export class Tensor {
       );
     }
     const buffer = gpu.device.createBuffer({ size, usage: USAGE });
+    gpu.memory.allocated(buffer, size);
     const t = new Tensor(gpu, buffer, shape, dtype);
     if (data) t.write(data);
     return t;
@@ -146,6 +147,7 @@ export class Tensor {
 
   /** Frees the GPU buffer. */
   destroy(): void {
+    this.gpu.memory.freed(this.buffer);
     this.buffer.destroy();
   }
 }
@@ -160,6 +162,23 @@ export class Tensor {
  */
 export async function readTensors(gpu: Gpu, tensors: readonly Tensor[]): Promise<HostArray[]> {
   const total = tensors.reduce((s, t) => s + t.buffer.size, 0);
+  if (total > gpu.caps.maxBufferSize && tensors.length > 1) {
+    // One staging buffer per group of tensors that fits the buffer limit.
+    const out: HostArray[] = [];
+    let group: Tensor[] = [];
+    let bytes = 0;
+    for (const t of tensors) {
+      if (group.length > 0 && bytes + t.buffer.size > gpu.caps.maxBufferSize) {
+        out.push(...await readTensors(gpu, group));
+        group = [];
+        bytes = 0;
+      }
+      group.push(t);
+      bytes += t.buffer.size;
+    }
+    out.push(...await readTensors(gpu, group));
+    return out;
+  }
   const staging = gpu.device.createBuffer({
     size: Math.max(4, total),
     usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
@@ -171,6 +190,7 @@ export async function readTensors(gpu: Gpu, tensors: readonly Tensor[]): Promise
     off += t.buffer.size;
   }
   gpu.device.queue.submit([enc.finish()]);
+  gpu.syncs++;
   await staging.mapAsync(GPUMapMode.READ);
   const all = staging.getMappedRange().slice(0);
   staging.unmap();

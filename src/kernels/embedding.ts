@@ -11,6 +11,7 @@
 import { linearGrid, Params, type Recorder } from "../gpu/recorder.ts";
 import { loadShader } from "../gpu/shader.ts";
 import { Tensor } from "../gpu/tensor.ts";
+import { ChunkedTensor } from "../gpu/chunked.ts";
 
 const SRC = await loadShader("embedding.wgsl");
 
@@ -47,7 +48,8 @@ export function checkHostIds(
 /**
  * Records `out[r, :] = table[ids[r], :]` (as f32) for `ids` u32 `[M]` (a tensor, or a host array
  * that is validated and uploaded) and `table` `[V, D]`. A host id outside [0, V) throws; an id
- * ≥ V in a GPU tensor gives a row of zeros. Returns `out` `[M, D]`.
+ * ≥ V in a GPU tensor gives a row of zeros. Returns `out` `[M, D]`. A {@link ChunkedTensor}
+ * table (split across storage bindings) is gathered with one dispatch per chunk.
  *
  * @example
  * ```ts
@@ -59,9 +61,10 @@ export function checkHostIds(
 export function embedding(
   rec: Recorder,
   ids: Tensor | ArrayLike<number>,
-  table: Tensor,
+  table: Tensor | ChunkedTensor,
   options: EmbeddingOptions = {},
 ): Tensor {
+  if (table instanceof ChunkedTensor && table.single) table = table.single;
   if (table.shape.length !== 2) {
     throw new Error(`embedding: table must be [V, D], got [${table.shape}]`);
   }
@@ -86,12 +89,19 @@ export function embedding(
   if (out.dtype !== "f32" || out.size !== m * d) {
     throw new Error(`embedding: out must be f32 [${m}, ${d}], got ${out.dtype} [${out.shape}]`);
   }
-  if (out.buffer === table.buffer || out.buffer === idsT.buffer) {
+  const chunks = table instanceof ChunkedTensor
+    ? table.chunks
+    : [{ start: 0, rows: v, tensor: table }];
+  if (chunks.some((c) => out.buffer === c.tensor.buffer) || out.buffer === idsT.buffer) {
     throw new Error("embedding: out must not be the table or the ids");
   }
   if (m * d === 0) return out;
-  const pipe = rec.gpu.pipeline(SRC, { WG, WT: table.dtype });
+  const chunked = table instanceof ChunkedTensor;
+  const pipe = rec.gpu.pipeline(SRC, { WG, WT: table.dtype, CHUNKED: chunked });
   const grid = linearGrid(Math.ceil((m * d) / WG), rec.gpu.caps.maxWorkgroupsPerDimension);
-  rec.dispatch(pipe, [idsT, table, out], grid, new Params().u32(m).u32(d).u32(v));
+  chunks.forEach((c, i) => {
+    const params = new Params().u32(m).u32(d).u32(c.rows).u32(c.start).u32(v).u32(i === 0 ? 1 : 0);
+    rec.dispatch(pipe, [idsT, c.tensor, out], grid, params);
+  });
   return out;
 }

@@ -24,6 +24,7 @@ import { attention } from "../kernels/attention.ts";
 import { gemv, GEMV_MAX_ROWS } from "../kernels/gemv.ts";
 import { scale, swiglu } from "../kernels/elementwise.ts";
 import { embedding } from "../kernels/embedding.ts";
+import { headLogits } from "../kernels/head.ts";
 import type { LlamaModel } from "./model.ts";
 
 /**
@@ -497,7 +498,7 @@ export function recordForward(
   }
   const ws = workspace(model, m);
   const h = ws.h;
-  embedding(rec, ids, model.embed, { out: h });
+  embedding(rec, ids, model.embedTable, { out: h });
   runSublayers(rec, model, h, 0, 2 * c.numLayers, options);
   if (options.cache) options.cache.length += options.tokens;
   const output = options.output ?? "logits";
@@ -517,8 +518,8 @@ export function recordForward(
     }
     const hn = workspace(model, options.batch).hn;
     rmsnorm(rec, last, model.finalNorm, c.rmsNormEps, { out: hn });
-    return matmul(rec, hn, model.lmHead, { out: options.out });
+    return headLogits(rec, hn, model.head, { out: options.out });
   }
   rmsnorm(rec, h, model.finalNorm, c.rmsNormEps, { out: ws.hn });
-  return matmul(rec, ws.hn, model.lmHead, { out: options.out });
+  return headLogits(rec, ws.hn, model.head, { out: options.out });
 }

@@ -7,7 +7,7 @@
  * @module
  */
 import { embedding } from "../kernels/embedding.ts";
-import { matmul } from "../kernels/matmul.ts";
+import { headLogits } from "../kernels/head.ts";
 import { rmsnorm } from "../kernels/rmsnorm.ts";
 import { nll } from "../kernels/softmax.ts";
 import { readTensors, type Tensor } from "../gpu/tensor.ts";
@@ -47,14 +47,14 @@ export async function meanNll(
   const rec = gpu.recorder();
   for (let i = 0; i < count; i++) {
     const win = Array.from({ length: T }, (_, j) => ids[i * T + j]);
-    embedding(rec, win, model.embed, { out: h });
+    embedding(rec, win, model.embedTable, { out: h });
     runSublayers(rec, model, h, 0, 2 * c.numLayers, { batch: 1, tokens: T, mask, hooks });
     rmsnorm(rec, h, model.finalNorm, c.rmsNormEps, { out: hn });
     for (let r0 = 0; r0 < T - 1; r0 += rowsPerChunk) {
       const rows = Math.min(rowsPerChunk, T - 1 - r0);
       const part = gpu.tensor([rows, c.hiddenSize], "f32");
       rec.copy(hn, part, rows * c.hiddenSize * 4, r0 * c.hiddenSize * 4, 0);
-      const logits = matmul(rec, part, model.lmHead);
+      const logits = headLogits(rec, part, model.head);
       nlls.push(nll(rec, logits, win.slice(r0 + 1, r0 + 1 + rows)));
       temps.push(part, logits);
     }

@@ -10,6 +10,13 @@ import { ToolkitError } from "../errors.ts";
 import type { Gpu } from "../gpu/device.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { type Linear, packLinear } from "../kernels/matmul.ts";
+import { ChunkedTensor } from "../gpu/chunked.ts";
+import {
+  type ChunkedLinear,
+  chunkedOf,
+  destroyChunkedLinear,
+  packChunkedLinear,
+} from "../kernels/head.ts";
 import { type RopeTable, ropeTable } from "../kernels/rope.ts";
 import { type ModelConfig, readConfig } from "./config.ts";
 import { type Checkpoint, openCheckpoint } from "./safetensors.ts";
@@ -70,14 +77,14 @@ export class LlamaModel {
   readonly gpu: Gpu;
   /** The validated configuration (config.json). */
   readonly config: ModelConfig;
-  /** Token embedding table `[V, D]`. */
-  readonly embed: Tensor;
+  /** Token embedding table `[V, D]`, in row chunks that each fit one storage binding. */
+  readonly embedTable: ChunkedTensor;
   /** Weights of the L blocks, in order. */
   readonly blocks: BlockWeights[];
   /** Final norm weight `[D]` f32. */
   readonly finalNorm: Tensor;
-  /** LM head (packed; a copy of the embedding when tied). */
-  readonly lmHead: Linear;
+  /** LM head in vocabulary chunks that each fit one binding (a copy of the embedding when tied). */
+  readonly head: ChunkedLinear;
   /** RoPE cos/sin table; its `maxPositions` bounds the usable context. */
   readonly rope: RopeTable;
   /** The tokenizer, when the directory has one. */
@@ -91,10 +98,10 @@ export class LlamaModel {
   constructor(init: {
     gpu: Gpu;
     config: ModelConfig;
-    embed: Tensor;
+    embed: Tensor | ChunkedTensor;
     blocks: BlockWeights[];
     finalNorm: Tensor;
-    lmHead: Linear;
+    lmHead: Linear | ChunkedLinear;
     rope: RopeTable;
     tokenizer?: TextTokenizer;
     dtype: "f32" | "f16";
@@ -102,14 +109,35 @@ export class LlamaModel {
   }) {
     this.gpu = init.gpu;
     this.config = init.config;
-    this.embed = init.embed;
+    this.embedTable = init.embed instanceof ChunkedTensor
+      ? init.embed
+      : ChunkedTensor.of(init.embed);
     this.blocks = init.blocks;
     this.finalNorm = init.finalNorm;
-    this.lmHead = init.lmHead;
+    this.head = "parts" in init.lmHead ? init.lmHead : chunkedOf(init.lmHead);
     this.rope = init.rope;
     this.tokenizer = init.tokenizer;
     this.dtype = init.dtype;
     this.sourceDir = init.sourceDir;
+  }
+
+  /**
+   * The embedding table as one tensor. Throws a {@link ToolkitError} when it is split across
+   * bindings (use {@link LlamaModel.embedTable}, which every kernel over the vocabulary takes).
+   */
+  get embed(): Tensor {
+    const t = this.embedTable.single;
+    if (!t) throw splitError("model.embed_tokens.weight", this.embedTable.chunks.length);
+    return t;
+  }
+
+  /**
+   * The LM head as one packed layer. Throws a {@link ToolkitError} when it is split across
+   * bindings (use {@link LlamaModel.head} with `headLogits`).
+   */
+  get lmHead(): Linear {
+    if (this.head.parts.length !== 1) throw splitError("lm_head.weight", this.head.parts.length);
+    return this.head.parts[0].linear;
   }
 
   /** Number of sublayers (2L). */
@@ -129,9 +157,9 @@ export class LlamaModel {
       l.weight.destroy();
       l.bias?.destroy();
     };
-    this.embed.destroy();
+    this.embedTable.destroy();
     this.finalNorm.destroy();
-    lin(this.lmHead);
+    destroyChunkedLinear(this.head);
     this.rope.tensor.destroy();
     for (const b of this.blocks) {
       if (b.attention) {
@@ -299,15 +327,7 @@ export function modelFromHostWeights(
     }
     blocks.push(blk);
   }
-  const embedHost = get("model.embed_tokens.weight");
-  const embed = gpu.tensor([config.vocabSize, D], dtype, embedHost);
-  const lmHead = packLinear(
-    gpu,
-    config.tieWordEmbeddings ? embedHost : get("lm_head.weight"),
-    config.vocabSize,
-    D,
-    { dtype },
-  );
+  const { embed, lmHead } = uploadVocabTables(gpu, config, get, dtype);
   const rope = ropeTable(gpu, {
     headDim: config.headDim,
     theta: config.ropeTheta,
@@ -326,6 +346,32 @@ export function modelFromHostWeights(
     dtype,
     sourceDir: options.sourceDir,
   });
+}
+
+/** Error for a whole-tensor accessor on a tensor split across bindings. */
+function splitError(name: string, chunks: number): ToolkitError {
+  return new ToolkitError(
+    `${name} is split across ${chunks} storage bindings; this operation needs it in one binding` +
+      " (a device with a larger maxStorageBufferBindingSize)",
+  );
+}
+
+/**
+ * Uploads the embedding table and the LM head (a copy of the embedding when tied) in chunks
+ * that each fit one storage binding (one chunk when the whole table fits).
+ */
+function uploadVocabTables(
+  gpu: Gpu,
+  config: ModelConfig,
+  get: (name: string) => Float32Array<ArrayBuffer>,
+  dtype: "f32" | "f16",
+): { embed: ChunkedTensor; lmHead: ChunkedLinear } {
+  const shape = [config.vocabSize, config.hiddenSize] as const;
+  const embedHost = get("model.embed_tokens.weight");
+  const embed = ChunkedTensor.upload(gpu, shape, dtype, embedHost);
+  const headHost = config.tieWordEmbeddings ? embedHost : get("lm_head.weight");
+  const lmHead = packChunkedLinear(gpu, headHost, ...shape, { dtype });
+  return { embed, lmHead };
 }
 
 /**

@@ -79,6 +79,22 @@ export function savedConfig(
   return raw;
 }
 
+/** The embedding table `[V, D]` as f32 host values (read chunk by chunk). */
+async function readEmbedding(model: LlamaModel): Promise<Float32Array<ArrayBuffer>> {
+  return (await model.embedTable.read()) as Float32Array<ArrayBuffer>;
+}
+
+/** The LM head `[V, D]` in HF layout as f32 host values (read and unpacked chunk by chunk). */
+async function readHead(model: LlamaModel): Promise<Float32Array<ArrayBuffer>> {
+  const { inFeatures: d, outFeatures: v, parts } = model.head;
+  const out = new Float32Array(v * d);
+  for (const p of parts) {
+    const [packed] = await readTensors(model.gpu, [p.linear.weight]);
+    out.set(unpackWeightHost(packed as Float32Array, p.count, d), p.start * d);
+  }
+  return out;
+}
+
 /**
  * Saves `model` (with `mask` applied) to `dir` atomically: everything is written into a temporary
  * directory beside it, which is renamed into place at the end.
@@ -105,8 +121,14 @@ export async function saveModel(
     }
   });
   const dtype = options.dtype ?? (model.dtype === "f16" ? "F16" : "F32");
-  const entries: { name: string; shape: number[]; tensor: Tensor; lin?: Linear; bias?: boolean }[] =
-    [];
+  const entries: {
+    name: string;
+    shape: number[];
+    tensor?: Tensor;
+    lin?: Linear;
+    bias?: boolean;
+    values?: Float32Array<ArrayBuffer>;
+  }[] = [];
   const addLinear = (name: string, lin: Linear) => {
     entries.push({
       name: `${name}.weight`,
@@ -127,10 +149,16 @@ export async function saveModel(
   entries.push({
     name: "model.embed_tokens.weight",
     shape: [c.vocabSize, c.hiddenSize],
-    tensor: model.embed,
+    values: await readEmbedding(model),
   });
   entries.push({ name: "model.norm.weight", shape: [c.hiddenSize], tensor: model.finalNorm });
-  if (!c.tieWordEmbeddings) addLinear("lm_head", model.lmHead);
+  if (!c.tieWordEmbeddings) {
+    entries.push({
+      name: "lm_head.weight",
+      shape: [c.vocabSize, c.hiddenSize],
+      values: await readHead(model),
+    });
+  }
   model.blocks.forEach((blk, b) => {
     const p = `model.layers.${b}.`;
     if (mask[2 * b] && blk.attention) {
@@ -153,11 +181,15 @@ export async function saveModel(
       addLinear(p + "mlp.down_proj", options.downOverride?.get(b) ?? f.down);
     }
   });
-  const host = await readTensors(model.gpu, entries.map((e) => e.tensor));
-  const tensors: TensorToWrite[] = entries.map((e, i) => {
-    let values = host[i] as Float32Array<ArrayBuffer>;
-    if (e.lin && !e.bias) values = unpackWeightHost(values, e.lin.outFeatures, e.lin.inFeatures);
-    else values = values.slice(0, e.shape.reduce((a, b) => a * b, 1));
+  const onDevice = entries.filter((e) => e.tensor);
+  const host = await readTensors(model.gpu, onDevice.map((e) => e.tensor!));
+  const read = new Map(onDevice.map((e, i) => [e, host[i] as Float32Array<ArrayBuffer>]));
+  const tensors: TensorToWrite[] = entries.map((e) => {
+    let values = e.values ?? read.get(e)!;
+    if (e.values) { /* already host values in HF layout */ }
+    else if (e.lin && !e.bias) {
+      values = unpackWeightHost(values, e.lin.outFeatures, e.lin.inFeatures);
+    } else values = values.slice(0, e.shape.reduce((a, b) => a * b, 1));
     return dtype === "F16"
       ? { name: e.name, shape: e.shape, dtype, data: toF16(values) }
       : { name: e.name, shape: e.shape, dtype, data: values };

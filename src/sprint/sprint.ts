@@ -37,6 +37,12 @@ import {
 } from "./rules.ts";
 import type { LatencyTable } from "./latency.ts";
 import { ToolkitError } from "../errors.ts";
+import {
+  assertHostFits,
+  type MemoryPlan,
+  planSprintMemory,
+  resolveDeviceBudget,
+} from "../plan/memory.ts";
 
 /** Options of a SPRINT run (defaults: the official code's script settings). */
 export interface SprintOptions {
@@ -76,6 +82,14 @@ export interface SprintOptions {
   onStep?: (step: StepLog, state: SprintState) => Promise<void>;
   /** Resume from a saved state (the model must be the dense original). */
   resume?: SprintState;
+  /**
+   * Device memory budget in bytes (default: derived from the adapter where it can be known, else
+   * unbounded). When the resident plan exceeds it, checkpoints, batch states and reference outputs
+   * stay in host memory and are uploaded one batch at a time (same results).
+   */
+  deviceMemory?: number;
+  /** Force the placement of per-batch activations (default: by the memory plan). */
+  placement?: "resident" | "streamed";
 }
 
 /** A progress report. */
@@ -158,6 +172,8 @@ export interface SprintResult {
   mask: boolean[];
   /** The final state (what {@link SprintOptions.resume} takes). */
   state: SprintState;
+  /** The memory plan the run followed and the peak device bytes allocated (weights included). */
+  memory: { plan: MemoryPlan; peakDeviceBytes: number };
 }
 
 interface CacheEntry {
@@ -232,14 +248,55 @@ export async function sprint(
   }
 }
 
+/** The memory plan of a run (device budget from the options or the adapter; host checked). */
+function sprintPlan(
+  model: LlamaModel,
+  calib: Calibration,
+  o: SprintOptions & {
+    batchSize: number;
+    checkpoints: number;
+    tuning: boolean;
+    lossSequences: number;
+  },
+): MemoryPlan {
+  const budget = resolveDeviceBudget(model.gpu, o.deviceMemory);
+  const plan = planSprintMemory(model.config, model.dtype, {
+    nsamples: calib.nsamples,
+    seqLen: calib.seqLen,
+    batchSize: o.batchSize,
+    checkpoints: o.checkpoints,
+    tuning: o.tuning,
+    lossSequences: o.lossSequences,
+    deviceMemory: budget.bytes,
+    budgetNote: budget.note,
+    placement: o.placement,
+  }, {
+    bindingLimit: Math.min(model.gpu.caps.maxStorageBindingSize, model.gpu.caps.maxBufferSize),
+    headChunkOutputs: model.head.parts[0]?.count,
+    maxPositions: model.rope.maxPositions,
+  });
+  assertHostFits(plan, "SPRINT");
+  return plan;
+}
+
 class SprintRun {
   readonly model: LlamaModel;
   readonly gpu: Gpu;
   readonly o:
     & Required<
-      Omit<SprintOptions, "targetSpeedup" | "numSublayers" | "onProgress" | "onStep" | "resume">
+      Omit<
+        SprintOptions,
+        | "targetSpeedup"
+        | "numSublayers"
+        | "onProgress"
+        | "onStep"
+        | "resume"
+        | "deviceMemory"
+        | "placement"
+      >
     >
-    & Pick<SprintOptions, "targetSpeedup" | "numSublayers" | "onProgress" | "onStep" | "resume">;
+    & Pick<SprintOptions, "targetSpeedup" | "numSublayers" | "onProgress" | "onStep" | "resume">
+    & Pick<SprintOptions, "deviceMemory" | "placement">;
   readonly n: number; // sublayers
   readonly L: number;
   readonly T: number;
@@ -261,6 +318,11 @@ class SprintRun {
   readonly oB: Tensor;
   readonly cB: Tensor;
   readonly acc: SensitivityAccumulator;
+  readonly plan: MemoryPlan;
+  /** Per-batch activations in host memory (see {@link SprintOptions.deviceMemory}). */
+  readonly streamed: boolean;
+  /** Streamed placement: checkpoints by index, one host array per batch. */
+  hostCheckpoints = new Map<number, Float32Array<ArrayBuffer>[]>();
 
   constructor(model: LlamaModel, calib: Calibration, options: SprintOptions) {
     this.model = model;
@@ -305,6 +367,8 @@ class SprintRun {
     this.tuneIdx = Array.from({ length: this.n }, (_, i) => i);
     this.score1 = this.metrics.map(() => new Array<number>(this.n).fill(Infinity));
     this.state = { pruned: [], applied: [], cache: [], steps: [] };
+    this.plan = sprintPlan(model, calib, this.o);
+    this.streamed = this.plan.placement === "streamed";
     const m = this.B * this.T;
     this.h = this.gpu.tensor([m, this.d], "f32");
     this.oB = this.gpu.tensor([m, this.d], "f32");
@@ -317,6 +381,8 @@ class SprintRun {
   }
 
   destroy(): void {
+    this.#slot?.destroy();
+    this.hostCheckpoints.clear();
     for (const list of this.checkpoints.values()) list.forEach((t) => t.destroy());
     this.checkpoints.clear();
     for (const t of [this.h, this.oB, this.cB]) t.destroy();
@@ -358,17 +424,22 @@ class SprintRun {
   }
 
   /** Copies the embedding output of every batch into checkpoint 0. */
-  initCheckpoint0(): void {
+  async initCheckpoint0(): Promise<void> {
     const list: Tensor[] = [];
+    const host: Float32Array<ArrayBuffer>[] = [];
     const m = this.B * this.T;
     for (let b = 0; b < this.nb; b++) {
       const t = this.gpu.tensor([m, this.d], "f32");
       const ids = this.gpu.tensor([m], "u32", this.calib.ids.subarray(b * m, (b + 1) * m));
-      this.gpu.run((rec) => embedding(rec, ids, this.model.embed, { out: t }));
-      list.push(t);
+      this.gpu.run((rec) => embedding(rec, ids, this.model.embedTable, { out: t }));
+      if (this.streamed) {
+        host.push((await t.read()) as Float32Array<ArrayBuffer>);
+        t.destroy();
+      } else list.push(t);
       ids.destroy();
     }
-    this.checkpoints.set(0, list);
+    if (this.streamed) this.hostCheckpoints.set(0, host);
+    else this.checkpoints.set(0, list);
   }
 
   /** A fresh copy of a checkpoint (one tensor per batch). */
@@ -396,6 +467,7 @@ class SprintRun {
   }
 
   async stage1(step: number): Promise<void> {
+    if (this.streamed) return await this.stage1Streamed(step);
     const start = this.start;
     for (const q of [...this.checkpoints.keys()]) {
       if (q > start) {
@@ -452,7 +524,7 @@ class SprintRun {
   async tune(
     s: number,
     t: number,
-    H: Tensor[],
+    H: Tensor[] | Float32Array<ArrayBuffer>[],
   ): Promise<{ tuned: TunedRows; linear: Linear; Y: Tensor[] }> {
     const c = this.model.config;
     const F = c.intermediateSize;
@@ -466,13 +538,21 @@ class SprintRun {
     const Y: Tensor[] = [];
     const forced = this.forcedOn(s, t);
     const alive = this.alive;
-    const rec = this.gpu.recorder();
+    // Streamed: one batch at a time through the device slot; the dense outputs are not kept
+    // (stage 2 recomputes them batch by batch, the same kernels on the same inputs).
+    const streamedY = H[0] instanceof Float32Array ? this.gpu.tensor([m, d], "f32") : undefined;
+    let rec = this.gpu.recorder();
     for (let b = 0; b < this.nb; b++) {
-      const y = this.gpu.tensor([m, d], "f32");
-      rec.copy(H[b], y, H[b].byteLength);
+      if (streamedY && b > 0) {
+        rec.submit(); // before the slot is overwritten with the next batch
+        rec = this.gpu.recorder();
+      }
+      const hb = this.batchState(H[b]);
+      const y = streamedY ?? this.gpu.tensor([m, d], "f32");
+      rec.copy(hb, y, hb.byteLength);
       runSublayers(rec, this.model, y, s, t + 1, this.ctx(forced));
-      Y.push(y);
-      rec.copy(H[b], this.cB, H[b].byteLength);
+      if (!streamedY) Y.push(y);
+      rec.copy(hb, this.cB, hb.byteLength);
       runSublayers(
         rec,
         this.model,
@@ -535,6 +615,7 @@ class SprintRun {
     const bias = old.bias ? (await old.bias.read()).slice(0, old.outFeatures) : undefined;
     const linear = packLinear(this.gpu, newW, d, F, { dtype: this.model.dtype, bias });
     for (const x of [G, Hm, Xp, Rp, solved.x, solved.status]) x.destroy();
+    streamedY?.destroy();
     solved.workspace.destroy();
     if (Hs !== Hm) Hs.destroy();
     return { tuned: { sublayer: t, block: bt, rows, values, fellBack }, linear, Y };
@@ -544,7 +625,8 @@ class SprintRun {
     const order1 = this.order(this.score1);
     const top = order1.slice(0, this.o.candidates);
     const todo = top.filter((s) => !this.cache.has(s));
-    if (todo.length > 0) {
+    if (todo.length > 0 && this.streamed) await this.stage2Streamed(step, todo);
+    else if (todo.length > 0) {
       const lo = Math.min(...todo);
       const hi = Math.max(...todo);
       const q = checkpointAtOrBelow([...this.checkpoints.keys()], lo);
@@ -603,6 +685,131 @@ class SprintRun {
     return top;
   }
 
+  // ---- Streamed placement (per-batch activations in host memory; see SprintOptions.deviceMemory).
+  // The same kernels run on the same inputs in the same per-slot order as the resident path, one
+  // batch at a time through the device slot `slot`, so scores and re-fitted rows are identical.
+
+  #slot?: Tensor;
+
+  /** The device tensor holding batch state `h`: itself when resident, else uploaded into the slot. */
+  batchState(h: Tensor | Float32Array<ArrayBuffer>): Tensor {
+    if (!(h instanceof Float32Array)) return h;
+    this.#slot ??= this.gpu.tensor([this.B * this.T, this.d], "f32");
+    this.#slot.write(h);
+    return this.#slot;
+  }
+
+  async stage1Streamed(step: number): Promise<void> {
+    const start = this.start;
+    for (const q of [...this.hostCheckpoints.keys()]) if (q > start) this.hostCheckpoints.delete(q);
+    const src = this.hostCheckpoints.get(
+      checkpointAtOrBelow([...this.hostCheckpoints.keys()], start),
+    )!;
+    this.acc.reset();
+    const alive = this.alive;
+    for (let s = start; s < this.n; s++) {
+      if (!this.pruned[s]) this.tuneIdx[s] = tuneIndex(s, this.pruned, this.o.tuningRule);
+    }
+    const saved = new Map<number, Float32Array<ArrayBuffer>[]>();
+    for (let b = 0; b < this.nb; b++) {
+      const h = this.batchState(src[b]);
+      let rec = this.gpu.recorder();
+      for (let s = start; s < this.n; s++) {
+        if (s !== start && this.Q.includes(s)) {
+          rec.submit();
+          const list = saved.get(s) ?? [];
+          list.push((await h.read()) as Float32Array<ArrayBuffer>);
+          saved.set(s, list);
+          rec = this.gpu.recorder();
+        }
+        if (this.pruned[s]) continue;
+        const t = this.tuneIdx[s];
+        const forced = this.forcedOn(s, t);
+        rec.copy(h, this.oB, h.byteLength);
+        rec.copy(h, this.cB, h.byteLength);
+        runSublayers(rec, this.model, this.oB, s, t + 1, this.ctx(forced));
+        runSublayers(rec, this.model, this.cB, s + 1, t + 1, this.ctx(alive));
+        this.acc.record(rec, this.oB, this.cB, s);
+        runSublayers(rec, this.model, h, s, s + 1, this.ctx(alive));
+      }
+      rec.submit();
+      await this.gpu.sync();
+      this.progress(step, "stage1", b + 1, this.nb);
+    }
+    for (const [s, list] of saved) this.hostCheckpoints.set(s, list);
+    const scores = await this.acc.read();
+    for (let s = start; s < this.n; s++) {
+      for (let k = 0; k < this.metrics.length; k++) {
+        this.score1[k][s] = this.pruned[s] ? Infinity : scores[k][s];
+      }
+    }
+    this.start = Infinity;
+  }
+
+  async stage2Streamed(step: number, todo: number[]): Promise<void> {
+    const lo = Math.min(...todo);
+    const hi = Math.max(...todo);
+    const q = checkpointAtOrBelow([...this.hostCheckpoints.keys()], lo);
+    const H = this.hostCheckpoints.get(q)!.map((a) => a.slice());
+    const m = this.B * this.T;
+    let done = 0;
+    for (let s = q; s <= hi; s++) {
+      if (this.pruned[s]) continue;
+      if (todo.includes(s)) {
+        const t = tuneIndex(s, this.pruned, this.o.tuningRule);
+        if (!isTunable(s, t, this.pruned)) {
+          this.cache.set(s, {
+            tuned: {
+              sublayer: t,
+              block: t >> 1,
+              rows: [],
+              values: new Float32Array(0),
+              fellBack: true,
+            },
+            score: this.metrics.map(() => Infinity),
+          });
+        } else {
+          const { tuned, linear } = await this.tune(s, t, H);
+          this.acc.reset();
+          const alive = this.alive;
+          const forced = this.forcedOn(s, t);
+          const y = this.gpu.tensor([m, this.d], "f32");
+          for (let b = 0; b < this.nb; b++) {
+            const hb = this.batchState(H[b]);
+            const rec = this.gpu.recorder();
+            rec.copy(hb, y, hb.byteLength);
+            runSublayers(rec, this.model, y, s, t + 1, this.ctx(forced));
+            rec.copy(hb, this.cB, hb.byteLength);
+            runSublayers(
+              rec,
+              this.model,
+              this.cB,
+              s + 1,
+              t + 1,
+              this.ctx(alive, { downOverride: new Map([[t >> 1, linear]]) }),
+            );
+            this.acc.record(rec, y, this.cB, s);
+            rec.submit();
+          }
+          const scores = await this.acc.read();
+          y.destroy();
+          linear.weight.destroy();
+          linear.bias?.destroy();
+          this.cache.set(s, { tuned, score: scores.map((v) => v[s]) });
+        }
+        done++;
+        this.progress(step, "stage2", done, todo.length);
+      }
+      if (s === hi) break; // the states past the last candidate are not needed
+      for (let b = 0; b < this.nb; b++) {
+        const hb = this.batchState(H[b]);
+        this.gpu.run((rec) => runSublayers(rec, this.model, hb, s, s + 1, this.ctx(this.alive)));
+        H[b] = (await hb.read()) as Float32Array<ArrayBuffer>;
+      }
+    }
+    await this.gpu.sync();
+  }
+
   /** Mean NLL of the first `lossSequences` calibration windows under the current mask. */
   async calibrationLoss(): Promise<number | undefined> {
     const k = Math.min(this.o.lossSequences, this.calib.nsamples);
@@ -645,6 +852,7 @@ class SprintRun {
   }
 
   async run(): Promise<SprintResult> {
+    this.gpu.memory.resetPeak();
     if (this.o.resume) {
       for (const t of this.o.resume.applied) await applyTunedRows(this.model, t);
       this.restore(this.o.resume);
@@ -657,7 +865,7 @@ class SprintRun {
       this.state.denseLoss = await this.calibrationLoss();
       this.checkLoss(this.state.denseLoss, "the dense model (before step 1)");
     }
-    this.initCheckpoint0();
+    await this.initCheckpoint0();
     const maxSteps = this.n - 1;
     for (;;) {
       const stepNo = this.state.steps.length + 1;
@@ -754,6 +962,11 @@ class SprintRun {
       this.progress(stepNo, "apply", 1, 1);
       await this.o.onStep?.(log, this.state);
     }
-    return { steps: this.state.steps, mask: this.alive, state: this.state };
+    return {
+      steps: this.state.steps,
+      mask: this.alive,
+      state: this.state,
+      memory: { plan: this.plan, peakDeviceBytes: this.gpu.memory.peak },
+    };
   }
 }

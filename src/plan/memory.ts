@@ -1,0 +1,426 @@
+/**
+ * Memory plans: what a SPRINT prune or an evaluation needs, by category (weights, forward
+ * activations, SPRINT's batch states, checkpoints and dense reference outputs, the Gram/solve
+ * workspace, logits), on the device and in host memory, computed from the model configuration,
+ * the calibration and the settings before anything is allocated — with the same tensor shapes
+ * the code allocates (src/model/forward.ts, src/sprint/sprint.ts, src/kernels/solve.ts,
+ * src/model/loss.ts), so the plan can be checked against the measured peak (`gpu.memory.peak`).
+ *
+ * A device budget ({@link resolveDeviceBudget}) decides whether SPRINT keeps its per-batch
+ * activations (checkpoints, batch states, reference outputs) on the device (`resident`) or in
+ * host memory, uploaded one batch at a time (`streamed`, same results).
+ *
+ * @module
+ */
+import { freemem } from "node:os";
+import { ToolkitError } from "../errors.ts";
+import type { Gpu } from "../gpu/device.ts";
+import type { ModelConfig } from "../model/config.ts";
+import { packedShape } from "../kernels/matmul.ts";
+import { SOLVE_BLOCK } from "../kernels/solve.ts";
+import { checkpointIndices } from "../sprint/rules.ts";
+
+/** One line of a {@link MemoryPlan}. */
+export interface PlanRow {
+  /** Category. */
+  category:
+    | "weights"
+    | "activations"
+    | "batch states"
+    | "checkpoints"
+    | "reference outputs"
+    | "gram/solve"
+    | "logits"
+    | "kv cache";
+  /** Bytes on the device. */
+  device: number;
+  /** Bytes in host memory. */
+  host: number;
+  /** How the figure is made up. */
+  note: string;
+}
+
+/** A memory plan: rows by category, totals, the budget and the placement chosen. */
+export interface MemoryPlan {
+  /** What is planned (`sprint`, `eval`). */
+  kind: "sprint" | "eval";
+  /** Rows by category. */
+  rows: PlanRow[];
+  /** Sum of the device column (the planned peak when everything is live at once). */
+  deviceBytes: number;
+  /** Sum of the host column. */
+  hostBytes: number;
+  /** The device budget in bytes (undefined: unbounded). */
+  deviceBudget?: number;
+  /** Where the budget came from. */
+  budgetNote: string;
+  /** Host bytes available when planned (os.freemem). */
+  hostAvailable: number;
+  /** SPRINT placement of per-batch activations: on the device, or in host memory per batch. */
+  placement: "resident" | "streamed";
+}
+
+/** Settings of a SPRINT run that determine its memory (the {@link SprintOptions} subset). */
+export interface SprintMemorySettings {
+  /** Calibration windows. */
+  nsamples: number;
+  /** Tokens per window. */
+  seqLen: number;
+  /** Sequences per batch (default 4). */
+  batchSize?: number;
+  /** Activation checkpoints (default 8). */
+  checkpoints?: number;
+  /** Stage-2 tuning (default true). */
+  tuning?: boolean;
+  /** Calibration-loss windows per step (default 8). */
+  lossSequences?: number;
+  /** Device budget in bytes (undefined: unbounded). */
+  deviceMemory?: number;
+  /** Where the budget came from (for the printout). */
+  budgetNote?: string;
+  /** Force a placement (default: resident when it fits the budget, else streamed). */
+  placement?: "resident" | "streamed";
+}
+
+const F32 = 4;
+
+function dtypeBytes(dt: "f16" | "f32"): number {
+  return dt === "f16" ? 2 : 4;
+}
+
+function pad4(n: number): number {
+  return Math.max(4, Math.ceil(n / 4) * 4);
+}
+
+/** Bytes of a packed linear layer `[out, in]` (weight, and bias when present). */
+function linearBytes(out: number, inp: number, dt: number, bias: boolean): number {
+  const { kp, np } = packedShape(out, inp);
+  return pad4(kp * np * dt) + (bias ? pad4(np * dt) : 0);
+}
+
+/**
+ * Device bytes of the model's weights as {@link modelFromHostWeights} uploads them: packed linear
+ * layers, norms (f32), the embedding table, the LM head (a separate copy, also when tied, packed
+ * per vocabulary chunk of `headChunkOutputs` entries) and the RoPE table.
+ *
+ * @example
+ * ```ts
+ * weightBytes(config, "f16"); // ≈ 2 bytes per parameter (+ the head copy when tied)
+ * ```
+ */
+export function weightBytes(
+  c: ModelConfig,
+  dtype: "f16" | "f32",
+  options: { maxPositions?: number; headChunkOutputs?: number } = {},
+): number {
+  const dt = dtypeBytes(dtype);
+  const D = c.hiddenSize;
+  const Hd = c.numHeads * c.headDim;
+  const KV = c.numKvHeads * c.headDim;
+  const F = c.intermediateSize;
+  let total = 0;
+  for (let b = 0; b < c.numLayers; b++) {
+    if (c.alive[2 * b]) {
+      total += pad4(D * F32);
+      total += linearBytes(Hd, D, dt, c.qkvBias) + 2 * linearBytes(KV, D, dt, c.qkvBias);
+      total += linearBytes(D, Hd, dt, c.oBias);
+    }
+    if (c.alive[2 * b + 1]) {
+      total += pad4(D * F32);
+      total += 2 * linearBytes(F, D, dt, c.mlpBias) + linearBytes(D, F, dt, c.mlpBias);
+    }
+  }
+  total += pad4(D * F32); // final norm
+  total += c.vocabSize * D * dt; // embedding (chunks are whole rows)
+  const per = options.headChunkOutputs ?? c.vocabSize;
+  for (let s = 0; s < c.vocabSize; s += per) {
+    total += linearBytes(Math.min(per, c.vocabSize - s), D, dt, false);
+  }
+  const positions = options.maxPositions ?? c.maxPositions;
+  total += pad4(positions * 2 * Math.floor(c.headDim / 2) * F32); // RoPE cos/sin
+  return total;
+}
+
+/** Bytes of the forward scratch for M rows (h, hn, xn, q, k, v, att, gate, up). */
+export function forwardWorkspaceBytes(c: ModelConfig, m: number): number {
+  const Hd = c.numHeads * c.headDim;
+  const KV = c.numKvHeads * c.headDim;
+  return m * (3 * c.hiddenSize + 2 * Hd + 2 * KV + 2 * c.intermediateSize) * F32;
+}
+
+/**
+ * Device bytes of the calibration/perplexity loss over `windows` windows of `seqLen` tokens
+ * ({@link meanNll}): its residual and normed streams, and every token block's rows, logits and
+ * NLLs (all recorded before one submission), plus the head's per-chunk scratch.
+ */
+export function lossBytes(c: ModelConfig, windows: number, seqLen: number, bindingLimit: number) {
+  const V = c.vocabSize;
+  const D = c.hiddenSize;
+  if (windows === 0) return 0;
+  const rows = Math.max(1, Math.min(seqLen, Math.floor(bindingLimit / (4 * V))));
+  const perWindow = (seqLen - 1) * (D + V + 1) * F32 +
+    Math.ceil((seqLen - 1) / rows) * 16; // padding of small tensors
+  return 2 * seqLen * D * F32 + windows * perWindow + rows * V * F32; // + head scratch ≤ [rows, V]
+}
+
+/** Gram/solve workspace of one re-fit (G, H, captured inputs/residuals, solver, new down_proj). */
+export function gramSolveBytes(c: ModelConfig, m: number, dtype: "f16" | "f32"): number {
+  const F = c.intermediateSize;
+  const d = c.hiddenSize;
+  const fp = Math.ceil(F / SOLVE_BLOCK) * SOLVE_BLOCK;
+  const np = Math.ceil(d / 4) * 4;
+  const g = F * F + F * d + m * F + m * d; // G, H, Xp, Rp
+  const solver = fp * fp + fp + fp * SOLVE_BLOCK + SOLVE_BLOCK * fp + SOLVE_BLOCK * np + 4 +
+    fp * np + 1; // a, dg, dinv, pt, yb, sc, x workspace, status
+  return (g + solver) * F32 + linearBytes(d, F, dtypeBytes(dtype), c.mlpBias);
+}
+
+/**
+ * The memory plan of a SPRINT run. Per-batch activations (batch states, checkpoints, stage-2
+ * reference outputs) are on the device when `resident` and in host memory when `streamed`
+ * (then the device holds one batch's slots). Throws a {@link ToolkitError} when even the streamed
+ * placement exceeds the device budget.
+ *
+ * @example
+ * ```ts
+ * const plan = planSprintMemory(model.config, "f16", { nsamples: 128, seqLen: 2048 });
+ * console.log(formatPlan(plan));
+ * ```
+ */
+export function planSprintMemory(
+  c: ModelConfig,
+  dtype: "f16" | "f32",
+  s: SprintMemorySettings,
+  options: { bindingLimit?: number; headChunkOutputs?: number; maxPositions?: number } = {},
+): MemoryPlan {
+  const B = Math.min(s.batchSize ?? 4, s.nsamples);
+  const nb = Math.floor(s.nsamples / B);
+  const T = s.seqLen;
+  const m = B * T;
+  const act = m * c.hiddenSize * F32;
+  const q = new Set(checkpointIndices(c.numLayers, s.checkpoints ?? 8)).size;
+  const tuning = s.tuning ?? true;
+  const limit = options.bindingLimit ?? 128 * 1024 * 1024;
+  const weights = weightBytes(c, dtype, options);
+  const lossWindows = Math.min(s.lossSequences ?? 8, s.nsamples);
+  const rows = (placement: "resident" | "streamed"): PlanRow[] => {
+    const onDevice = placement === "resident";
+    const batchSlots = onDevice ? nb : 1;
+    const list: PlanRow[] = [
+      { category: "weights", device: weights, host: 0, note: `${dtype} packed, head per chunk` },
+      {
+        category: "activations",
+        device: forwardWorkspaceBytes(c, m) + forwardWorkspaceBytes(c, T) + 3 * act,
+        host: s.nsamples * T * 4,
+        note: `forward scratch at M=${m} and ${T}, 3 work streams [${m}, ${c.hiddenSize}]`,
+      },
+      {
+        category: "batch states",
+        device: batchSlots * act,
+        host: onDevice ? 0 : nb * act,
+        note: `${nb} batches × [${m}, ${c.hiddenSize}] f32`,
+      },
+      {
+        category: "checkpoints",
+        device: onDevice ? q * nb * act : act,
+        host: onDevice ? 0 : q * nb * act,
+        note: `${q} checkpoints × ${nb} batches`,
+      },
+    ];
+    if (tuning) {
+      list.push({
+        category: "reference outputs",
+        device: onDevice ? nb * act : act,
+        host: 0,
+        note: onDevice ? `${nb} batches of dense outputs` : "recomputed per batch",
+      });
+      list.push({
+        category: "gram/solve",
+        device: gramSolveBytes(c, m, dtype),
+        host: 0,
+        note: `F=${c.intermediateSize}: G F×F, H F×d, solver`,
+      });
+    }
+    list.push({
+      category: "logits",
+      device: lossBytes(c, lossWindows, T, limit),
+      host: 0,
+      note: `calibration loss: ${lossWindows} windows × ${T - 1} rows × V=${c.vocabSize}`,
+    });
+    return list;
+  };
+  let placement = s.placement ?? "resident";
+  let list = rows(placement);
+  const sum = (l: PlanRow[], k: "device" | "host") => l.reduce((a, r) => a + r[k], 0);
+  if (!s.placement && s.deviceMemory !== undefined && sum(list, "device") > s.deviceMemory) {
+    placement = "streamed";
+    list = rows(placement);
+  }
+  const plan: MemoryPlan = {
+    kind: "sprint",
+    rows: list,
+    deviceBytes: sum(list, "device"),
+    hostBytes: sum(list, "host"),
+    deviceBudget: s.deviceMemory,
+    budgetNote: s.budgetNote ?? (s.deviceMemory === undefined ? "unbounded" : "given"),
+    hostAvailable: hostMemoryAvailable(),
+    placement,
+  };
+  if (s.deviceMemory !== undefined && plan.deviceBytes > s.deviceMemory) {
+    throw new ToolkitError(
+      `memory plan: SPRINT needs ${fmtBytes(plan.deviceBytes)} of device memory even with ` +
+        `activations in host memory, more than the budget of ${fmtBytes(s.deviceMemory)}`,
+    );
+  }
+  return plan;
+}
+
+/**
+ * The memory plan of an evaluation (perplexity / log-likelihood) over batches of `batch`
+ * sequences of `seqLen` tokens, with a KV cache of `cacheTokens` positions when generating.
+ */
+export function planEvalMemory(
+  c: ModelConfig,
+  dtype: "f16" | "f32",
+  s: { batch: number; seqLen: number; cacheTokens?: number; deviceMemory?: number },
+  options: { bindingLimit?: number; headChunkOutputs?: number; maxPositions?: number } = {},
+): MemoryPlan {
+  const limit = options.bindingLimit ?? 128 * 1024 * 1024;
+  const m = s.batch * s.seqLen;
+  const list: PlanRow[] = [
+    {
+      category: "weights",
+      device: weightBytes(c, dtype, options),
+      host: 0,
+      note: `${dtype} packed`,
+    },
+    {
+      category: "activations",
+      device: forwardWorkspaceBytes(c, m),
+      host: 0,
+      note: `forward scratch at M=${m}`,
+    },
+    {
+      category: "logits",
+      device: lossBytes(c, s.batch, s.seqLen, limit),
+      host: 0,
+      note: `token blocks of ≤ ${Math.floor(limit / (4 * c.vocabSize))} rows × V=${c.vocabSize}`,
+    },
+  ];
+  if (s.cacheTokens) {
+    const layers = c.alive.filter((a, i) => a && i % 2 === 0).length;
+    list.push({
+      category: "kv cache",
+      device: 2 * layers * s.batch * s.cacheTokens * c.numKvHeads * c.headDim * F32,
+      host: 0,
+      note: `${layers} attention layers × ${s.cacheTokens} positions`,
+    });
+  }
+  const deviceBytes = list.reduce((a, r) => a + r.device, 0);
+  if (s.deviceMemory !== undefined && deviceBytes > s.deviceMemory) {
+    throw new ToolkitError(
+      `memory plan: evaluation needs ${fmtBytes(deviceBytes)} of device memory, more than the` +
+        ` budget of ${fmtBytes(s.deviceMemory)} (lower --batch or --seq-len)`,
+    );
+  }
+  return {
+    kind: "eval",
+    rows: list,
+    deviceBytes,
+    hostBytes: 0,
+    deviceBudget: s.deviceMemory,
+    budgetNote: s.deviceMemory === undefined ? "unbounded" : "given",
+    hostAvailable: hostMemoryAvailable(),
+    placement: "resident",
+  };
+}
+
+/** Host bytes available now (free physical memory; `os.freemem`). */
+export function hostMemoryAvailable(): number {
+  try {
+    return freemem();
+  } catch {
+    return Infinity;
+  }
+}
+
+/**
+ * Refuses (one-line {@link ToolkitError}) a plan whose host part exceeds the host memory
+ * available. `what` names the run in the message.
+ */
+export function assertHostFits(plan: MemoryPlan, what = "this run"): void {
+  if (plan.hostBytes > plan.hostAvailable) {
+    throw new ToolkitError(
+      `memory plan: ${what} needs ${fmtBytes(plan.hostBytes)} of host memory, ` +
+        `${fmtBytes(plan.hostAvailable)} is free`,
+    );
+  }
+}
+
+/**
+ * The device budget: `given` bytes when set; else, on a CPU adapter (llvmpipe / lavapipe, whose
+ * device memory is host memory), the free host memory; else unbounded (WebGPU does not expose a
+ * GPU's memory size), with a note saying so.
+ *
+ * @example
+ * ```ts
+ * const { bytes, note } = resolveDeviceBudget(gpu, undefined);
+ * ```
+ */
+export function resolveDeviceBudget(
+  gpu: Gpu | undefined,
+  given: number | undefined,
+): { bytes?: number; note: string } {
+  if (given !== undefined) {
+    if (!Number.isFinite(given) || given <= 0) {
+      throw new ToolkitError(`--device-memory: expected a positive number of bytes, got ${given}`);
+    }
+    return { bytes: given, note: "--device-memory" };
+  }
+  const desc = gpu ? `${gpu.adapterInfo.description} ${gpu.adapterInfo.device}`.toLowerCase() : "";
+  if (/llvmpipe|lavapipe|swiftshader/.test(desc)) {
+    return { bytes: hostMemoryAvailable(), note: "CPU adapter: free host memory" };
+  }
+  return { note: "unbounded: WebGPU does not report the adapter's memory (set --device-memory)" };
+}
+
+/** Bytes in binary units, e.g. `1.50 GiB`. */
+export function fmtBytes(n: number): string {
+  if (!Number.isFinite(n)) return String(n);
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let v = n;
+  let u = 0;
+  while (Math.abs(v) >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${v} B` : `${v.toFixed(2)} ${units[u]}`;
+}
+
+/**
+ * A printable table of the plan (and, when given, the measured peak device bytes).
+ *
+ * @example
+ * ```ts
+ * console.log(formatPlan(plan, gpu.memory.peak));
+ * ```
+ */
+export function formatPlan(plan: MemoryPlan, measuredPeak?: number): string {
+  const lines = [
+    `memory plan (${plan.kind}, ${plan.placement}; device budget ${
+      plan.deviceBudget === undefined ? "unbounded" : fmtBytes(plan.deviceBudget)
+    }: ${plan.budgetNote})`,
+    "| category | device | host | note |",
+    "|---|---:|---:|---|",
+    ...plan.rows.map((r) =>
+      `| ${r.category} | ${fmtBytes(r.device)} | ${fmtBytes(r.host)} | ${r.note} |`
+    ),
+    `| total | ${fmtBytes(plan.deviceBytes)} | ${fmtBytes(plan.hostBytes)} | host free ${
+      fmtBytes(plan.hostAvailable)
+    } |`,
+  ];
+  if (measuredPeak !== undefined) {
+    lines.push(`measured peak device bytes: ${fmtBytes(measuredPeak)}`);
+  }
+  return lines.join("\n");
+}
