@@ -30,6 +30,7 @@ import {
   type LatencyWorkload,
   readLatencyTable,
 } from "../sprint/latency.ts";
+import { cachedLatencyLlamaCpp } from "../sprint/latency_llamacpp.ts";
 import { type PruneLog, reportMarkdown, reportSvg, writePruneLog } from "../sprint/log.ts";
 import { sprint, type SprintState } from "../sprint/sprint.ts";
 import type { BaselineMethod, BaselineState } from "../baselines/common.ts";
@@ -162,7 +163,7 @@ export async function pruneCommand(args: PruneArgs): Promise<void> {
       promptLength: f["latency-prompt"] ?? dw.promptLength,
       generationLength: mode === "prefill" ? 0 : f["latency-gen"] ?? dw.generationLength,
       batch: f["latency-batch"],
-      iterations: f["latency-iters"],
+      iterations: f["latency-iters"] ?? (f["latency-engine"] === "llamacpp" ? 60 : 5),
     };
     if (workload.promptLength + workload.generationLength > maxPos) {
       throw new ToolkitError(
@@ -329,24 +330,21 @@ export async function pruneCommand(args: PruneArgs): Promise<void> {
         );
       } else {
         log(
-          `measuring sublayer latency (${workload.mode}, prompt ${workload.promptLength}, gen ${workload.generationLength}, batch ${workload.batch}, ${workload.iterations} iterations)…`,
+          `measuring sublayer latency in ${
+            f["latency-engine"]
+          } (${workload.mode}, prompt ${workload.promptLength}, gen ${workload.generationLength}, batch ${workload.batch}, ${workload.iterations} iterations)…`,
         );
         const c = model.config;
-        latency = await cachedLatency(
-          model,
-          `${basename(modelDir)}:${
-            JSON.stringify([
-              c.numLayers,
-              c.hiddenSize,
-              c.intermediateSize,
-              c.vocabSize,
-              model.dtype,
-            ])
-          }`,
-          workload,
-          join("out", "latency_cache.json"),
-          log,
-        );
+        const modelId = `${basename(modelDir)}:${
+          JSON.stringify([c.numLayers, c.hiddenSize, c.intermediateSize, c.vocabSize, model.dtype])
+        }`;
+        const cacheFile = join("out", "latency_cache.json");
+        latency = f["latency-engine"] === "llamacpp"
+          ? await cachedLatencyLlamaCpp(model, modelId, workload, cacheFile, {
+            threads: f.threads ?? 1,
+            dtype: "f32",
+          })
+          : await cachedLatency(model, modelId, workload, cacheFile, log);
       }
       crashPoint("latency");
       fingerprint["latency table"] = latencyComponent(latency);

@@ -212,9 +212,26 @@ export const PRUNE_COMMAND = defineCommand({
       name: "latency-iters",
       type: "int",
       min: 1,
-      default: 5,
       group: LAT,
+      defaultText: "5 (webgpu), 60 (llamacpp)",
       help: "timed rounds (more are added when a round is too noisy)",
+    },
+    {
+      name: "latency-engine",
+      type: "choice",
+      choices: ["webgpu", "llamacpp"],
+      default: "webgpu",
+      group: LAT,
+      help: "engine the sublayer latency is measured in (llamacpp: GGUF exports, node-llama-cpp)",
+    },
+    {
+      name: "threads",
+      type: "int",
+      min: 1,
+      max: 256,
+      group: LAT,
+      defaultText: "1",
+      help: "llama.cpp threads for --latency-engine llamacpp",
     },
   ],
   exclusive: [
@@ -226,6 +243,8 @@ export const PRUNE_COMMAND = defineCommand({
     ],
     ["latency-table", "latency-gen"],
     ["latency-table", "latency-batch"],
+    ["latency-table", "latency-engine"],
+    ["latency-table", "threads"],
     [
       "latency-table",
       "latency-iters",
@@ -276,6 +295,12 @@ export function parsePruneArgs(argv: readonly string[]): PruneArgs | undefined {
   const method = f.method;
   if (method !== "sprint" && (f["no-tuning"] || f["no-latency-aware"])) {
     throw new ToolkitError("--no-tuning and --no-latency-aware apply to --method sprint only");
+  }
+  if (f.threads !== undefined && f["latency-engine"] !== "llamacpp") {
+    throw new ToolkitError("--threads applies to --latency-engine llamacpp only");
+  }
+  if (f["latency-engine"] === "llamacpp" && f["latency-batch"] !== 1) {
+    throw new ToolkitError("--latency-batch: --latency-engine llamacpp measures batch 1 only");
   }
   if (f["latency-mode"] === "prefill" && f["latency-gen"] !== undefined) {
     throw new ToolkitError("--latency-gen applies to --latency-mode generation only");
