@@ -1,5 +1,6 @@
 /**
  * `deno task bench [--json FILE] [--quick] [--filter TEXT] [--reps N] [--only kernels|forward]`
+ * `deno task bench --vs llamacpp [--rounds N] [--threads 1,2] [--dtypes f32,f16] [--json FILE]`
  *
  * Prints, per kernel and shape, the median time and GFLOP/s or GB/s after checking each output
  * against the f64 reference; then model-level prefill / decode tokens per second and decode
@@ -26,11 +27,22 @@ import { loadModel, readHostWeights } from "../src/model/model.ts";
 import { DEFAULT_MODEL_DIR } from "../src/model/default.ts";
 import { train } from "../src/train/trainer.ts";
 import { benchEvalPiqa } from "../src/bench/eval_bench.ts";
+import { benchVsLlamaCppModels, formatVsLlamaCpp } from "../src/bench/vs_llamacpp.ts";
 
 await runCli(async () => {
   const values = parseTaskArgs(BENCH_COMMAND, Deno.args);
   if (!values) return;
   if (values.json !== undefined) await checkOutputFile(values.json, "--json");
+  if (values.vs === "llamacpp") {
+    const r = await benchVsLlamaCppModels({
+      rounds: values.rounds,
+      threads: values.threads,
+      dtypes: values.dtypes as ("f32" | "f16")[],
+    });
+    console.log(formatVsLlamaCpp(r));
+    if (values.json !== undefined) await writeJsonAtomic(values.json, { vsLlamaCpp: r });
+    return;
+  }
   const gpu = await getGpu();
   let cases = allCases(gpu);
   if (values.quick) cases = cases.filter((c) => c.quick);

@@ -338,3 +338,44 @@ export function formatVsLlamaCpp(r: VsLlamaCppResult): string {
   }
   return rows.join("\n");
 }
+
+/**
+ * The standard side-by-side run of `deno task bench --vs llamacpp`: the generated ~20M model of
+ * `deno task bench` (written to a temporary folder) and stories260K when ../shared is present,
+ * prefill 512 and decode 128.
+ *
+ * @example
+ * ```ts ignore
+ * import { benchVsLlamaCppModels, formatVsLlamaCpp } from "./vs_llamacpp.ts";
+ * const r = await benchVsLlamaCppModels({ rounds: 1, threads: [1], dtypes: ["f16"] });
+ * console.log(formatVsLlamaCpp(r));
+ * ```
+ */
+export async function benchVsLlamaCppModels(
+  options: { rounds: number; threads: number[]; dtypes: ("f32" | "f16")[] },
+): Promise<VsLlamaCppResult> {
+  const tmp = await Deno.makeTempDir({ prefix: "bench20m_" });
+  try {
+    await writeBenchModelDir(tmp);
+    const models: VsModel[] = [{ name: "generated 20M", dir: tmp }];
+    const stories = new URL("../../../shared/data/models/stories260K-hf", import.meta.url)
+      .pathname;
+    try {
+      await Deno.stat(join(stories, "model.safetensors"));
+      models.push({ name: "stories260K", dir: stories });
+    } catch {
+      console.error("stories260K absent (../shared): only the generated model");
+    }
+    return await benchVsLlamaCpp({
+      models,
+      threads: options.threads,
+      dtypes: options.dtypes,
+      promptTokens: 512,
+      newTokens: 128,
+      rounds: options.rounds,
+      log: (l) => console.error(l),
+    });
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+}

@@ -99,7 +99,36 @@ export const BENCH_COMMAND = defineCommand({
       choices: ["kernels", "forward"],
       help: "run one part only",
     },
+    {
+      name: "vs",
+      type: "choice",
+      choices: ["llamacpp"],
+      help: "side by side with llama.cpp instead: prefill 512 / decode 128, ratios with spread",
+    },
+    {
+      name: "rounds",
+      type: "int",
+      min: 1,
+      default: 5,
+      help: "alternating rounds per cell (--vs)",
+    },
+    {
+      name: "threads",
+      type: "list",
+      items: "int",
+      min: 1,
+      default: [1, 2],
+      help: "thread counts (--vs)",
+    },
+    {
+      name: "dtypes",
+      type: "list",
+      choices: ["f32", "f16"],
+      default: ["f32", "f16"],
+      help: "weight types (--vs)",
+    },
   ],
+  exclusive: [["vs", "only"], ["vs", "filter"], ["vs", "quick"]],
 });
 
 /** `deno task pretrain`. */
