@@ -45,6 +45,8 @@ import { perplexity, type PerplexityResult } from "./perplexity.ts";
 import { measureSpeed, type SpeedResult, type Speedup, speedup } from "./speed.ts";
 import { isZeroShotTask, parseTaskList, perplexitySource, TASKS } from "./tasks.ts";
 import { checkDataDir, zeroShot, type ZeroShotResult } from "./zeroshot.ts";
+import { LlamaCppEngine } from "../engines/llamacpp.ts";
+import { enginePerplexity, engineZeroShot } from "../engines/eval.ts";
 
 /** Perplexity figures of one text as written to JSON. */
 export interface PerplexityTaskResult {
@@ -85,6 +87,10 @@ export interface EvalArgs {
   speedBatch: number;
   reps: number;
   quiet: boolean;
+  /** Engine the perplexity and zero-shot tasks run in. */
+  engine: "webgpu" | "llamacpp";
+  /** llama.cpp threads. */
+  threads: number;
 }
 
 const EVAL_GROUP_SPEED = "Speed";
@@ -196,6 +202,21 @@ export const EVAL_COMMAND = defineCommand({
       help: "weight storage",
     },
     { name: "quiet", type: "bool", help: "no progress output" },
+    {
+      name: "engine",
+      type: "choice",
+      choices: ["webgpu", "llamacpp"],
+      default: "webgpu",
+      help: "run perplexity and zero-shot in this engine (llamacpp: a GGUF export, node child)",
+    },
+    {
+      name: "threads",
+      type: "int",
+      min: 1,
+      max: 256,
+      defaultText: "1",
+      help: "llama.cpp threads (--engine llamacpp)",
+    },
   ],
 });
 
@@ -208,7 +229,18 @@ export function parseEvalArgs(args: string[]): EvalArgs {
   if (stride !== undefined && seqLen !== undefined && stride > seqLen) {
     throw new ToolkitError(`--stride ${stride} is larger than --seq-len ${seqLen}`);
   }
+  const llama = values.engine === "llamacpp";
+  if (values.threads !== undefined && !llama) {
+    throw new ToolkitError("--threads applies to --engine llamacpp only");
+  }
+  if (llama && values.speed) {
+    throw new ToolkitError(
+      "--speed with --engine llamacpp: use deno task bench --vs llamacpp (or engineSpeed() in mod.ts)",
+    );
+  }
   return {
+    engine: values.engine,
+    threads: values.threads ?? 1,
     modelDir: values.model ?? DEFAULT_MODEL_DIR,
     modelGiven: values.model !== undefined,
     tasks: tasksGiven ? parseTaskList(values.tasks!) : ["heldout"],
@@ -216,7 +248,7 @@ export function parseEvalArgs(args: string[]): EvalArgs {
     limit: values.limit,
     seqLen,
     stride,
-    speed: values.speed || !tasksGiven,
+    speed: values.speed || (!tasksGiven && !llama),
     baseline: values.baseline,
     json: values.json,
     samples: values.samples,
@@ -340,69 +372,93 @@ export async function evaluateModel(
   const env = { dtype: model.dtype, adapter: gpu.description, deno: Deno.version.deno };
   const tasks: ModelReport["tasks"] = {};
   const tag = role === "model" ? "" : `${role} `;
-  for (const name of args.tasks) {
-    const start = performance.now();
-    if (isZeroShotTask(name)) {
-      let bar: Progress | undefined;
-      const r = await zeroShot(model, [name], {
-        dataDir: args.dataDir,
-        limit: args.limit,
-        bos: args.bos,
-        batchTokens: args.batchTokens,
-        samples: samplesOut !== undefined,
-        onProgress: (done, total) => {
-          bar ??= new Progress(`${tag}${name}`, total, "requests", { quiet: args.quiet, start });
-          bar.update(done);
-        },
-      });
-      bar?.done();
-      const res = r[name];
-      if (samplesOut && res.samples) {
-        for (const s of res.samples) {
-          samplesOut.push(JSON.stringify({ model: role, task: name, ...s }));
+  const llama = args.engine === "llamacpp"
+    ? await LlamaCppEngine.fromModelDir(dir, { dtype: "f32", threads: args.threads })
+    : undefined;
+  try {
+    if (llama) Object.assign(env, { engine: llama.description });
+    for (const name of args.tasks) {
+      const start = performance.now();
+      if (isZeroShotTask(name)) {
+        let bar: Progress | undefined;
+        const r = llama
+          ? await engineZeroShot(llama, model.tokenizer!, [name], {
+            dataDir: args.dataDir,
+            limit: args.limit,
+            bos: args.bos,
+            samples: samplesOut !== undefined,
+          })
+          : await zeroShot(model, [name], {
+            dataDir: args.dataDir,
+            limit: args.limit,
+            bos: args.bos,
+            batchTokens: args.batchTokens,
+            samples: samplesOut !== undefined,
+            onProgress: (done, total) => {
+              bar ??= new Progress(`${tag}${name}`, total, "requests", {
+                quiet: args.quiet,
+                start,
+              });
+              bar.update(done);
+            },
+          });
+        bar?.done();
+        const res = r[name];
+        if (samplesOut && res.samples) {
+          for (const s of res.samples) {
+            samplesOut.push(JSON.stringify({ model: role, task: name, ...s }));
+          }
+          delete res.samples;
         }
-        delete res.samples;
-      }
-      res.protocol = { ...res.protocol, ...env } as typeof res.protocol;
-      tasks[name] = res;
-    } else {
-      const { text, path, format } = await readCorpus(name, args.dataDir, dir);
-      let bar: Progress | undefined;
-      const r: PerplexityResult = await perplexity(model, text, {
-        seqLen: args.seqLen,
-        stride: args.stride,
-        limit: args.limit,
-        batchTokens: args.batchTokens,
-        onProgress: (done, total) => {
-          bar ??= new Progress(`${tag}${name}`, total, "windows", { quiet: args.quiet, start });
-          bar.update(done);
-        },
-      });
-      bar?.done();
-      tasks[name] = {
-        task: name,
-        ppl: r.ppl,
-        meanNll: r.meanNll,
-        tokens: r.tokens,
-        windows: r.windows,
-        protocol: {
+        res.protocol = { ...res.protocol, ...env } as typeof res.protocol;
+        tasks[name] = res;
+      } else {
+        const { text, path, format } = await readCorpus(name, args.dataDir, dir);
+        let bar: Progress | undefined;
+        const r: PerplexityResult = llama
+          ? await enginePerplexity(llama, model.tokenizer, text, {
+            seqLen: args.seqLen,
+            stride: args.stride,
+            limit: args.limit,
+          })
+          : await perplexity(model, text, {
+            seqLen: args.seqLen,
+            stride: args.stride,
+            limit: args.limit,
+            batchTokens: args.batchTokens,
+            onProgress: (done, total) => {
+              bar ??= new Progress(`${tag}${name}`, total, "windows", { quiet: args.quiet, start });
+              bar.update(done);
+            },
+          });
+        bar?.done();
+        tasks[name] = {
           task: name,
-          file: path,
-          format,
-          protocol: "SparseGPT/SPRINT: tokenize once, non-overlapping windows (or strided), " +
-            "every position but each window's first scored from its window prefix, exp(mean NLL)",
-          seqLen: r.seqLen,
-          stride: r.stride,
-          bos: r.addSpecialTokens
-            ? "tokenizer default special tokens (one BOS at the text start for Llama)"
-            : "none",
-          windowLimit: args.limit ?? null,
-          textTokens: r.textTokens,
-          unusedTokens: r.unusedTokens,
-          ...env,
-        },
-      };
+          ppl: r.ppl,
+          meanNll: r.meanNll,
+          tokens: r.tokens,
+          windows: r.windows,
+          protocol: {
+            task: name,
+            file: path,
+            format,
+            protocol: "SparseGPT/SPRINT: tokenize once, non-overlapping windows (or strided), " +
+              "every position but each window's first scored from its window prefix, exp(mean NLL)",
+            seqLen: r.seqLen,
+            stride: r.stride,
+            bos: r.addSpecialTokens
+              ? "tokenizer default special tokens (one BOS at the text start for Llama)"
+              : "none",
+            windowLimit: args.limit ?? null,
+            textTokens: r.textTokens,
+            unusedTokens: r.unusedTokens,
+            ...env,
+          },
+        };
+      }
     }
+  } finally {
+    await llama?.dispose();
   }
   const accTasks: Record<string, { acc?: number; acc_norm?: number }> = {};
   for (const [k, v] of Object.entries(tasks)) if ("acc" in v) accTasks[k] = v;
@@ -541,9 +597,10 @@ export async function runEval(argv: string[]): Promise<Record<string, unknown>> 
     : `${args.modelDir} (${reports[0].model.sublayers} sublayers, ${
       reports[0].model.params
     } params)`;
-  console.log(
-    `${title} | weights ${reports[0].model.dtype} | ${gpu.description} | deno ${Deno.version.deno}`,
-  );
+  const where = args.engine === "llamacpp"
+    ? `engine llama.cpp (node-llama-cpp 3.21.1, f32 GGUF export, ${args.threads} thread(s), F32 KV cache, flash attention off)`
+    : `weights ${reports[0].model.dtype} | ${gpu.description}`;
+  console.log(`${title} | ${where} | deno ${Deno.version.deno}`);
   console.log(formatTable(header, tableRows(reports, up)));
   const protocol = {
     tool: "sprint-wgpu deno task eval",
