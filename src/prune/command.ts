@@ -31,6 +31,7 @@ import {
   readLatencyTable,
 } from "../sprint/latency.ts";
 import { cachedLatencyLlamaCpp } from "../sprint/latency_llamacpp.ts";
+import { formatPlan } from "../plan/memory.ts";
 import { type PruneLog, reportMarkdown, reportSvg, writePruneLog } from "../sprint/log.ts";
 import { sprint, type SprintState } from "../sprint/sprint.ts";
 import type { BaselineMethod, BaselineState } from "../baselines/common.ts";
@@ -408,6 +409,7 @@ export async function pruneCommand(args: PruneArgs): Promise<void> {
           batchSize: batch,
           speedupModel,
           latency,
+          deviceMemory: f["device-memory"],
           resume: resumed?.kind === "sprint" ? resumed.state : undefined,
           onProgress: (p) => {
             crashPoint(p.stage === "stage2" ? "stage2" : "stage1");
@@ -424,6 +426,7 @@ export async function pruneCommand(args: PruneArgs): Promise<void> {
             await writeState({ kind: "sprint", state, latency });
           },
         });
+        log(formatPlan(r.memory.plan, r.memory.peakDeviceBytes));
         const last = r.steps[r.steps.length - 1];
         result = {
           steps: r.steps,

@@ -217,6 +217,14 @@ export const PRUNE_COMMAND = defineCommand({
       help: "timed rounds (more are added when a round is too noisy)",
     },
     {
+      name: "device-memory",
+      type: "bytes",
+      min: 1,
+      defaultText: "from the adapter where known, else unbounded",
+      help:
+        "device bytes SPRINT may use (e.g. 8GiB): activations and checkpoints that do not fit stay in host memory, same results",
+    },
+    {
       name: "latency-engine",
       type: "choice",
       choices: ["webgpu", "llamacpp"],
@@ -295,6 +303,9 @@ export function parsePruneArgs(argv: readonly string[]): PruneArgs | undefined {
   const method = f.method;
   if (method !== "sprint" && (f["no-tuning"] || f["no-latency-aware"])) {
     throw new ToolkitError("--no-tuning and --no-latency-aware apply to --method sprint only");
+  }
+  if (method !== "sprint" && f["device-memory"] !== undefined) {
+    throw new ToolkitError("--device-memory applies to --method sprint only");
   }
   if (f.threads !== undefined && f["latency-engine"] !== "llamacpp") {
     throw new ToolkitError("--threads applies to --latency-engine llamacpp only");
