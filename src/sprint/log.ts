@@ -12,6 +12,7 @@ import type { LlamaModel } from "../model/model.ts";
 import { openSafetensors, writeSafetensors } from "../model/safetensors.ts";
 import { applyTunedRows, type SprintState, type StepLog, type TunedRows } from "./sprint.ts";
 import type { LatencyTable } from "./latency.ts";
+import type { MemoryPlan } from "../plan/memory.ts";
 
 /** What `prune_log.json` holds. */
 export interface PruneLog {
@@ -44,6 +45,8 @@ export interface PruneLog {
   wallSeconds: number;
   /** The run fingerprint (src/prune/fingerprint.ts): what a `--resume` must match. */
   fingerprint?: Record<string, string>;
+  /** The memory plan followed and the peak device bytes allocated (`SprintResult.memory`). */
+  memory?: { plan: MemoryPlan; peakDeviceBytes: number };
 }
 
 function tunedTensorName(i: number, t: TunedRows): string {
