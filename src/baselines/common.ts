@@ -27,7 +27,7 @@ import type { Calibration } from "../sprint/calibration.ts";
 import type { LatencyTable } from "../sprint/latency.ts";
 import type { PruneLog } from "../sprint/log.ts";
 import { estimatedSpeedup } from "../sprint/rules.ts";
-import type { StepLog } from "../sprint/sprint.ts";
+import type { StepLog } from "../sprint/state.ts";
 
 /** The baselines this module implements. */
 export const BASELINE_METHODS = ["sleb", "shortgpt", "blockpruner"] as const;
