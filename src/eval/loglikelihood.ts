@@ -35,7 +35,7 @@ import { embedding } from "../kernels/embedding.ts";
 import { headLogits } from "../kernels/head.ts";
 import { rmsnorm } from "../kernels/rmsnorm.ts";
 import { argmax, nll } from "../kernels/softmax.ts";
-import { KvCache, recordForward, releaseWorkspaces } from "../model/forward.ts";
+import { KvCache, recordForward } from "../model/forward.ts";
 import type { LlamaModel } from "../model/model.ts";
 import type { TextTokenizer } from "../model/tokenizer.ts";
 import type { Recorder } from "../gpu/recorder.ts";
@@ -385,7 +385,7 @@ function recordHead(
       temps.push(ids, x);
     }
     const xn = rmsnorm(rec, x, model.finalNorm, c.rmsNormEps);
-    const logits = headLogits(rec, xn, model.head);
+    const logits = headLogits(rec, xn, model.head, { workspace: model.workspace });
     const t = gpu.tensor([n], "u32", targets.subarray(s0, s0 + n));
     const loss = nll(rec, logits, t);
     const best = argmax(rec, logits);
@@ -524,7 +524,7 @@ export async function scoreGroups(
     }
     for (const x of temps) x.destroy();
     for (const x of caches) x.destroy();
-    releaseWorkspaces(model);
+    model.workspace.release();
     done += batch.groups.reduce((s, g) => s + g.ids, 0);
     options.onProgress?.(done, total);
   }

@@ -8,6 +8,7 @@ import { ToolkitError } from "../errors.ts";
 import { type Defines, type ShaderSource, specialise } from "./shader.ts";
 import { type DType, Tensor } from "./tensor.ts";
 import { Recorder } from "./recorder.ts";
+import { Workspace } from "./workspace.ts";
 
 /** Options for {@link createGpu}. */
 export interface GpuOptions {
@@ -127,6 +128,8 @@ export class Gpu {
   readonly caps: GpuCapabilities;
   /** Device bytes held by tensors, and their peak (see {@link DeviceMemory}). */
   readonly memory: DeviceMemory = new DeviceMemory();
+  /** Per-device kernel scratch (partial sums and the like), freed by {@link Gpu.destroy}. */
+  readonly workspace: Workspace = new Workspace(this);
   /** Submissions waited for (submit→await round trips): {@link Gpu.sync} and tensor reads. */
   syncs = 0;
   readonly #pipelines = new Map<string, GPUComputePipeline>();
@@ -269,6 +272,7 @@ export class Gpu {
 
   /** Releases the device. */
   destroy(): void {
+    this.workspace.destroy();
     for (const b of this.#uniformPool) b.destroy();
     this.#uniformPool.length = 0;
     this.#pipelines.clear();

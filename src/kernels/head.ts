@@ -12,6 +12,7 @@ import { chunkBytesLimit, rowsPerChunk } from "../gpu/chunked.ts";
 import { linearGrid, Params, type Recorder } from "../gpu/recorder.ts";
 import { loadShader } from "../gpu/shader.ts";
 import { DTYPE_BYTES, type Tensor } from "../gpu/tensor.ts";
+import type { Workspace } from "../gpu/workspace.ts";
 import { ToolkitError } from "../errors.ts";
 import { type Linear, matmul, packedShape, packLinear } from "./matmul.ts";
 
@@ -117,28 +118,23 @@ export function logitRowsPerBlock(gpu: Gpu, vocab: number, cap = Infinity): numb
   return Math.max(1, Math.min(cap, rows));
 }
 
-const scratch = new WeakMap<ChunkedLinear, Map<string, Tensor>>();
-
-function partScratch(gpu: Gpu, head: ChunkedLinear, m: number, count: number): Tensor {
-  let per = scratch.get(head);
-  if (!per) scratch.set(head, per = new Map());
-  const key = `${m}x${count}`;
-  let t = per.get(key);
-  if (!t) {
-    t = gpu.tensor([m, count], "f32");
-    if (per.size >= 8) {
-      // May still be used by commands not yet submitted: left to the garbage collector.
-      per.delete(per.keys().next().value!);
-    }
-    per.set(key, t);
-  }
-  return t;
+/** The `[m, count]` scratch of one head chunk: from the workspace when given, else fresh. */
+function partScratch(
+  gpu: Gpu,
+  workspace: Workspace | undefined,
+  m: number,
+  count: number,
+): Tensor {
+  const make = () => gpu.tensor([m, count], "f32");
+  return workspace ? workspace.entry("head", `${m}x${count}`, make) : make();
 }
 
 /** Options for {@link headLogits}. */
 export interface HeadOptions {
   /** Output logits `[..., V]` f32 (allocated when absent). */
   out?: Tensor;
+  /** Holds the per-chunk scratch across calls (a model's `workspace`; absent: per call). */
+  workspace?: Workspace;
 }
 
 /**
@@ -157,7 +153,7 @@ export function headLogits(
   head: ChunkedLinear,
   options: HeadOptions = {},
 ): Tensor {
-  if (head.parts.length === 1) return matmul(rec, x, head.parts[0].linear, options);
+  if (head.parts.length === 1) return matmul(rec, x, head.parts[0].linear, { out: options.out });
   const k = head.inFeatures;
   const v = head.outFeatures;
   const xk = x.shape[x.shape.length - 1];
@@ -173,7 +169,7 @@ export function headLogits(
   if (m === 0) return out;
   const pipe = rec.gpu.pipeline(SRC, { WG });
   for (const p of head.parts) {
-    const part = partScratch(rec.gpu, head, m, p.count);
+    const part = partScratch(rec.gpu, options.workspace, m, p.count);
     matmul(rec, x.reshape([m, k]), p.linear, { out: part });
     const grid = linearGrid(Math.ceil((m * p.count) / WG), rec.gpu.caps.maxWorkgroupsPerDimension);
     rec.dispatch(pipe, [part, out], grid, new Params().u32(m).u32(p.count).u32(v).u32(p.start));

@@ -32,7 +32,7 @@
  * per-workgroup partial sums are tree-combined by a second dispatch, so an invocation adds at most
  * ≈ ⌈row / (splits·256)⌉ items (32 vec4s for a 4 × 2048 × 4096 batch) before log2(256) tree
  * levels. Every dispatch checks {@link assertLoopBudget}. The partial sums live in one 384 KiB
- * scratch buffer per device, reused by every call (dispatches are ordered).
+ * scratch buffer per device (in `gpu.workspace`), reused by every call (dispatches are ordered).
  *
  * @module
  */
@@ -250,15 +250,13 @@ export function metricStatsRows(options: RowStatsOptions): number {
   return plan(options).rows;
 }
 
-const scratch = new WeakMap<Gpu, Tensor>();
-
+/** The device's partial-sums scratch (one per device, in its workspace). */
 function scratchFor(gpu: Gpu): Tensor {
-  let t = scratch.get(gpu);
-  if (!t) {
-    t = gpu.tensor([PARTIAL_ROWS, ROW_STATS], "f32");
-    scratch.set(gpu, t);
-  }
-  return t;
+  return gpu.workspace.entry(
+    "metric.partials",
+    "",
+    () => gpu.tensor([PARTIAL_ROWS, ROW_STATS], "f32"),
+  );
 }
 
 /**

@@ -29,15 +29,9 @@ const MAX_PARTIALS = 1024;
 /** Fewest elements per invocation before the first stage uses more workgroups. */
 const MIN_PER_INVOCATION = 8;
 
-const scratch = new WeakMap<Gpu, Tensor>();
-
+/** The device's partial-sums scratch (one per device, in its workspace). */
 function scratchFor(gpu: Gpu): Tensor {
-  let t = scratch.get(gpu);
-  if (!t) {
-    t = gpu.tensor([MAX_PARTIALS], "f32");
-    scratch.set(gpu, t);
-  }
-  return t;
+  return gpu.workspace.entry("reduce.partials", "", () => gpu.tensor([MAX_PARTIALS], "f32"));
 }
 
 /** Options for the reductions. */

@@ -54,7 +54,7 @@ export async function meanNll(
       const rows = Math.min(rowsPerChunk, T - 1 - r0);
       const part = gpu.tensor([rows, c.hiddenSize], "f32");
       rec.copy(hn, part, rows * c.hiddenSize * 4, r0 * c.hiddenSize * 4, 0);
-      const logits = headLogits(rec, part, model.head);
+      const logits = headLogits(rec, part, model.head, { workspace: model.workspace });
       nlls.push(nll(rec, logits, win.slice(r0 + 1, r0 + 1 + rows)));
       temps.push(part, logits);
     }
