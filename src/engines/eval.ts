@@ -19,7 +19,7 @@ import { ToolkitError } from "../errors.ts";
 import type { TextTokenizer } from "../model/tokenizer.ts";
 import { encodePair, type EncodePairOptions, type TokenRequest } from "../eval/loglikelihood.ts";
 import type { LoglikelihoodResult } from "../eval/loglikelihood.ts";
-import { docPerplexity, mean, meanStderr, scoreChoices } from "../eval/metrics.ts";
+import { docPerplexity, mean, meanStderr, scoreChoices } from "../eval/accuracy.ts";
 import { type PerplexityResult, perplexityWindows } from "../eval/perplexity.ts";
 import {
   isZeroShotTask,

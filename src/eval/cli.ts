@@ -40,7 +40,7 @@ import { expectedTensors, type LlamaModel, loadModel } from "../model/model.ts";
 import { readPlainText, readWikitext2 } from "../data/corpus.ts";
 import { writeJsonAtomic } from "../report/json.ts";
 import { Progress } from "../report/progress.ts";
-import { headlineMean } from "./metrics.ts";
+import { headlineMean } from "./accuracy.ts";
 import { perplexity, type PerplexityResult } from "./perplexity.ts";
 import { measureSpeed, type SpeedResult, type Speedup, speedup } from "./speed.ts";
 import { isZeroShotTask, parseTaskList, perplexitySource, TASKS } from "./tasks.ts";

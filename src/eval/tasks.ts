@@ -36,7 +36,7 @@ import {
   readLambada,
   readWinogrande,
   type WinograndeRecord,
-} from "../data/bench.ts";
+} from "../data/zeroshot_files.ts";
 import { DEFAULT_MODEL_DIR } from "../model/default.ts";
 
 /** Held-out text of the embedded default model (what `deno task eval` scores with no flags). */

@@ -16,7 +16,7 @@ import {
   modelMaxLength,
   type ScoreOptions,
 } from "./loglikelihood.ts";
-import { docPerplexity, mean, meanStderr, scoreChoices } from "./metrics.ts";
+import { docPerplexity, mean, meanStderr, scoreChoices } from "./accuracy.ts";
 import { isZeroShotTask, knownTaskNames, type TaskDoc, TASKS, type TaskSpec } from "./tasks.ts";
 
 /** Options for {@link zeroShot}. */

@@ -11,6 +11,7 @@ import type { Tensor } from "../gpu/tensor.ts";
 import { greedyDecode, recordGreedyPrefill } from "./decode.ts";
 import { KvCache, recordForward } from "./forward.ts";
 import type { LlamaModel } from "./model.ts";
+import { seededRandom } from "../util/random.ts";
 
 /** Options for {@link generate}. */
 export interface GenerateOptions {
@@ -48,26 +49,6 @@ export interface GenerateResult {
   prefillTokensPerSecond: number;
   /** `decodeTokens` per second of `decodeMs` (0 when no decode step ran). */
   decodeTokensPerSecond: number;
-}
-
-/**
- * Seeded uniform generator in [0, 1) (mulberry32).
- *
- * @example
- * ```ts
- * const rand = seededRandom(42);
- * rand(); // 0.6011037519201636 on every run, then 0.44829055899754167
- * ```
- */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

@@ -17,7 +17,7 @@ import { ToolkitError } from "../errors.ts";
 import type { Gpu } from "../gpu/device.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { packedShape } from "../kernels/matmul.ts";
-import { SOLVE_BLOCK } from "../kernels/solve.ts";
+import { SOLVE_BLOCK } from "../kernels/cholesky.ts";
 import { checkpointIndices } from "../sprint/rules.ts";
 
 /** One line of a {@link MemoryPlan}. */

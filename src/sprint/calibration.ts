@@ -9,7 +9,7 @@
  */
 import { ToolkitError } from "../errors.ts";
 import { readText } from "../data/jsonl.ts";
-import { seededRandom } from "../model/generate.ts";
+import { seededRandom } from "../util/random.ts";
 import type { TextTokenizer } from "../model/tokenizer.ts";
 
 /** Calibration windows and how they were made. */

@@ -12,7 +12,7 @@ import { fromF16, toF16 } from "../gpu/f16.ts";
 import { sub } from "../kernels/elementwise.ts";
 import { type Linear, packLinear, unpackWeightHost } from "../kernels/matmul.ts";
 import { gramAccumulate } from "../kernels/gram.ts";
-import { choleskySolve, decodeSolveStatus } from "../kernels/solve.ts";
+import { choleskySolve, decodeSolveStatus } from "../kernels/cholesky.ts";
 import { type ForwardHooks, runSublayers, type SublayerContext } from "../model/forward.ts";
 import type { LlamaModel } from "../model/model.ts";
 import type { TunedRows } from "./state.ts";

@@ -21,7 +21,7 @@ import { type ForwardHooks, runSublayers, type SublayerContext } from "../model/
 import type { LlamaModel } from "../model/model.ts";
 import { meanNll } from "../model/loss.ts";
 import type { Calibration } from "./calibration.ts";
-import { importance, parseMetrics, rankSum, SensitivityAccumulator } from "./metrics.ts";
+import { importance, parseMetrics, rankSum, SensitivityAccumulator } from "./sensitivity.ts";
 import {
   checkpointAtOrBelow,
   checkpointIndices,

@@ -1,5 +1,5 @@
 /**
- * LoRA fast tuning: low-rank adapters on the linear layers that are present (a pruned model's
+ * LoRA fine-tuning: low-rank adapters on the linear layers that are present (a pruned model's
  * removed sublayers get none), trained with the toolkit's training loop while the model's own
  * weights stay frozen, then merged into the weights (`W += (alpha/rank)·B·A`).
  *
@@ -10,7 +10,7 @@ import { readTensors } from "../gpu/tensor.ts";
 import { type Linear, packLinear, unpackWeightHost } from "../kernels/matmul.ts";
 import type { LoraAdapter } from "../model/forward.ts";
 import type { LlamaModel } from "../model/model.ts";
-import { seededRandom } from "../model/generate.ts";
+import { seededRandom } from "../util/random.ts";
 import { train, type TrainOptions, type TrainResult } from "./trainer.ts";
 
 /** Layer names LoRA can target. */
@@ -163,11 +163,11 @@ export async function mergeLora(
  *
  * @example
  * ```ts
- * const r = await loraTune(model, trainIds, valIds, { rank: 8, alpha: 16 }, { steps: 200, batch: 4, seqLen: 128, lr: 1e-3 });
+ * const r = await loraFineTune(model, trainIds, valIds, { rank: 8, alpha: 16 }, { steps: 200, batch: 4, seqLen: 128, lr: 1e-3 });
  * await saveModel(model, "out/tuned");
  * ```
  */
-export async function loraTune(
+export async function loraFineTune(
   model: LlamaModel,
   trainTokens: ArrayLike<number>,
   valTokens: ArrayLike<number>,

@@ -15,7 +15,7 @@ import { linearGradTensors } from "./kernels/linear_backward.ts";
 import type { Gpu } from "../gpu/device.ts";
 import { meanNll } from "../model/loss.ts";
 import { openSafetensors, writeSafetensors } from "../model/safetensors.ts";
-import { seededRandom } from "../model/generate.ts";
+import { seededRandom } from "../util/random.ts";
 import { writeJsonAtomic } from "../report/json.ts";
 import {
   allocGrads,

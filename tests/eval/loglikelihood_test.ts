@@ -11,7 +11,7 @@ import {
 } from "../../src/eval/loglikelihood.ts";
 import { evaluateDocs } from "../../src/eval/zeroshot.ts";
 import { TASKS } from "../../src/eval/tasks.ts";
-import { scoreChoices } from "../../src/eval/metrics.ts";
+import { scoreChoices } from "../../src/eval/accuracy.ts";
 import { loadModel } from "../../src/model/model.ts";
 import { refLoglikelihood } from "../ref/eval.ts";
 import { GPU_TEST, rng, testGpuF32 } from "../util.ts";

@@ -5,7 +5,7 @@ import {
   headlineMean,
   meanStderr,
   scoreChoices,
-} from "../../src/eval/metrics.ts";
+} from "../../src/eval/accuracy.ts";
 import { nll } from "../../src/kernels/softmax.ts";
 import { GPU_TEST, testGpuF32 } from "../util.ts";
 import { refLogSoftmax } from "../ref/eval.ts";

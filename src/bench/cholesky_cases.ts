@@ -11,12 +11,12 @@
  * @module
  */
 import { gramRowRef } from "../../tests/ref/gram.ts";
-import { relativeResidual, solveHostF64 } from "../../tests/ref/solve.ts";
+import { relativeResidual, solveHostF64 } from "../../tests/ref/cholesky.ts";
 import type { Gpu } from "../gpu/device.ts";
 import type { Recorder } from "../gpu/recorder.ts";
 import { readTensors, type Tensor } from "../gpu/tensor.ts";
 import { gramAccumulate } from "../kernels/gram.ts";
-import { choleskySolve, CholeskyWorkspace, decodeSolveStatus } from "../kernels/solve.ts";
+import { choleskySolve, CholeskyWorkspace, decodeSolveStatus } from "../kernels/cholesky.ts";
 import type { BenchCase } from "./harness.ts";
 import { benchData, expectClose, sampleRows } from "./check.ts";
 

@@ -10,7 +10,7 @@ import {
   ranks,
   rankSum,
   SensitivityAccumulator,
-} from "../../src/sprint/metrics.ts";
+} from "../../src/sprint/sensitivity.ts";
 import { metricRef } from "../ref/metric.ts";
 import { assertClose, assertThrows, GPU_TEST, randn, testGpuF32 } from "../util.ts";
 
