@@ -12,7 +12,7 @@ import {
   parseBibleVerses,
   sotuSource,
   type SourceDocument,
-} from "../../src/train/corpus.ts";
+} from "../../src/pretrain/corpus.ts";
 import { ToolkitError } from "../../src/errors.ts";
 
 function fake(name: string, docs: SourceDocument[]): CorpusSource {

@@ -12,7 +12,7 @@ import {
   trainBpe,
   unigramPerplexity,
   writeTokenizer,
-} from "../../src/train/bpe.ts";
+} from "../../src/pretrain/bpe.ts";
 import { HfTokenizer } from "../../src/deps.ts";
 import { loadTokenizer } from "../../src/model/tokenizer.ts";
 

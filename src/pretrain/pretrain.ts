@@ -13,13 +13,13 @@ import { parseConfig } from "../model/config.ts";
 import { generate } from "../model/generate.ts";
 import { expectedTensors, type HostWeights, modelFromHostWeights } from "../model/model.ts";
 import { saveModel } from "../model/save.ts";
-import { seededRandom } from "../model/generate.ts";
+import { seededRandom } from "../util/random.ts";
 import { loadTokenizer } from "../model/tokenizer.ts";
 import { linePanel, svgDocument } from "../report/svg.ts";
 import { writeJsonAtomic } from "../report/json.ts";
 import { BpeTokenizer, trainBpe, unigramPerplexity, writeTokenizer } from "./bpe.ts";
 import { buildCorpus } from "./corpus.ts";
-import { train, type TrainOptions, type TrainResult } from "./trainer.ts";
+import { train, type TrainOptions, type TrainResult } from "../train/trainer.ts";
 
 /** The default model's architecture (config.json fields). */
 export function defaultModelConfig(vocabSize: number): Record<string, unknown> {
@@ -132,7 +132,7 @@ function modelCard(
     "",
     "## Tokenizer",
     "",
-    "Byte-level BPE trained by `src/train/bpe.ts` on the training split:",
+    "Byte-level BPE trained by `src/pretrain/bpe.ts` on the training split:",
     "",
     "```json",
     JSON.stringify(r.tokenizer, null, 2),
