@@ -10,8 +10,8 @@
  *
  * @module
  */
-import { gramRowRef } from "../../tests/ref/gram.ts";
-import { relativeResidual, solveHostF64 } from "../../tests/ref/cholesky.ts";
+import { gramRowRef } from "../../ref/gram.ts";
+import { relativeResidual, solveHostF64 } from "../../ref/cholesky.ts";
 import type { Gpu } from "../gpu/device.ts";
 import type { Recorder } from "../gpu/recorder.ts";
 import { readTensors, type Tensor } from "../gpu/tensor.ts";

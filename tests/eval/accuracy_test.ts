@@ -8,7 +8,7 @@ import {
 } from "../../src/eval/accuracy.ts";
 import { nll } from "../../src/kernels/softmax.ts";
 import { GPU_TEST, testGpuF32 } from "../util.ts";
-import { refLogSoftmax } from "../ref/eval.ts";
+import { refLogSoftmax } from "../../ref/eval.ts";
 
 /**
  * Hand-made logits over a 4-token vocabulary for two choices of one context: choice 0 is one

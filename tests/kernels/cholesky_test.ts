@@ -8,7 +8,7 @@ import {
 } from "../../src/kernels/cholesky.ts";
 import { gramAccumulate } from "../../src/kernels/gram.ts";
 import type { Gpu } from "../../src/gpu/device.ts";
-import { gramRef } from "../ref/gram.ts";
+import { gramRef } from "../../ref/gram.ts";
 import {
   condSpd,
   lsqObjective,
@@ -16,7 +16,7 @@ import {
   relativeResidual,
   shiftRef,
   solveHostF64,
-} from "../ref/cholesky.ts";
+} from "../../ref/cholesky.ts";
 import { assertClose, assertThrows, GPU_TEST, randn, testGpuF32 } from "../util.ts";
 
 // Tolerances, relative to the condition number κ of G + shift·I (f32: ε ≈ 6e-8 per rounding):

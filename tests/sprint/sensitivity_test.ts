@@ -11,7 +11,7 @@ import {
   rankSum,
   SensitivityAccumulator,
 } from "../../src/sprint/sensitivity.ts";
-import { metricRef } from "../ref/metric.ts";
+import { metricRef } from "../../ref/metric.ts";
 import { assertClose, assertThrows, GPU_TEST, randn, testGpuF32 } from "../util.ts";
 
 const SCORE_TOL = { atol: 0, rtol: 1e-4 } as const;

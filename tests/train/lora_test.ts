@@ -5,7 +5,7 @@ import { createLora, loraFineTune, mergeLora } from "../../src/train/lora.ts";
 import { recordLossAndGrads, zeroGrads } from "../../src/train/grad.ts";
 import { linearGradTensors } from "../../src/train/kernels/linear_backward.ts";
 import { packedShape, unpackWeightHost } from "../../src/kernels/matmul.ts";
-import { refMeanNll } from "../ref/forward.ts";
+import { refMeanNll } from "../../ref/forward.ts";
 import { writeTinyModel } from "../fixtures.ts";
 import { assertClose, GPU_TEST, randn, testGpuF32 } from "../util.ts";
 

@@ -3,7 +3,7 @@
  * `CompressionManager.add_batch`), computed directly from the O and C arrays `[b, T, d]`.
  * Divisions follow IEEE (as PyTorch does): 0/0 = NaN, x/0 = ±inf.
  */
-import type { MetricDistance, MetricNorm, MetricShape } from "../../src/kernels/metric.ts";
+import type { MetricDistance, MetricNorm, MetricShape } from "../src/kernels/metric.ts";
 
 /** The flat indices of the elements of each row of `norm`, in row order. */
 export function metricRows(shape: MetricShape, norm: MetricNorm): number[][] {

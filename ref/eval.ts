@@ -3,7 +3,7 @@
  * request scoring (truncate to the last max_length + 1 tokens, sum of log-softmax at the
  * continuation positions, greedy check) and windowed perplexity, on top of `refForward`.
  */
-import type { ModelConfig } from "../../src/model/config.ts";
+import type { ModelConfig } from "../src/model/config.ts";
 import { refForward, type RefWeights } from "./forward.ts";
 
 /** log-softmax of one row (f64). */

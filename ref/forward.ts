@@ -4,7 +4,7 @@
  * llama3 frequencies), causal grouped-query attention, SwiGLU MLP, optional biases, tied or
  * untied LM head, and a sublayer mask (sublayer 2b = block b's attention, 2b+1 its MLP).
  */
-import type { ModelConfig } from "../../src/model/config.ts";
+import type { ModelConfig } from "../src/model/config.ts";
 
 /** Weights by Hugging Face tensor name. */
 export type RefWeights = Map<string, ArrayLike<number>>;

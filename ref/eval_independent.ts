@@ -4,7 +4,7 @@
  * prompts, `_encode_pair`, truncation, log-softmax, acc / acc_norm and perplexity windows, on
  * `refForward`), compared with the GPU implementation run as a subprocess on the same items.
  *
- *   deno run -A tests/ref/eval_independent.ts [--items 30] [--windows 3] [--model DIR] [--data DIR]
+ *   deno run -A ref/eval_independent.ts [--items 30] [--windows 3] [--model DIR] [--data DIR]
  *
  * Prints per task: acc / acc_norm of both, the largest per-item log-likelihood difference and
  * the number of items whose prediction differs; and the TinyStories perplexity of both on the
@@ -12,13 +12,13 @@
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { readConfig } from "../../src/model/config.ts";
-import { readHostWeights } from "../../src/model/model.ts";
-import { openCheckpoint } from "../../src/model/safetensors.ts";
-import { loadTokenizer, type TextTokenizer } from "../../src/model/tokenizer.ts";
+import { readConfig } from "../src/model/config.ts";
+import { readHostWeights } from "../src/model/model.ts";
+import { openCheckpoint } from "../src/model/safetensors.ts";
+import { loadTokenizer, type TextTokenizer } from "../src/model/tokenizer.ts";
 import { refForward } from "./forward.ts";
 
-const root = new URL("../../", import.meta.url).pathname;
+const root = new URL("../", import.meta.url).pathname;
 const { values } = parseArgs({
   args: Deno.args,
   options: {

@@ -4,7 +4,7 @@
  * greedy SLEB (blocks, first and last kept) and BlockPruner (sublayers) orders, and ShortGPT's
  * Block Influence. Independent of the GPU code and of src/baselines.
  */
-import type { ModelConfig } from "../../src/model/config.ts";
+import type { ModelConfig } from "../src/model/config.ts";
 import { refEmbed, refHead, refSublayer, type RefWeights } from "./forward.ts";
 
 /** Mean next-token NLL over every position but the first of each sequence, sublayers masked by `alive`. */

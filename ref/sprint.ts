@@ -4,7 +4,7 @@
  * the next MLP's down_proj (all rows, ρ = 1) by least squares, `candidates` re-scored in stage 2.
  * Plain loops over the f64 reference forward; independent of the GPU code.
  */
-import type { ModelConfig } from "../../src/model/config.ts";
+import type { ModelConfig } from "../src/model/config.ts";
 import { refEmbed, refSublayer, type RefWeights } from "./forward.ts";
 
 /** Result of {@link refSprintStep}. */
