@@ -25,8 +25,8 @@ export type Scratch = Tensor | { readonly [name: string]: Tensor };
  *
  * @example
  * ```ts
- * import { assertEquals } from "node:assert";
- * import { getGpu, Workspace } from "./mod.ts";
+ * import { deepStrictEqual as assertEquals } from "node:assert";
+ * import { getGpu, Workspace } from "@sprint-wgpu/toolkit/gpu";
  * const gpu = await getGpu();
  * const ws = new Workspace(gpu);
  * const a = ws.entry("rows", "4", () => gpu.tensor([4], "f32"));

@@ -10,8 +10,8 @@
  *
  * @example
  * ```ts
- * import { assertEquals } from "node:assert";
- * import { seededRandom } from "./mod.ts";
+ * import { deepStrictEqual as assertEquals } from "node:assert";
+ * import { seededRandom } from "@sprint-wgpu/toolkit/random";
  * const rand = seededRandom(42);
  * assertEquals(rand(), 0.6011037519201636); // on every run; then 0.44829055899754167
  * ```
