@@ -22,23 +22,33 @@ import { Fields, readJsonl, readText } from "./jsonl.ts";
 export interface ChoiceRecord {
   /** 1-based line of the item in its file. */
   line: number;
+  /** The question or prompt. */
   query: string;
+  /** The answer options. */
   choices: string[];
+  /** Index of the correct option. */
   gold: number;
 }
 
 /** A WinoGrande item: the sentence up to the blank with each option filled in, and the rest. */
 export interface WinograndeRecord {
+  /** 1-based line of the item in its file. */
   line: number;
+  /** The sentence up to the blank, once with each option filled in. */
   contextOptions: string[];
+  /** The sentence after the blank. */
   continuation: string;
+  /** Index of the correct option. */
   gold: number;
 }
 
 /** A LAMBADA item: the passage without its last word, and the last word. */
 export interface LambadaRecord {
+  /** 1-based line of the item in its file. */
   line: number;
+  /** The passage without its last word. */
   context: string;
+  /** The last word (with its leading space). */
   continuation: string;
 }
 
@@ -48,7 +58,9 @@ export interface HellaswagRecord {
   line: number;
   /** `activity_label + ": " + ctx` with the dataset's `ctx` (ctx_b not capitalised). */
   ctx: string;
+  /** Index of the correct ending. */
   gold: number;
+  /** The four candidate endings. */
   endings: string[];
 }
 

@@ -82,7 +82,9 @@ export interface EngineTimings {
   prefillCpuMs?: number[];
   /** CPU time of each decode (see {@link EngineTimings.prefillCpuMs}). */
   decodeCpuMs?: number[];
+  /** Prompt tokens per run. */
   promptTokens: number;
+  /** Tokens generated per run. */
   newTokens: number;
   /** The engine's description at the time of the measurement. */
   engine: EngineDescription;
@@ -144,10 +146,15 @@ export function syntheticPrompt(n: number, vocab: number): number[] {
 
 /** Median and spread of repeated timings (ms). */
 export interface MsStats {
+  /** Median time (ms). */
   medianMs: number;
+  /** 10th percentile (ms). */
   p10Ms: number;
+  /** 90th percentile (ms). */
   p90Ms: number;
+  /** Fastest repetition (ms). */
   minMs: number;
+  /** Timed repetitions. */
   reps: number;
 }
 

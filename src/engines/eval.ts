@@ -55,6 +55,7 @@ export interface EnginePerplexityOptions {
 
 /** {@link PerplexityResult} plus the engine that computed it. */
 export interface EnginePerplexityResult extends PerplexityResult {
+  /** The engine that computed the result. */
   engine: EngineDescription;
 }
 
@@ -330,13 +331,17 @@ export interface EngineRate {
   tokensPerSecondP10: number;
   /** Tokens/s at the fast end (p10 time). */
   tokensPerSecondP90: number;
+  /** Wall-clock statistics of the repetitions. */
   timing: MsStats & { clock: "wall-clock" };
 }
 
 /** Result of {@link engineSpeed}. */
 export interface EngineSpeedResult {
+  /** Prefill (the prompt in one forward). */
   prefill: EngineRate;
+  /** Decode (one token per step). */
   decode: EngineRate;
+  /** How it was measured. */
   protocol: {
     promptTokens: number;
     newTokens: number;

@@ -59,6 +59,7 @@ export class WebGpuEngine implements InferenceEngine {
   #options: WebGpuEngineOptions;
   #owns: boolean;
 
+  /** Wraps a loaded model (`ownsModel`: `dispose` destroys it). */
   constructor(model: LlamaModel, options: WebGpuEngineOptions = {}, ownsModel = false) {
     this.model = model;
     this.#options = options;
@@ -106,7 +107,11 @@ export class WebGpuEngine implements InferenceEngine {
     });
   }
 
-  async generate(prompt: readonly number[], maxNewTokens: number, stopAtEos = true) {
+  async generate(
+    prompt: readonly number[],
+    maxNewTokens: number,
+    stopAtEos = true,
+  ): Promise<number[]> {
     if (prompt.length + maxNewTokens > this.contextLength) {
       throw new ToolkitError(
         `generate: ${prompt.length} + ${maxNewTokens} tokens exceed the context of ${this.contextLength}`,

@@ -25,7 +25,9 @@ export interface ChoiceOutcome {
   pred: number;
   /** Index chosen by log-likelihood per character. */
   predNorm: number;
+  /** 1 when `pred` is the gold index. */
   acc: 0 | 1;
+  /** 1 when `predNorm` is the gold index. */
   accNorm: 0 | 1;
 }
 
@@ -75,7 +77,9 @@ export function docPerplexity(lls: readonly number[]): number {
 
 /** The figures of one task that enter the headline mean. */
 export interface HeadlineInput {
+  /** Accuracy (mean over documents). */
   acc?: number;
+  /** Length-normalised accuracy, where the task reports it. */
   acc_norm?: number;
 }
 

@@ -51,7 +51,9 @@ export interface EncodePairOptions {
 
 /** A context/continuation pair as token ids. */
 export interface TokenRequest {
+  /** Context token ids. */
   context: readonly number[];
+  /** Continuation token ids (scored). */
   continuation: readonly number[];
   /**
    * Requests with equal `group` are computed together and share their common prefix (e.g. the
@@ -96,7 +98,9 @@ export interface ScoreOptions {
 export interface BatchInfo {
   /** `flat`: whole sequences; `shared`: group prefixes first, then the remainders. */
   mode: "flat" | "shared";
+  /** Groups in the batch. */
   groups: number;
+  /** Sequences in the batch. */
   sequences: number;
   /** Shared prefix length (0 in flat mode). */
   prefix: number;
@@ -156,20 +160,25 @@ export interface ScoredRow {
   id: number;
   /** Position in the sequence's input whose logits predict `target`. */
   pos: number;
+  /** The token whose log-probability is read. */
   target: number;
 }
 
 /** One input sequence with the rows read from its forward. */
 export interface ScoreSeq {
+  /** Token ids run through the forward. */
   input: readonly number[];
+  /** Rows whose next-token log-probabilities are read. */
   scored: ScoredRow[];
 }
 
 /** A group of sequences planned together (see {@link planGroup}). */
 export interface PlannedGroup {
+  /** The group's sequences. */
   seqs: ScoreSeq[];
   /** Prefix length shared by every sequence and below every scored position. */
   share: number;
+  /** Length of the longest sequence. */
   maxLen: number;
   /** Accumulators finished with this group (for progress). */
   ids: number;
@@ -177,12 +186,15 @@ export interface PlannedGroup {
 
 /** One planned batch (see {@link planBatches}). */
 export interface Batch {
+  /** The groups in the batch. */
   groups: PlannedGroup[];
+  /** `flat`: whole sequences; `shared`: group prefixes first, then the remainders. */
   mode: "flat" | "shared";
   /** Shared prefix length (shared mode). */
   cb: number;
   /** Padded length of the (remainder) sequences. */
   t: number;
+  /** Rows of the batch's forward. */
   rows: number;
 }
 
@@ -618,7 +630,9 @@ export async function loglikelihoodTokens(
 
 /** A context/continuation pair as text. */
 export interface TextRequest {
+  /** Context text. */
   context: string;
+  /** Continuation text (scored). */
   continuation: string;
   /** See {@link TokenRequest.group}. */
   group?: number | string;

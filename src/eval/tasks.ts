@@ -102,7 +102,9 @@ export function parseTaskList(list: string): string[] {
 
 /** One scored request of a document. */
 export interface DocRequest {
+  /** Context text. */
   context: string;
+  /** Continuation text (scored). */
   continuation: string;
 }
 
@@ -120,6 +122,7 @@ export interface TaskDoc {
 
 /** What a task is and how its documents are built. */
 export interface TaskSpec {
+  /** The task's name. */
   name: ZeroShotTask;
   /** `choice` (acc by argmax of log-likelihoods) or `lambada` (greedy accuracy + perplexity). */
   kind: "choice" | "lambada";
@@ -127,6 +130,7 @@ export interface TaskSpec {
   file: string;
   /** The lm-eval dataset and split the file copies. */
   dataset: string;
+  /** The lm-eval split the file copies. */
   split: string;
   /** Number of documents in the full split (lm-eval's count). */
   size: number;
@@ -407,7 +411,9 @@ export const TASKS: Readonly<Record<ZeroShotTask, TaskSpec>> = {
 
 /** Where a perplexity task's text comes from and how it is read. */
 export interface PerplexitySource {
+  /** The task's name. */
   name: string;
+  /** The text file read. */
   path: string;
   /** `wikitext2`: HF rows joined with "\n\n"; `plain`: the file as one string. */
   format: "wikitext2" | "plain";

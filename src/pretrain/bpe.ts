@@ -73,6 +73,7 @@ export interface BpeTrainOptions {
 
 /** What {@link trainBpe} returns: the model and counts about the run. */
 export interface BpeTrainResult {
+  /** The trained model. */
   model: BpeModel;
   /** Pre-tokenized pieces in the training text (with repetition). */
   words: number;
@@ -336,6 +337,7 @@ export interface BpeEncodeOptions {
  * ```
  */
 export class BpeTokenizer {
+  /** The vocabulary and merges. */
   readonly model: BpeModel;
   /** BOS id (the first special token), if any. */
   readonly bosId: number | undefined;
@@ -347,6 +349,7 @@ export class BpeTokenizer {
   readonly #special: RegExp | undefined;
   readonly #byteBase: number;
 
+  /** A tokenizer over a trained or loaded model. */
   constructor(model: BpeModel) {
     this.model = model;
     const k = model.specialTokens.length;

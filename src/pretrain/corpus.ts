@@ -65,17 +65,29 @@ export interface CorpusSource {
 
 /** Sizes of one source in the built corpus. Characters are Unicode code points. */
 export interface SourceStats {
+  /** The source's name. */
   name: string;
+  /** What the source is. */
   description: string;
+  /** Where it is obtained from. */
   origin: string;
+  /** Its license. */
   license: string;
+  /** Documents kept. */
   documents: number;
+  /** Paragraphs kept. */
   paragraphs: number;
+  /** Characters (code points). */
   chars: number;
+  /** UTF-8 bytes. */
   bytes: number;
+  /** Documents in the train split. */
   trainDocuments: number;
+  /** Characters in the train split. */
   trainChars: number;
+  /** Documents in the validation split. */
   validationDocuments: number;
+  /** Characters in the validation split. */
   validationChars: number;
   /** Held-out documents returned to training as near-duplicates of training text. */
   movedToTrain: string[];

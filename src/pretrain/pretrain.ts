@@ -48,18 +48,29 @@ export function defaultModelConfig(vocabSize: number): Record<string, unknown> {
 
 /** Options of {@link pretrain}. */
 export interface PretrainOptions {
+  /** The model directory written. */
   out: string;
+  /** Random seed (initialisation, batches). */
   seed?: number;
+  /** Training steps. */
   steps?: number;
+  /** Sequences per step. */
   batch?: number;
+  /** Tokens per sequence. */
   seqLen?: number;
+  /** Peak learning rate. */
   lr?: number;
+  /** BPE vocabulary size. */
   vocabSize?: number;
   /** Directory with prebuilt train.txt / validation.txt (else the corpus is built from packages). */
   corpusDir?: string;
+  /** Continue from the checkpoint in `out`. */
   resume?: boolean;
+  /** Replace an existing `out`. */
   overwrite?: boolean;
+  /** Progress callback of the training loop. */
   onProgress?: TrainOptions["onProgress"];
+  /** Receives the run's log lines. */
   log?: (msg: string) => void;
 }
 
