@@ -39,8 +39,11 @@ export interface ChoiceOutcome {
  * @param gold Index of the right choice.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { scoreChoices } from "@sprint-wgpu/toolkit/eval";
  * // raw: −4 > −6 picks choice 0 (acc 0); per character: −4/2 = −2 < −6/6 = −1 picks 1 (acc_norm 1)
- * scoreChoices([-4, -6], ["ab", "abcdef"], 1); // { pred: 0, predNorm: 1, acc: 0, accNorm: 1 }
+ * const r = scoreChoices([-4, -6], ["ab", "abcdef"], 1);
+ * assert.deepEqual(r, { pred: 0, predNorm: 1, acc: 0, accNorm: 1 });
  * ```
  */
 export function scoreChoices(
@@ -89,7 +92,10 @@ export interface HeadlineInput {
  *
  * @example
  * ```ts
- * headlineMean({ piqa: { acc: 0.6, acc_norm: 0.7 }, winogrande: { acc: 0.5 } }); // 0.6
+ * import assert from "node:assert/strict";
+ * import { headlineMean } from "@sprint-wgpu/toolkit/eval";
+ * const { value } = headlineMean({ piqa: { acc: 0.6, acc_norm: 0.7 }, winogrande: { acc: 0.5 } });
+ * assert.ok(Math.abs(value - 0.6) < 1e-12); // acc_norm where reported, else acc
  * ```
  */
 export function headlineMean(

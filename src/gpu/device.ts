@@ -48,15 +48,15 @@ export interface GpuCapabilities {
  *
  * @example
  * ```ts
- *  import assert from "node:assert/strict";
- *  import { getGpu } from "@sprint-wgpu/toolkit/gpu";
- *  const gpu = await getGpu();
- *  gpu.memory.resetPeak();
- *  const before = gpu.memory.current;
- *  const t = gpu.tensor([256], "f32");
- *  assert.equal(gpu.memory.current - before, 1024);
- *  t.destroy();
- *  assert.ok(gpu.memory.peak >= before + 1024);
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * const gpu = await getGpu();
+ * gpu.memory.resetPeak();
+ * const before = gpu.memory.current;
+ * const t = gpu.tensor([256], "f32");
+ * assert.equal(gpu.memory.current - before, 1024);
+ * t.destroy();
+ * assert.ok(gpu.memory.peak >= before + 1024);
  * ```
  */
 export class DeviceMemory {
@@ -120,12 +120,12 @@ const RAISED_LIMITS = [
  *
  * @example
  * ```ts
- *  import assert from "node:assert/strict";
- *  import { getGpu } from "@sprint-wgpu/toolkit/gpu";
- *  const gpu = await getGpu();
- *  const x = gpu.tensor([2, 3], "f32", new Float32Array([1, 2, 3, 4, 5, 6]));
- *  assert.deepEqual([...await x.read()], [1, 2, 3, 4, 5, 6]);
- *  console.log(gpu.description);
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * const gpu = await getGpu();
+ * const x = gpu.tensor([2, 3], "f32", new Float32Array([1, 2, 3, 4, 5, 6]));
+ * assert.deepEqual([...await x.read()], [1, 2, 3, 4, 5, 6]);
+ * console.log(gpu.description);
  * ```
  */
 export class Gpu {
@@ -182,14 +182,14 @@ export class Gpu {
    *
    * @example
    * ```ts
-   *  import assert from "node:assert/strict";
-   *  import { getGpu, loadShader, Params } from "@sprint-wgpu/toolkit/gpu";
-   *  const gpu = await getGpu();
-   *  const pipe = gpu.pipeline(await loadShader("scale.wgsl"), { WG: 64 }); // OUT = alpha·X
-   *  const x = gpu.tensor([3], "f32", new Float32Array([1, 2, 3]));
-   *  const out = gpu.tensor([3], "f32");
-   *  gpu.run((rec) => rec.dispatch(pipe, [x, out], [1, 1], new Params().u32(3).f32(2)));
-   *  assert.deepEqual([...await out.read()], [2, 4, 6]);
+   * import assert from "node:assert/strict";
+   * import { getGpu, loadShader, Params } from "@sprint-wgpu/toolkit/gpu";
+   * const gpu = await getGpu();
+   * const pipe = gpu.pipeline(await loadShader("scale.wgsl"), { WG: 64 }); // OUT = alpha·X
+   * const x = gpu.tensor([3], "f32", new Float32Array([1, 2, 3]));
+   * const out = gpu.tensor([3], "f32");
+   * gpu.run((rec) => rec.dispatch(pipe, [x, out], [1, 1], new Params().u32(3).f32(2)));
+   * assert.deepEqual([...await out.read()], [2, 4, 6]);
    * ```
    */
   pipeline(source: ShaderSource, defines: Defines = {}, entryPoint = "main"): GPUComputePipeline {
@@ -219,11 +219,11 @@ export class Gpu {
    *
    * @example
    * ```ts
-   *  import assert from "node:assert/strict";
-   *  import { getGpu } from "@sprint-wgpu/toolkit/gpu";
-   *  const gpu = await getGpu();
-   *  const ids = gpu.tensor([4], "u32", new Uint32Array([1, 2, 3, 4]));
-   *  assert.deepEqual([...await ids.read()], [1, 2, 3, 4]);
+   * import assert from "node:assert/strict";
+   * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+   * const gpu = await getGpu();
+   * const ids = gpu.tensor([4], "u32", new Uint32Array([1, 2, 3, 4]));
+   * assert.deepEqual([...await ids.read()], [1, 2, 3, 4]);
    * ```
    */
   tensor(shape: readonly number[], dtype: DType, data?: ArrayBufferView): Tensor {
@@ -241,15 +241,15 @@ export class Gpu {
    *
    * @example
    * ```ts
-   *  import assert from "node:assert/strict";
-   *  import { getGpu } from "@sprint-wgpu/toolkit/gpu";
-   *  import { rmsnorm } from "@sprint-wgpu/toolkit/kernels";
-   *  const gpu = await getGpu();
-   *  const x = gpu.tensor([1, 2], "f32", new Float32Array([3, 4]));
-   *  const w = gpu.tensor([2], "f32", new Float32Array([1, 1]));
-   *  const y = gpu.run((rec) => rmsnorm(rec, x, w, 0)); // recorded, submitted
-   *  const [a, b] = await y.read();
-   *  assert.ok(Math.abs(a - 3 / Math.sqrt(12.5)) < 1e-6 && Math.abs(b - 4 / Math.sqrt(12.5)) < 1e-6);
+   * import assert from "node:assert/strict";
+   * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+   * import { rmsnorm } from "@sprint-wgpu/toolkit/kernels";
+   * const gpu = await getGpu();
+   * const x = gpu.tensor([1, 2], "f32", new Float32Array([3, 4]));
+   * const w = gpu.tensor([2], "f32", new Float32Array([1, 1]));
+   * const y = gpu.run((rec) => rmsnorm(rec, x, w, 0)); // recorded, submitted
+   * const [a, b] = await y.read();
+   * assert.ok(Math.abs(a - 3 / Math.sqrt(12.5)) < 1e-6 && Math.abs(b - 4 / Math.sqrt(12.5)) < 1e-6);
    * ```
    */
   run<T>(fn: (rec: Recorder) => T): T {
@@ -356,11 +356,11 @@ export function preferLavapipe(): string | undefined {
  *
  * @example
  * ```ts
- *  import assert from "node:assert/strict";
- *  import { createGpu } from "@sprint-wgpu/toolkit/gpu";
- *  const gpu = await createGpu({ disableF16: true });
- *  assert.equal(gpu.caps.f16, false);
- *  gpu.destroy();
+ * import assert from "node:assert/strict";
+ * import { createGpu } from "@sprint-wgpu/toolkit/gpu";
+ * const gpu = await createGpu({ disableF16: true });
+ * assert.equal(gpu.caps.f16, false);
+ * gpu.destroy();
  * ```
  */
 export async function createGpu(options: GpuOptions = {}): Promise<Gpu> {
@@ -416,9 +416,9 @@ let shared: Promise<Gpu> | undefined;
  *
  * @example
  * ```ts
- *  import assert from "node:assert/strict";
- *  import { getGpu } from "@sprint-wgpu/toolkit/gpu";
- *  assert.equal(await getGpu(), await getGpu()); // one shared device per process
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * assert.equal(await getGpu(), await getGpu()); // one shared device per process
  * ```
  */
 export function getGpu(): Promise<Gpu> {

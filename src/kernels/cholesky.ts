@@ -84,19 +84,19 @@ const PIPE_WG = 64;
  *
  * @example
  * ```ts
- *  import assert from "node:assert/strict";
- *  import { getGpu } from "@sprint-wgpu/toolkit/gpu";
- *  import { choleskySolve, CholeskyWorkspace } from "@sprint-wgpu/toolkit/kernels";
- *  const gpu = await getGpu();
- *  const ws = new CholeskyWorkspace(gpu, 2, 1); // G is 2×2, one right-hand side
- *  for (const d of [1, 2]) {
- *    const g = gpu.tensor([2, 2], "f32", new Float32Array([d, 0, 0, d]));
- *    const h = gpu.tensor([2, 1], "f32", new Float32Array([d, 2 * d]));
- *    const { x } = gpu.run((rec) => choleskySolve(rec, g, h, { workspace: ws }));
- *    const [a, b] = await x.read(); // [1, 2] for every layer
- *    assert.ok(Math.abs(a - 1) < 1e-4 && Math.abs(b - 2) < 1e-4);
- *  }
- *  ws.destroy();
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { choleskySolve, CholeskyWorkspace } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
+ * const ws = new CholeskyWorkspace(gpu, 2, 1); // G is 2×2, one right-hand side
+ * for (const d of [1, 2]) {
+ *   const g = gpu.tensor([2, 2], "f32", new Float32Array([d, 0, 0, d]));
+ *   const h = gpu.tensor([2, 1], "f32", new Float32Array([d, 2 * d]));
+ *   const { x } = gpu.run((rec) => choleskySolve(rec, g, h, { workspace: ws }));
+ *   const [a, b] = await x.read(); // [1, 2] for every layer
+ *   assert.ok(Math.abs(a - 1) < 1e-4 && Math.abs(b - 2) < 1e-4);
+ * }
+ * ws.destroy();
  * ```
  */
 export class CholeskyWorkspace {
@@ -212,10 +212,10 @@ export interface SolveStatus {
  *
  * @example
  * ```ts
- *  import assert from "node:assert/strict";
- *  import { decodeSolveStatus, SOLVE_NONFINITE } from "@sprint-wgpu/toolkit/kernels";
- *  const st = decodeSolveStatus([SOLVE_NONFINITE, 0, 0, 0]);
- *  assert.equal(st.failed, true); // keep the original weights
+ * import assert from "node:assert/strict";
+ * import { decodeSolveStatus, SOLVE_NONFINITE } from "@sprint-wgpu/toolkit/kernels";
+ * const st = decodeSolveStatus([SOLVE_NONFINITE, 0, 0, 0]);
+ * assert.equal(st.failed, true); // keep the original weights
  * ```
  */
 export function decodeSolveStatus(words: ArrayLike<number>): SolveStatus {
@@ -268,17 +268,17 @@ function checkFinite(name: string, v: number, min = 0): void {
  *
  * @example
  * ```ts
- *  import assert from "node:assert/strict";
- *  import { getGpu } from "@sprint-wgpu/toolkit/gpu";
- *  import { choleskySolve, decodeSolveStatus } from "@sprint-wgpu/toolkit/kernels";
- *  const gpu = await getGpu();
- *  const g = gpu.tensor([2, 2], "f32", new Float32Array([4, 2, 2, 3])); // symmetric positive definite
- *  const h = gpu.tensor([2, 1], "f32", new Float32Array([2, 1]));
- *  const { x, status, workspace } = gpu.run((rec) => choleskySolve(rec, g, h));
- *  assert.equal(decodeSolveStatus(await status.read()).failed, false);
- *  const [a, b] = await x.read(); // G·x = h: x = [0.5, 0]
- *  assert.ok(Math.abs(a - 0.5) < 1e-5 && Math.abs(b) < 1e-5);
- *  workspace.destroy();
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { choleskySolve, decodeSolveStatus } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
+ * const g = gpu.tensor([2, 2], "f32", new Float32Array([4, 2, 2, 3])); // symmetric positive definite
+ * const h = gpu.tensor([2, 1], "f32", new Float32Array([2, 1]));
+ * const { x, status, workspace } = gpu.run((rec) => choleskySolve(rec, g, h));
+ * assert.equal(decodeSolveStatus(await status.read()).failed, false);
+ * const [a, b] = await x.read(); // G·x = h: x = [0.5, 0]
+ * assert.ok(Math.abs(a - 0.5) < 1e-5 && Math.abs(b) < 1e-5);
+ * workspace.destroy();
  * ```
  */
 export function choleskySolve(

@@ -162,19 +162,19 @@ function resolveChunk(fn: string, chunk: number | undefined): number {
  *
  * @example
  * ```ts
- *  import assert from "node:assert/strict";
- *  import { getGpu } from "@sprint-wgpu/toolkit/gpu";
- *  import { gramAccumulate } from "@sprint-wgpu/toolkit/kernels";
- *  const gpu = await getGpu();
- *  const x = gpu.tensor([3, 2], "f32", new Float32Array([1, 0, 0, 1, 1, 1])); // [m 3, f 2]
- *  const z = gpu.tensor([3, 1], "f32", new Float32Array([1, 2, 3]));
- *  const g = gpu.tensor([2, 2], "f32"); // zeros
- *  const h = gpu.tensor([2, 1], "f32");
- *  gpu.run((rec) => {
- *    gramAccumulate(rec, x, x, g); // G += xᵀx
- *    gramAccumulate(rec, x, z, h); // H += xᵀz
- *  });
- *  assert.deepEqual([...await g.read(), ...await h.read()], [2, 1, 1, 2, 4, 5]);
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { gramAccumulate } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
+ * const x = gpu.tensor([3, 2], "f32", new Float32Array([1, 0, 0, 1, 1, 1])); // [m 3, f 2]
+ * const z = gpu.tensor([3, 1], "f32", new Float32Array([1, 2, 3]));
+ * const g = gpu.tensor([2, 2], "f32"); // zeros
+ * const h = gpu.tensor([2, 1], "f32");
+ * gpu.run((rec) => {
+ *   gramAccumulate(rec, x, x, g); // G += xᵀx
+ *   gramAccumulate(rec, x, z, h); // H += xᵀz
+ * });
+ * assert.deepEqual([...await g.read(), ...await h.read()], [2, 1, 1, 2, 4, 5]);
  * ```
  */
 export function gramAccumulate(
@@ -220,14 +220,14 @@ export function gramAccumulate(
  *
  * @example
  * ```ts
- *  import assert from "node:assert/strict";
- *  import { getGpu } from "@sprint-wgpu/toolkit/gpu";
- *  import { columnSumSquares } from "@sprint-wgpu/toolkit/kernels";
- *  const gpu = await getGpu();
- *  const x = gpu.tensor([2, 2], "f32", new Float32Array([1, 2, 3, 4]));
- *  const q2 = gpu.tensor([2], "f32");
- *  gpu.run((rec) => columnSumSquares(rec, x, q2)); // q2 += Σ_m x[m, :]²
- *  assert.deepEqual([...await q2.read()], [10, 20]);
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { columnSumSquares } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
+ * const x = gpu.tensor([2, 2], "f32", new Float32Array([1, 2, 3, 4]));
+ * const q2 = gpu.tensor([2], "f32");
+ * gpu.run((rec) => columnSumSquares(rec, x, q2)); // q2 += Σ_m x[m, :]²
+ * assert.deepEqual([...await q2.read()], [10, 20]);
  * ```
  */
 export function columnSumSquares(

@@ -54,12 +54,12 @@ export interface ChunkedPackOptions {
  *
  * @example
  * ```ts
- *  import assert from "node:assert/strict";
- *  import { getGpu } from "@sprint-wgpu/toolkit/gpu";
- *  import { packChunkedLinear } from "@sprint-wgpu/toolkit/kernels";
- *  const gpu = await getGpu();
- *  const head = packChunkedLinear(gpu, new Float32Array(40 * 4), 40, 4, { outputsPerChunk: 16 });
- *  assert.deepEqual(head.parts.map((p) => p.count), [16, 16, 8]); // 128256 × 2048 f16: 4 chunks
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { packChunkedLinear } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
+ * const head = packChunkedLinear(gpu, new Float32Array(40 * 4), 40, 4, { outputsPerChunk: 16 });
+ * assert.deepEqual(head.parts.map((p) => p.count), [16, 16, 8]); // 128256 × 2048 f16: 4 chunks
  * ```
  */
 export function packChunkedLinear(
@@ -109,11 +109,11 @@ export function destroyChunkedLinear(head: ChunkedLinear): void {
  *
  * @example
  * ```ts
- *  import assert from "node:assert/strict";
- *  import { getGpu } from "@sprint-wgpu/toolkit/gpu";
- *  import { logitRowsPerBlock } from "@sprint-wgpu/toolkit/kernels";
- *  const gpu = await getGpu();
- *  assert.equal(logitRowsPerBlock(gpu, 4096, 512), 512); // 128256 × 512 would take two blocks
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { logitRowsPerBlock } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
+ * assert.equal(logitRowsPerBlock(gpu, 4096, 512), 512); // 128256 × 512 would take two blocks
  * ```
  */
 export function logitRowsPerBlock(gpu: Gpu, vocab: number, cap = Infinity): number {
@@ -153,15 +153,15 @@ export interface HeadOptions {
  *
  * @example
  * ```ts
- *  import assert from "node:assert/strict";
- *  import { getGpu } from "@sprint-wgpu/toolkit/gpu";
- *  import { headLogits, packChunkedLinear } from "@sprint-wgpu/toolkit/kernels";
- *  const gpu = await getGpu();
- *  const w = new Float32Array(40 * 2).map((_, i) => i % 2); // every row [0, 1]
- *  const head = packChunkedLinear(gpu, w, 40, 2, { dtype: "f32", outputsPerChunk: 16 });
- *  const hn = gpu.tensor([1, 2], "f32", new Float32Array([3, 5]));
- *  const logits = gpu.run((rec) => headLogits(rec, hn, head)); // 3 chunks scattered into 40 columns
- *  assert.deepEqual([...await logits.read()], new Array(40).fill(5));
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { headLogits, packChunkedLinear } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
+ * const w = new Float32Array(40 * 2).map((_, i) => i % 2); // every row [0, 1]
+ * const head = packChunkedLinear(gpu, w, 40, 2, { dtype: "f32", outputsPerChunk: 16 });
+ * const hn = gpu.tensor([1, 2], "f32", new Float32Array([3, 5]));
+ * const logits = gpu.run((rec) => headLogits(rec, hn, head)); // 3 chunks scattered into 40 columns
+ * assert.deepEqual([...await logits.read()], new Array(40).fill(5));
  * ```
  */
 export function headLogits(

@@ -242,9 +242,9 @@ function splitCount(len: number, tpr: number, tiles: number, rows: number): numb
  *
  * @example
  * ```ts
- *  import assert from "node:assert/strict";
- *  import { metricStatsRows } from "@sprint-wgpu/toolkit/kernels";
- *  assert.equal(metricStatsRows({ batch: 4, tokens: 128, width: 64, norm: "token" }), 512);
+ * import assert from "node:assert/strict";
+ * import { metricStatsRows } from "@sprint-wgpu/toolkit/kernels";
+ * assert.equal(metricStatsRows({ batch: 4, tokens: 128, width: 64, norm: "token" }), 512);
  * ```
  */
 export function metricStatsRows(options: RowStatsOptions): number {
@@ -270,15 +270,15 @@ function scratchFor(gpu: Gpu): Tensor {
  *
  * @example
  * ```ts
- *  import assert from "node:assert/strict";
- *  import { getGpu } from "@sprint-wgpu/toolkit/gpu";
- *  import { metricRowStats } from "@sprint-wgpu/toolkit/kernels";
- *  const gpu = await getGpu();
- *  const shape = { batch: 2, tokens: 3, width: 4 };
- *  const o = gpu.tensor([2, 3, 4], "f32", new Float32Array(24).fill(1));
- *  const c = gpu.tensor([2, 3, 4], "f32", new Float32Array(24).fill(0.5));
- *  const st = gpu.run((rec) => metricRowStats(rec, o, c, { ...shape, norm: "sentence" }));
- *  assert.deepEqual([...await st.stats.read()], [6, 12, 3, 12, 6, 3, 6, 12, 3, 12, 6, 3]);
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { metricRowStats } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
+ * const shape = { batch: 2, tokens: 3, width: 4 };
+ * const o = gpu.tensor([2, 3, 4], "f32", new Float32Array(24).fill(1));
+ * const c = gpu.tensor([2, 3, 4], "f32", new Float32Array(24).fill(0.5));
+ * const st = gpu.run((rec) => metricRowStats(rec, o, c, { ...shape, norm: "sentence" }));
+ * assert.deepEqual([...await st.stats.read()], [6, 12, 3, 12, 6, 3, 6, 12, 3, 12, 6, 3]);
  * ```
  */
 export function metricRowStats(
@@ -379,18 +379,18 @@ const DISTANCE_CODE: Readonly<Record<MetricDistance, number>> = { l1: 0, l2: 0, 
  *
  * @example
  * ```ts
- *  import assert from "node:assert/strict";
- *  import { getGpu } from "@sprint-wgpu/toolkit/gpu";
- *  import { accumulateMetric, metricRowStats } from "@sprint-wgpu/toolkit/kernels";
- *  const gpu = await getGpu();
- *  const o = gpu.tensor([2, 3, 4], "f32", new Float32Array(24).fill(1));
- *  const c = gpu.tensor([2, 3, 4], "f32", new Float32Array(24).fill(0.5));
- *  const score = gpu.tensor([4], "f32"); // one slot per candidate sublayer, zeroed
- *  gpu.run((rec) => {
- *    const st = metricRowStats(rec, o, c, { batch: 2, tokens: 3, width: 4, norm: "sentence" });
- *    accumulateMetric(rec, st, { distance: "l2" }, score, 1);
- *  });
- *  assert.deepEqual([...await score.read()], [0, 1, 0, 0]); // c = o / 2: 0.5 per sequence
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { accumulateMetric, metricRowStats } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
+ * const o = gpu.tensor([2, 3, 4], "f32", new Float32Array(24).fill(1));
+ * const c = gpu.tensor([2, 3, 4], "f32", new Float32Array(24).fill(0.5));
+ * const score = gpu.tensor([4], "f32"); // one slot per candidate sublayer, zeroed
+ * gpu.run((rec) => {
+ *   const st = metricRowStats(rec, o, c, { batch: 2, tokens: 3, width: 4, norm: "sentence" });
+ *   accumulateMetric(rec, st, { distance: "l2" }, score, 1);
+ * });
+ * assert.deepEqual([...await score.read()], [0, 1, 0, 0]); // c = o / 2: 0.5 per sequence
  * ```
  */
 export function accumulateMetric(

@@ -105,12 +105,12 @@ function numelLeading(shape: readonly number[]): number {
  *
  * @example
  * ```ts
- *  import assert from "node:assert/strict";
- *  import { getGpu } from "@sprint-wgpu/toolkit/gpu";
- *  import { sumRows } from "@sprint-wgpu/toolkit/kernels";
- *  const gpu = await getGpu();
- *  const x = gpu.tensor([2, 3], "f32", new Float32Array([1, 2, 3, 4, 5, 6]));
- *  assert.deepEqual([...await gpu.run((rec) => sumRows(rec, x)).read()], [6, 15]);
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { sumRows } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
+ * const x = gpu.tensor([2, 3], "f32", new Float32Array([1, 2, 3, 4, 5, 6]));
+ * assert.deepEqual([...await gpu.run((rec) => sumRows(rec, x)).read()], [6, 15]);
  * ```
  */
 export function sumRows(rec: Recorder, x: Tensor, options: ReduceOptions = {}): Tensor {
@@ -123,12 +123,12 @@ export function sumRows(rec: Recorder, x: Tensor, options: ReduceOptions = {}): 
  *
  * @example
  * ```ts
- *  import assert from "node:assert/strict";
- *  import { getGpu } from "@sprint-wgpu/toolkit/gpu";
- *  import { sumSquaresRows } from "@sprint-wgpu/toolkit/kernels";
- *  const gpu = await getGpu();
- *  const x = gpu.tensor([2, 2], "f32", new Float32Array([1, 2, 3, 4]));
- *  assert.deepEqual([...await gpu.run((rec) => sumSquaresRows(rec, x)).read()], [5, 25]);
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { sumSquaresRows } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
+ * const x = gpu.tensor([2, 2], "f32", new Float32Array([1, 2, 3, 4]));
+ * assert.deepEqual([...await gpu.run((rec) => sumSquaresRows(rec, x)).read()], [5, 25]);
  * ```
  */
 export function sumSquaresRows(rec: Recorder, x: Tensor, options: ReduceOptions = {}): Tensor {
@@ -178,12 +178,12 @@ function totalReduce(
  *
  * @example
  * ```ts
- *  import assert from "node:assert/strict";
- *  import { getGpu } from "@sprint-wgpu/toolkit/gpu";
- *  import { sum } from "@sprint-wgpu/toolkit/kernels";
- *  const gpu = await getGpu();
- *  const x = gpu.tensor([3], "f32", new Float32Array([1, 2, 3]));
- *  assert.deepEqual([...await gpu.run((rec) => sum(rec, x)).read()], [6]);
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { sum } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
+ * const x = gpu.tensor([3], "f32", new Float32Array([1, 2, 3]));
+ * assert.deepEqual([...await gpu.run((rec) => sum(rec, x)).read()], [6]);
  * ```
  */
 export function sum(rec: Recorder, x: Tensor, options: ReduceOptions = {}): Tensor {
@@ -196,12 +196,12 @@ export function sum(rec: Recorder, x: Tensor, options: ReduceOptions = {}): Tens
  *
  * @example
  * ```ts
- *  import assert from "node:assert/strict";
- *  import { getGpu } from "@sprint-wgpu/toolkit/gpu";
- *  import { sumSquares } from "@sprint-wgpu/toolkit/kernels";
- *  const gpu = await getGpu();
- *  const x = gpu.tensor([2], "f32", new Float32Array([3, 4]));
- *  assert.deepEqual([...await gpu.run((rec) => sumSquares(rec, x)).read()], [25]);
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { sumSquares } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
+ * const x = gpu.tensor([2], "f32", new Float32Array([3, 4]));
+ * assert.deepEqual([...await gpu.run((rec) => sumSquares(rec, x)).read()], [25]);
  * ```
  */
 export function sumSquares(rec: Recorder, x: Tensor, options: ReduceOptions = {}): Tensor {

@@ -68,8 +68,10 @@ const FORMAT_HINT = `metrics are <dist>_<norm> with dist in {${METRIC_DISTANCES.
  *
  * @example
  * ```ts
- * parseMetric("l2_sentence"); // { name: "l2_sentence", distance: "l2", norm: "sentence" }
- * parseMetric("cos_none");    // { name: "cos_None", distance: "cos", norm: "none" }
+ * import assert from "node:assert/strict";
+ * import { parseMetric } from "@sprint-wgpu/toolkit/sprint";
+ * assert.deepEqual(parseMetric("l2_sentence"), { name: "l2_sentence", distance: "l2", norm: "sentence" });
+ * assert.deepEqual(parseMetric("cos_none"), { name: "cos_None", distance: "cos", norm: "none" });
  * ```
  */
 export function parseMetric(text: string): MetricSpec {
@@ -110,8 +112,10 @@ export function parseMetric(text: string): MetricSpec {
  *
  * @example
  * ```ts
- * parseMetrics("l2_sentence, cos_token").map((m) => m.name); // ["l2_sentence", "cos_token"]
- * parseMetrics(); // [{ name: "l2_sentence", distance: "l2", norm: "sentence" }]
+ * import assert from "node:assert/strict";
+ * import { parseMetrics } from "@sprint-wgpu/toolkit/sprint";
+ * assert.deepEqual(parseMetrics("l2_sentence, cos_token").map((m) => m.name), ["l2_sentence", "cos_token"]);
+ * assert.deepEqual(parseMetrics(), [{ name: "l2_sentence", distance: "l2", norm: "sentence" }]);
  * ```
  */
 export function parseMetrics(spec: string | readonly string[] = DEFAULT_METRIC): MetricSpec[] {
@@ -138,15 +142,21 @@ export function parseMetrics(spec: string | readonly string[] = DEFAULT_METRIC):
  *
  * @example
  * ```ts
- * const shape = { batch: 4, tokens: 2048, width: 4096 }; // activations [B·T, d]
- * const acc = new SensitivityAccumulator(gpu, "l2_sentence,cos_token", 2 * layers, shape);
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { SensitivityAccumulator } from "@sprint-wgpu/toolkit/sprint";
+ * const gpu = await getGpu();
+ * const shape = { batch: 2, tokens: 3, width: 4 }; // activations [B·T, d]
+ * const acc = new SensitivityAccumulator(gpu, "l2_sentence", 4, shape); // 4 candidate sublayers
+ * const reference = gpu.tensor([6, 4], "f32", new Float32Array(24).fill(1));
+ * const pruned = gpu.tensor([6, 4], "f32", new Float32Array(24).fill(0.5));
  * acc.reset(); // all slots 0
  * const rec = gpu.recorder();
- * for (const s of candidates) {
- *   for (const b of batches) acc.record(rec, reference(s, b), pruned(s, b), s);
- * }
+ * acc.record(rec, reference, pruned, 1); // one batch of candidate 1
  * rec.submit();
- * const [l2, cos] = await acc.read(); // score of candidate s: l2[s], cos[s]
+ * const [l2] = await acc.read();
+ * assert.deepEqual([...l2], [0, 1, 0, 0]); // 0.5 per sequence, summed over the batch
+ * acc.destroy();
  * ```
  */
 export class SensitivityAccumulator {
@@ -303,7 +313,9 @@ export interface ImportanceOptions {
  *
  * @example
  * ```ts
- * importance([2, 4, 6, 8], [1, 2, 1, 2], { unavailable: [2] }); // [2, 2, Infinity, 4]
+ * import assert from "node:assert/strict";
+ * import { importance } from "@sprint-wgpu/toolkit/sprint";
+ * assert.deepEqual(importance([2, 4, 6, 8], [1, 2, 1, 2], { unavailable: [2] }), [2, 2, Infinity, 4]);
  * ```
  */
 export function importance(
@@ -364,7 +376,9 @@ function argsort(v: ArrayLike<number>): number[] {
  *
  * @example
  * ```ts
- * ranks([3, 1, 2, Infinity, 1]); // [3, 0, 2, 4, 1]
+ * import assert from "node:assert/strict";
+ * import { ranks } from "@sprint-wgpu/toolkit/sprint";
+ * assert.deepEqual([...ranks([3, 1, 2, Infinity, 1])], [3, 0, 2, 4, 1]);
  * ```
  */
 export function ranks(scores: ArrayLike<number>): Int32Array {
@@ -388,7 +402,10 @@ export function ranks(scores: ArrayLike<number>): Int32Array {
  *
  * @example
  * ```ts
- * rankSum([[3, 1, 2, Infinity, 1], [0.5, 0.5, 0.1, Infinity, 0.9]]); // [1, 2, 0, 4, 3]
+ * import assert from "node:assert/strict";
+ * import { rankSum } from "@sprint-wgpu/toolkit/sprint";
+ * const order = rankSum([[3, 1, 2, Infinity, 1], [0.5, 0.5, 0.1, Infinity, 0.9]]);
+ * assert.deepEqual(order, [1, 2, 0, 4, 3]);
  * ```
  */
 export function rankSum(scoreVectors: readonly ArrayLike<number>[]): number[] {
