@@ -419,7 +419,6 @@ export async function scoreGroups(
   options: ScoreOptions = {},
 ): Promise<{ nll: Float64Array; greedy: Uint8Array; count: Uint32Array }> {
   const gpu = model.gpu;
-  const c = model.config;
   const mask = options.mask;
   const batches = planBatches(groups, {
     batchTokens: options.batchTokens ?? 2048,
@@ -432,106 +431,34 @@ export async function scoreGroups(
   const count = new Uint32Array(numIds);
   const total = groups.reduce((s, g) => s + g.ids, 0);
   let done = 0;
-  const kvWidthBytes = c.numKvHeads * c.headDim * 4;
   for (const batch of batches) {
     const temps: Tensor[] = [];
     const caches: KvCache[] = [];
     const seqs = batch.groups.flatMap((g) => g.seqs);
-    const r = seqs.length;
-    const t = batch.t;
-    const cb = batch.cb;
-    const nRows = seqs.reduce((s, q) => s + q.scored.length, 0);
+    const sel = scoredRows(seqs, batch.t, batch.cb);
     options.onBatch?.({
       mode: batch.mode,
       groups: batch.groups.length,
-      sequences: r,
-      prefix: cb,
-      length: t,
-      scored: nRows,
+      sequences: seqs.length,
+      prefix: batch.cb,
+      length: batch.t,
+      scored: sel.rows.length,
     });
     const rec = gpu.recorder();
-    // Inputs: each (remainder of a) sequence right-padded with its last token.
-    const ids = new Uint32Array(r * t);
-    seqs.forEach((s, i) => {
-      const part = s.input.slice(cb);
-      ids.set(part, i * t);
-      ids.fill(part[part.length - 1], i * t + part.length, (i + 1) * t);
-    });
-    const idsT = gpu.tensor([r * t], "u32", ids);
-    const hidden = gpu.tensor([r * t, c.hiddenSize], "f32");
-    temps.push(idsT, hidden);
-    if (batch.mode === "flat") {
-      recordForward(rec, model, idsT, { batch: r, tokens: t, mask, output: "hidden", out: hidden });
-    } else {
-      const g = batch.groups.length;
-      const pre = new Uint32Array(g * cb);
-      batch.groups.forEach((grp, i) => pre.set(grp.seqs[0].input.slice(0, cb), i * cb));
-      const preT = gpu.tensor([g * cb], "u32", pre);
-      const preOut = gpu.tensor([g * cb, c.hiddenSize], "f32");
-      temps.push(preT, preOut);
-      const c1 = new KvCache(model, g, cb, mask);
-      const cap = cb + t;
-      const c2 = new KvCache(model, r, cap, mask);
-      caches.push(c1, c2);
-      recordForward(rec, model, preT, {
-        batch: g,
-        tokens: cb,
-        cache: c1,
-        mask,
-        output: "hidden",
-        out: preOut,
-      });
-      const bytes = cb * kvWidthBytes;
-      for (let b = 0; b < c1.keys.length; b++) {
-        const [k1, v1, k2, v2] = [c1.keys[b], c1.values[b], c2.keys[b], c2.values[b]];
-        if (!k1 || !v1 || !k2 || !v2) continue;
-        let row = 0;
-        batch.groups.forEach((grp, gi) => {
-          for (let j = 0; j < grp.seqs.length; j++, row++) {
-            rec.copy(k1, k2, bytes, gi * bytes, row * cap * kvWidthBytes);
-            rec.copy(v1, v2, bytes, gi * bytes, row * cap * kvWidthBytes);
-          }
-        });
-      }
-      c2.length = cb;
-      recordForward(rec, model, idsT, {
-        batch: r,
-        tokens: t,
-        cache: c2,
-        mask,
-        output: "hidden",
-        out: hidden,
-      });
-    }
-    // Scored rows.
-    const rows = new Uint32Array(nRows);
-    const targets = new Uint32Array(nRows);
-    const owner = new Uint32Array(nRows);
-    let k = 0;
-    seqs.forEach((s, i) => {
-      for (const sc of s.scored) {
-        rows[k] = i * t + (sc.pos - cb);
-        targets[k] = sc.target;
-        owner[k] = sc.id;
-        k++;
-      }
-    });
-    let identity = nRows === r * t;
-    for (let i = 0; identity && i < nRows; i++) identity = rows[i] === i;
-    const head = recordHead(rec, model, hidden, rows, targets, identity);
+    const hidden = recordBatchForward(rec, model, batch, seqs, mask, temps, caches);
+    const head = recordHead(rec, model, hidden, sel.rows, sel.targets, sel.identity);
     temps.push(...head.temps);
     rec.submit();
-    const flat = head.outputs.flat();
-    const got = await readTensors(gpu, flat);
+    const got = await readTensors(gpu, head.outputs.flat());
     let at = 0;
     for (let o = 0; o < head.outputs.length; o++) {
       const loss = got[2 * o];
       const best = got[2 * o + 1];
       for (let i = 0; i < loss.length; i++, at++) {
-        const id = owner[at];
+        const id = sel.owner[at];
         sumNll[id] += loss[i];
         count[id]++;
-        if (best[i] !== targets[at]) greedy[id] = 0;
+        if (best[i] !== sel.targets[at]) greedy[id] = 0;
       }
     }
     for (const x of temps) x.destroy();
@@ -541,6 +468,107 @@ export async function scoreGroups(
     options.onProgress?.(done, total);
   }
   return { nll: sumNll, greedy, count };
+}
+
+/**
+ * Records the forward of one batch into `[rows·t, d]` hidden states: whole sequences (flat), or
+ * each group's shared prefix once into a KV cache that is copied to every member before the
+ * remainders run (shared). Inputs are right-padded with their last token. Temporaries and caches
+ * are pushed for the caller to free after the submission.
+ */
+function recordBatchForward(
+  rec: Recorder,
+  model: LlamaModel,
+  batch: Batch,
+  seqs: ScoreSeq[],
+  mask: readonly boolean[] | undefined,
+  temps: Tensor[],
+  caches: KvCache[],
+): Tensor {
+  const gpu = model.gpu;
+  const c = model.config;
+  const r = seqs.length;
+  const t = batch.t;
+  const cb = batch.cb;
+  const ids = new Uint32Array(r * t);
+  seqs.forEach((s, i) => {
+    const part = s.input.slice(cb);
+    ids.set(part, i * t);
+    ids.fill(part[part.length - 1], i * t + part.length, (i + 1) * t);
+  });
+  const idsT = gpu.tensor([r * t], "u32", ids);
+  const hidden = gpu.tensor([r * t, c.hiddenSize], "f32");
+  temps.push(idsT, hidden);
+  if (batch.mode === "flat") {
+    recordForward(rec, model, idsT, { batch: r, tokens: t, mask, output: "hidden", out: hidden });
+    return hidden;
+  }
+  const g = batch.groups.length;
+  const pre = new Uint32Array(g * cb);
+  batch.groups.forEach((grp, i) => pre.set(grp.seqs[0].input.slice(0, cb), i * cb));
+  const preT = gpu.tensor([g * cb], "u32", pre);
+  const preOut = gpu.tensor([g * cb, c.hiddenSize], "f32");
+  temps.push(preT, preOut);
+  const c1 = new KvCache(model, g, cb, mask);
+  const cap = cb + t;
+  const c2 = new KvCache(model, r, cap, mask);
+  caches.push(c1, c2);
+  recordForward(rec, model, preT, {
+    batch: g,
+    tokens: cb,
+    cache: c1,
+    mask,
+    output: "hidden",
+    out: preOut,
+  });
+  const kvWidthBytes = c.numKvHeads * c.headDim * 4;
+  const bytes = cb * kvWidthBytes;
+  for (let b = 0; b < c1.keys.length; b++) {
+    const [k1, v1, k2, v2] = [c1.keys[b], c1.values[b], c2.keys[b], c2.values[b]];
+    if (!k1 || !v1 || !k2 || !v2) continue;
+    let row = 0;
+    batch.groups.forEach((grp, gi) => {
+      for (let j = 0; j < grp.seqs.length; j++, row++) {
+        rec.copy(k1, k2, bytes, gi * bytes, row * cap * kvWidthBytes);
+        rec.copy(v1, v2, bytes, gi * bytes, row * cap * kvWidthBytes);
+      }
+    });
+  }
+  c2.length = cb;
+  recordForward(rec, model, idsT, {
+    batch: r,
+    tokens: t,
+    cache: c2,
+    mask,
+    output: "hidden",
+    out: hidden,
+  });
+  return hidden;
+}
+
+/** The hidden rows a batch scores, their targets and accumulators; `identity`: every row, in order. */
+function scoredRows(seqs: ScoreSeq[], t: number, cb: number): {
+  rows: Uint32Array;
+  targets: Uint32Array;
+  owner: Uint32Array;
+  identity: boolean;
+} {
+  const nRows = seqs.reduce((s, q) => s + q.scored.length, 0);
+  const rows = new Uint32Array(nRows);
+  const targets = new Uint32Array(nRows);
+  const owner = new Uint32Array(nRows);
+  let k = 0;
+  seqs.forEach((s, i) => {
+    for (const sc of s.scored) {
+      rows[k] = i * t + (sc.pos - cb);
+      targets[k] = sc.target;
+      owner[k] = sc.id;
+      k++;
+    }
+  });
+  let identity = nRows === seqs.length * t;
+  for (let i = 0; identity && i < nRows; i++) identity = rows[i] === i;
+  return { rows, targets, owner, identity };
 }
 
 /** lm-eval's `max_length` for a model: the config's `max_position_embeddings` (checked). */
