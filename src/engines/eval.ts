@@ -19,7 +19,7 @@ import { ToolkitError } from "../errors.ts";
 import type { TextTokenizer } from "../model/tokenizer.ts";
 import { encodePair, type EncodePairOptions, type TokenRequest } from "../eval/loglikelihood.ts";
 import type { LoglikelihoodResult } from "../eval/loglikelihood.ts";
-import { docPerplexity, mean, meanStderr, scoreChoices } from "../eval/accuracy.ts";
+import { docPerplexity, mean, meanStderr } from "../eval/accuracy.ts";
 import { type PerplexityResult, perplexityWindows } from "../eval/perplexity.ts";
 import {
   isZeroShotTask,
@@ -28,7 +28,7 @@ import {
   TASKS,
   type TaskSpec,
 } from "../eval/tasks.ts";
-import { checkDataDir, type DocSample, type ZeroShotResult } from "../eval/zeroshot.ts";
+import { checkDataDir, scoreDocs, type ZeroShotResult } from "../eval/zeroshot.ts";
 import {
   type EngineDescription,
   type InferenceEngine,
@@ -230,30 +230,7 @@ export async function engineEvaluateDocs(
     d.requests.map((r) => encodePair(tokenizer, r.context, r.continuation, options))
   );
   const results = await engineLoglikelihoodTokens(engine, requests, { maxLength });
-  const accs: number[] = [];
-  const accNorms: number[] = [];
-  const lambadaLls: number[] = [];
-  const samples: DocSample[] = [];
-  let at = 0;
-  docs.forEach((d, i) => {
-    const rs = results.slice(at, at + d.requests.length);
-    at += d.requests.length;
-    const lls = rs.map((r) => r.logLikelihood);
-    const greedy = rs.map((r) => r.isGreedy);
-    let o: { pred: number; predNorm: number; acc: number; accNorm: number };
-    if (spec.kind === "lambada") {
-      const acc = greedy[0] ? 1 : 0;
-      lambadaLls.push(lls[0]);
-      o = { pred: 0, predNorm: 0, acc, accNorm: acc };
-    } else {
-      o = scoreChoices(lls, d.choices, d.gold);
-    }
-    accs.push(o.acc);
-    accNorms.push(o.accNorm);
-    if (options.samples) {
-      samples.push({ doc: i, line: d.line, lls, isGreedy: greedy, gold: d.gold, ...o });
-    }
-  });
+  const { accs, accNorms, lambadaLls, samples } = scoreDocs(spec, docs, results, options.samples);
   const res: ZeroShotResult & { engine: EngineDescription } = {
     task: spec.name,
     n: docs.length,
