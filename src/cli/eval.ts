@@ -30,8 +30,8 @@
  * @module
  */
 import { join } from "node:path";
-import { defineCommand, parseValues, showHelp } from "../cli/flags.ts";
-import { checkModelDir, checkOutputFile } from "../cli/paths.ts";
+import { defineCommand, parseValues, showHelp } from "./flags.ts";
+import { checkModelDir, checkOutputFile } from "./paths.ts";
 import { ToolkitError } from "../errors.ts";
 import { getGpu, type Gpu } from "../gpu/device.ts";
 import { readConfig } from "../model/config.ts";
@@ -40,11 +40,11 @@ import { expectedTensors, type LlamaModel, loadModel } from "../model/model.ts";
 import { readPlainText, readWikitext2 } from "../data/corpus.ts";
 import { writeJsonAtomic } from "../report/json.ts";
 import { Progress } from "../report/progress.ts";
-import { headlineMean } from "./accuracy.ts";
-import { perplexity, type PerplexityResult } from "./perplexity.ts";
-import { measureSpeed, type SpeedResult, type Speedup, speedup } from "./speed.ts";
-import { isZeroShotTask, parseTaskList, perplexitySource, TASKS } from "./tasks.ts";
-import { checkDataDir, zeroShot, type ZeroShotResult } from "./zeroshot.ts";
+import { headlineMean } from "../eval/accuracy.ts";
+import { perplexity, type PerplexityResult } from "../eval/perplexity.ts";
+import { measureSpeed, type SpeedResult, type Speedup, speedup } from "../eval/speed.ts";
+import { isZeroShotTask, parseTaskList, perplexitySource, TASKS } from "../eval/tasks.ts";
+import { checkDataDir, zeroShot, type ZeroShotResult } from "../eval/zeroshot.ts";
 import { LlamaCppEngine } from "../engines/llamacpp.ts";
 import { enginePerplexity, engineZeroShot } from "../engines/eval.ts";
 

@@ -4,67 +4,12 @@
  * @module
  */
 import { join } from "node:path";
-import { defineCommand, parseValues } from "../cli/flags.ts";
+import { defineCommand, parseValues } from "./flags.ts";
+import { checkModelDir, checkReadableFile, checkWritableDir } from "./paths.ts";
+import { COMPARE_METHODS, type CompareArgs, type CompareMethod } from "../compare/types.ts";
 import { ToolkitError } from "../errors.ts";
 import { DEFAULT_MODEL_DIR } from "../model/default.ts";
 import { isZeroShotTask, knownTaskNames } from "../eval/tasks.ts";
-
-/** Methods `compare` knows: SPRINT, its two ablations, and the baselines. */
-export const COMPARE_METHODS = [
-  "sprint",
-  "sleb",
-  "shortgpt",
-  "blockpruner",
-  "sprint-no-latency",
-  "sprint-no-tuning",
-] as const;
-
-/** A compare method name. */
-export type CompareMethod = typeof COMPARE_METHODS[number];
-
-/** The prune flags that select a method (ablations are SPRINT with one idea switched off). */
-export function methodFlags(method: CompareMethod): string[] {
-  if (method === "sprint-no-latency") return ["--method", "sprint", "--no-latency-aware"];
-  if (method === "sprint-no-tuning") return ["--method", "sprint", "--no-tuning"];
-  return ["--method", method];
-}
-
-/** Parsed command line. */
-export interface CompareArgs {
-  modelDir: string;
-  modelGiven: boolean;
-  speedups: number[];
-  methods: CompareMethod[];
-  /** Zero-shot tasks (empty: none). */
-  tasks: string[];
-  dataDir: string;
-  /** Zero-shot documents per task (first N). */
-  limit?: number;
-  out: string;
-  /** Calibration text (default: the model directory's calibration.txt). */
-  calib: string;
-  /** Held-out text; absent: the calibration file is split (see {@link CompareArgs.calibFraction}). */
-  heldout?: string;
-  /** Fraction of the calibration file (by characters, cut at a paragraph break) used for calibration. */
-  calibFraction: number;
-  nsamples?: number;
-  seqLen?: number;
-  seed: number;
-  speedupModel: "total" | "sublayers";
-  latencyTable?: string;
-  latencyMode: "generation" | "prefill";
-  latencyPrompt?: number;
-  latencyGen?: number;
-  latencyIters: number;
-  /** Held-out perplexity window length (default: the model's context, at most 2048). */
-  pplSeqLen?: number;
-  /** Held-out perplexity: the first N windows only. */
-  pplWindows?: number;
-  /** Timed dense/pruned pairs per cell (run alternately, after one warm-up each). */
-  speedRuns: number;
-  f32: boolean;
-  quiet: boolean;
-}
 
 /** `deno task compare`: the flag table. */
 export const COMPARE_COMMAND = defineCommand({
@@ -220,4 +165,20 @@ export function parseCompareArgs(argv: string[]): CompareArgs {
     f32: values.f32,
     quiet: values.quiet,
   };
+}
+
+/**
+ * Checks every path of a compare run before anything is written or loaded (one-line errors).
+ *
+ * @example
+ * ```ts
+ * await checkCompareInputs(parseCompareArgs(Deno.args));
+ * ```
+ */
+export async function checkCompareInputs(args: CompareArgs): Promise<void> {
+  await checkModelDir(args.modelDir, args.modelGiven);
+  await checkReadableFile(args.calib, "--calib");
+  if (args.heldout) await checkReadableFile(args.heldout, "--heldout");
+  if (args.latencyTable) await checkReadableFile(args.latencyTable, "--latency-table");
+  await checkWritableDir(args.out, "--out", true);
 }

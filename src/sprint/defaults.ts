@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { LatencyWorkload } from "../sprint/latency.ts";
+import type { LatencyWorkload } from "./latency.ts";
 
 /**
  * Default calibration size scaled to the model: SPRINT's 128 × 2048 capped at 32k tokens.
