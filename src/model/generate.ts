@@ -56,7 +56,11 @@ export interface GenerateResult {
  *
  * @example
  * ```ts
- * sampleToken(new Float32Array([0, 5, 1]), 1, 0.9, seededRandom(1)); // most likely 1
+ * import assert from "node:assert/strict";
+ * import { sampleToken } from "@sprint-wgpu/toolkit/model";
+ * import { seededRandom } from "@sprint-wgpu/toolkit/random";
+ * const t = sampleToken(new Float32Array([0, 5, 1]), 1, 0.9, seededRandom(1)); // top-p 0.9
+ * assert.equal(t, 1); // token 1 holds more than 90 % of the probability
  * ```
  */
 export function sampleToken(
@@ -92,10 +96,15 @@ export function sampleToken(
  *
  * @example
  * ```ts
- * const model = await loadModel(gpu, "../shared/data/models/stories260K-hf");
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { DEFAULT_MODEL_DIR, generate, loadModel } from "@sprint-wgpu/toolkit/model";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR); // the embedded 8-layer model
  * const ids = model.tokenizer!.encode("Once upon a time");
- * const r = await generate(model, ids, { maxNewTokens: 50 });
+ * const r = await generate(model, ids, { maxNewTokens: 8, stopAtEos: false });
+ * assert.equal(r.tokens.length, 8);
  * console.log(model.tokenizer!.decode([...ids, ...r.tokens]), r.decodeTokensPerSecond);
+ * model.destroy();
  * ```
  */
 export async function generate(

@@ -223,7 +223,17 @@ async function solveRows(
  *
  * @example
  * ```ts
- * for (const t of state.applied) await applyTunedRows(model, t); // replay a run's re-fits
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * import { applyTunedRows, currentDownWeight } from "@sprint-wgpu/toolkit/sprint";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR); // the embedded 8-layer model
+ * const F = model.config.intermediateSize;
+ * const values = new Float32Array(F).fill(0.25); // new row 3 of block 0's down_proj
+ * await applyTunedRows(model, { sublayer: 1, block: 0, rows: [3], values, fellBack: false });
+ * const w = await currentDownWeight(model, 0);
+ * assert.ok(w.subarray(3 * F, 4 * F).every((x) => x === 0.25)); // exact in f16 too
+ * model.destroy();
  * ```
  */
 export async function applyTunedRows(model: LlamaModel, tuned: TunedRows): Promise<void> {
@@ -249,7 +259,14 @@ export async function applyTunedRows(model: LlamaModel, tuned: TunedRows): Promi
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * import { currentDownWeight } from "@sprint-wgpu/toolkit/sprint";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR); // the embedded 8-layer model
  * const w = await currentDownWeight(model, 0); // d·F values, row r at r·F
+ * assert.equal(w.length, model.config.hiddenSize * model.config.intermediateSize);
+ * model.destroy();
  * ```
  */
 export async function currentDownWeight(

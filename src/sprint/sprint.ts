@@ -65,10 +65,18 @@ export { applyTunedRows, currentDownWeight } from "./refit.ts";
  *
  * @example
  * ```ts
- * const calib = await calibrationFromFile("text.txt", model.tokenizer!, { nsamples: 32, seqLen: 128 });
- * const latency = await measureLatency(model, { mode: "generation", promptLength: 128, generationLength: 64, batch: 1, iterations: 3 });
- * const { mask, steps } = await sprint(model, calib, { targetSpeedup: 1.25, latency });
- * await saveModel(model, "out/pruned", { mask });
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * import { calibrationFromFile, sprint } from "@sprint-wgpu/toolkit/sprint";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR); // the embedded 8-layer model
+ * const text = `${DEFAULT_MODEL_DIR}/calibration.txt`;
+ * const calib = await calibrationFromFile(text, model.tokenizer!, { nsamples: 2, seqLen: 16 });
+ * const latency = { attention: 1, mlp: 2, dense: 30, source: "file" } as const; // or measureLatency
+ * const { mask, steps } = await sprint(model, calib, { numSublayers: 1, latency, lossSequences: 1 });
+ * assert.equal(steps.length, 1);
+ * assert.equal(mask[steps[0].sublayer], false); // save with saveModel(model, dir, { mask })
+ * model.destroy();
  * ```
  */
 export async function sprint(
