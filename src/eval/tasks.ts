@@ -80,7 +80,9 @@ export function isPerplexityTask(name: string): boolean {
  *
  * @example
  * ```ts
- * parseTaskList("piqa, arc_easy,text:notes.txt"); // ["piqa", "arc_easy", "text:notes.txt"]
+ * import assert from "node:assert/strict";
+ * import { parseTaskList } from "@sprint-wgpu/toolkit/eval";
+ * assert.deepEqual(parseTaskList("piqa, arc_easy,text:notes.txt"), ["piqa", "arc_easy", "text:notes.txt"]);
  * ```
  */
 export function parseTaskList(list: string): string[] {
@@ -208,7 +210,10 @@ export function openbookqaDoc(rec: ChoiceRecord): TaskDoc {
  *
  * @example
  * ```ts
- * hellaswagPreprocess("Label: [header] How to x [title] Do y. [step] Z "); // "Label: How to x. Do y. Z"
+ * import assert from "node:assert/strict";
+ * import { hellaswagPreprocess } from "@sprint-wgpu/toolkit/eval";
+ * const t = hellaswagPreprocess("Label: [header] How to x [title] Do y. [step] Z ");
+ * assert.equal(t, "Label: How to x. Do y. Z");
  * ```
  */
 export function hellaswagPreprocess(text: string): string {
@@ -242,8 +247,10 @@ export function pyCapitalize(s: string): string {
  *
  * @example
  * ```ts
- * restoreHellaswagCtx("Roof shingle removal: A man is sitting on a roof. he");
- * // "Roof shingle removal: A man is sitting on a roof. He"
+ * import assert from "node:assert/strict";
+ * import { restoreHellaswagCtx } from "@sprint-wgpu/toolkit/eval";
+ * const ctx = restoreHellaswagCtx("Roof shingle removal: A man is sitting on a roof. he");
+ * assert.equal(ctx, "Roof shingle removal: A man is sitting on a roof. He");
  * ```
  */
 export function restoreHellaswagCtx(line: string): string {

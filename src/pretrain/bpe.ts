@@ -90,7 +90,9 @@ export interface BpeTrainResult {
  *
  * @example
  * ```ts
- * countWords(["the cat the"]); // Map { "the" => 1, " cat" => 1, " the" => 1 }
+ * import assert from "node:assert/strict";
+ * import { countWords } from "@sprint-wgpu/toolkit/pretrain";
+ * assert.deepEqual([...countWords(["the cat the"])], [["the", 1], [" cat", 1], [" the", 1]]);
  * ```
  */
 export function countWords(
@@ -185,8 +187,10 @@ class PairHeap {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { trainBpe } from "@sprint-wgpu/toolkit/pretrain";
  * const { model } = trainBpe("low lower lowest", { vocabSize: 262 });
- * model.merges; // [["l", "o"], ["lo", "w"], ["Ġ", "low"], ["Ġlow", "e"]]
+ * assert.deepEqual(model.merges, [["l", "o"], ["lo", "w"], ["Ġ", "low"], ["Ġlow", "e"]]);
  * ```
  */
 export function trainBpe(
@@ -331,9 +335,11 @@ export interface BpeEncodeOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { BpeTokenizer, trainBpe } from "@sprint-wgpu/toolkit/pretrain";
  * const tok = new BpeTokenizer(trainBpe("low lower lowest", { vocabSize: 262 }).model);
- * tok.encode("lowest"); // [0, 259, 103, 117, 118]
- * tok.decode(tok.encode("lowest")); // "lowest"
+ * assert.deepEqual(tok.encode("lowest"), [0, 259, 103, 117, 118]);
+ * assert.equal(tok.decode(tok.encode("lowest")), "lowest");
  * ```
  */
 export class BpeTokenizer {
@@ -619,7 +625,10 @@ export interface UnigramResult {
  *
  * @example
  * ```ts
- * unigramPerplexity([0, 0, 1], [0], 2).perplexity; // (3 + 2) / (2 + 1) = 1.666…
+ * import assert from "node:assert/strict";
+ * import { unigramPerplexity } from "@sprint-wgpu/toolkit/pretrain";
+ * const r = unigramPerplexity([0, 0, 1], [0], 2); // add-one smoothing: (3 + 2) / (2 + 1)
+ * assert.ok(Math.abs(r.perplexity - 5 / 3) < 1e-12);
  * ```
  */
 export function unigramPerplexity(
