@@ -148,7 +148,9 @@ const DROPPED = /[\u0000-\u0008\u000E-\u001F\u007F-\u0084\u0086-\u009F\u00AD\u20
  *
  * @example
  * ```ts
- * normalizeText("  A\r\n b  c \n\n\n\nd\u0002\n"); // "A\nb c\n\nd"
+ * import assert from "node:assert/strict";
+ * import { normalizeText } from "@sprint-wgpu/toolkit/pretrain";
+ * assert.equal(normalizeText("  A\r\n b  c \n\n\n\nd\u0002\n"), "A\nb c\n\nd");
  * ```
  */
 export function normalizeText(raw: string): string {
