@@ -18,7 +18,10 @@ export class ToolkitError extends Error {
    * @param exitCode Exit code for CLIs (default 2).
    * @example
    * ```ts
-   * throw new ToolkitError("config.json: field hidden_size is missing (expected a positive integer)");
+   * import assert from "node:assert/strict";
+   * import { ToolkitError } from "@sprint-wgpu/toolkit/errors";
+   * const e = new ToolkitError("config.json: field hidden_size is missing (expected a positive integer)");
+   * assert.equal(e.exitCode, 2);
    * ```
    */
   constructor(message: string, exitCode = 2) {
@@ -34,7 +37,11 @@ export class ToolkitError extends Error {
  *
  * @example
  * ```ts
- * await runCli(async () => { throw new ToolkitError("x.json: bad"); }); // prints "error: x.json: bad", exits 2
+ * import assert from "node:assert/strict";
+ * import { runCli } from "@sprint-wgpu/toolkit/errors";
+ * let ran = false;
+ * await runCli(async () => { ran = true; }); // a ToolkitError thrown here: one line on stderr, exit 2
+ * assert.equal(ran, true);
  * ```
  */
 export async function runCli(main: () => Promise<void>): Promise<void> {

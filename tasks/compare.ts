@@ -15,10 +15,12 @@
  */
 import { runCli } from "../src/errors.ts";
 import { showHelp } from "../src/cli/flags.ts";
-import { COMPARE_COMMAND, parseCompareArgs } from "../src/compare/args.ts";
+import { checkCompareInputs, COMPARE_COMMAND, parseCompareArgs } from "../src/cli/compare.ts";
 import { runCompare } from "../src/compare/run.ts";
 
 await runCli(async () => {
   if (showHelp(COMPARE_COMMAND, Deno.args)) return;
-  await runCompare(parseCompareArgs(Deno.args));
+  const args = parseCompareArgs(Deno.args);
+  await checkCompareInputs(args); // every path, before anything is written or loaded
+  await runCompare(args);
 });

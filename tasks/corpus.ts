@@ -1,9 +1,9 @@
 /**
  * `deno run --allow-all tasks/corpus.ts --out DIR [options]`
  *
- * Builds the default model's corpus (`src/train/corpus.ts`) and writes `DIR/train.txt`,
+ * Builds the default model's corpus (`src/pretrain/corpus.ts`) and writes `DIR/train.txt`,
  * `DIR/validation.txt` and `DIR/corpus.json` (sizes per source, split, held-out ids). With
- * `--tokenizer TOKDIR` it also trains the byte-level BPE tokenizer (`src/train/bpe.ts`) on the
+ * `--tokenizer TOKDIR` it also trains the byte-level BPE tokenizer (`src/pretrain/bpe.ts`) on the
  * training text, writes `TOKDIR/tokenizer.json` + `TOKDIR/tokenizer_config.json`, checks that
  * `@huggingface/tokenizers` encodes the validation text exactly as the reference encoder does and
  * decodes it back, and writes `DIR/tokenizer_stats.json`: training time, compression on the
@@ -31,7 +31,7 @@ import {
   buildCorpus,
   defaultSources,
   NPM_INSTALL_COMMAND,
-} from "../src/train/corpus.ts";
+} from "../src/pretrain/corpus.ts";
 import {
   BpeTokenizer,
   compression,
@@ -40,7 +40,7 @@ import {
   trainBpe,
   unigramPerplexity,
   writeTokenizer,
-} from "../src/train/bpe.ts";
+} from "../src/pretrain/bpe.ts";
 import { HfTokenizer } from "../src/deps.ts";
 
 async function fetchPackages(): Promise<void> {

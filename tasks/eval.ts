@@ -6,7 +6,7 @@
  * (and of its dense baseline side by side). See `src/eval/cli.ts` for every flag.
  */
 import { runCli } from "../src/errors.ts";
-import { runEval } from "../src/eval/cli.ts";
+import { runEval } from "../src/cli/eval.ts";
 
 await runCli(async () => {
   await runEval(Deno.args);

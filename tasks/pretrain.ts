@@ -11,7 +11,7 @@ import { parseTaskArgs } from "../src/cli/flags.ts";
 import { PRETRAIN_COMMAND } from "../src/cli/commands.ts";
 import { getGpu } from "../src/gpu/device.ts";
 import { DEFAULT_MODEL_DIR } from "../src/model/default.ts";
-import { pretrain } from "../src/train/pretrain.ts";
+import { pretrain } from "../src/pretrain/pretrain.ts";
 
 await runCli(async () => {
   const values = parseTaskArgs(PRETRAIN_COMMAND, Deno.args);

@@ -20,7 +20,7 @@ import { getGpu } from "../src/gpu/device.ts";
 import { readConfig } from "../src/model/config.ts";
 import { loadModel } from "../src/model/model.ts";
 import { saveModel } from "../src/model/save.ts";
-import { loraTune } from "../src/train/lora.ts";
+import { loraFineTune } from "../src/train/lora.ts";
 
 await runCli(async () => {
   const values = parseTaskArgs(TUNE_COMMAND, Deno.args);
@@ -58,7 +58,7 @@ await runCli(async () => {
       })`,
     );
   }
-  const r = await loraTune(model, ids.slice(0, cut), ids.slice(cut), {
+  const r = await loraFineTune(model, ids.slice(0, cut), ids.slice(cut), {
     rank: values.rank,
     alpha: values.alpha,
     targets: values.targets,

@@ -23,7 +23,18 @@ import {
  *
  * @example
  * ```ts
- * const { mask } = await blockpruner(model, calib, { targetSpeedup: 1.2, latency });
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { blockpruner } from "@sprint-wgpu/toolkit/baselines";
+ * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * import { calibrationFromFile } from "@sprint-wgpu/toolkit/sprint";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR); // the embedded 8-layer model
+ * const text = `${DEFAULT_MODEL_DIR}/calibration.txt`;
+ * const calib = await calibrationFromFile(text, model.tokenizer!, { nsamples: 2, seqLen: 16 });
+ * const latency = { attention: 1, mlp: 2, dense: 30, source: "file" } as const; // or measureLatency
+ * const { steps } = await blockpruner(model, calib, { targetSpeedup: 1.05, latency });
+ * assert.ok(steps.at(-1)!.estimatedSpeedup >= 1.05); // greedy sublayer removal by calibration loss
+ * model.destroy();
  * ```
  */
 export async function blockpruner(

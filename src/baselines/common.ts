@@ -27,7 +27,7 @@ import type { Calibration } from "../sprint/calibration.ts";
 import type { LatencyTable } from "../sprint/latency.ts";
 import type { PruneLog } from "../sprint/log.ts";
 import { estimatedSpeedup } from "../sprint/rules.ts";
-import type { StepLog } from "../sprint/sprint.ts";
+import type { StepLog } from "../sprint/state.ts";
 
 /** The baselines this module implements. */
 export const BASELINE_METHODS = ["sleb", "shortgpt", "blockpruner"] as const;
@@ -65,8 +65,11 @@ export interface BaselineOptions {
 
 /** A progress report. */
 export interface BaselineProgress {
+  /** The 1-based step in progress. */
   step: number;
+  /** Candidates evaluated so far in this step. */
   done: number;
+  /** Candidates in this step. */
   total: number;
 }
 
@@ -78,6 +81,7 @@ export interface BaselineProgress {
  * from best to worst, `stage2` is empty (no second stage), and `seconds.stage1` is the search.
  */
 export interface BaselineStep extends Omit<StepLog, "type"> {
+  /** Kind of the removed unit: a sublayer (`attention`, `mlp`) or a whole block. */
   type: StepLog["type"] | "block";
   /** Sublayers removed by this step (two for a block). */
   sublayers: number[];
@@ -91,6 +95,7 @@ export interface BaselineStep extends Omit<StepLog, "type"> {
 export interface BaselineState {
   /** Sublayers removed, in order. */
   pruned: number[];
+  /** Steps logged so far. */
   steps: BaselineStep[];
   /** Calibration loss (mean NLL) of the dense model. */
   denseLoss?: number;
@@ -98,9 +103,11 @@ export interface BaselineState {
 
 /** Result of a baseline run. */
 export interface BaselineResult {
+  /** Every step, in order. */
   steps: BaselineStep[];
   /** Sublayer mask of the pruned model (true = kept). */
   mask: boolean[];
+  /** The final state (what `resume` takes). */
   state: BaselineState;
   /** Whether the stopping limit was met (false: ran out of candidates first). */
   targetReached: boolean;
@@ -191,7 +198,10 @@ export function scoresBySublayer(
 }
 
 /** Units ordered by score (ascending; ties keep the units' order). */
-export function orderByScore(units: readonly (readonly number[])[], scores: readonly number[]) {
+export function orderByScore(
+  units: readonly (readonly number[])[],
+  scores: readonly number[],
+): (readonly number[])[] {
   return units.map((u, i) => ({ u, s: scores[i], i }))
     .sort((a, b) => (a.s === b.s ? a.i - b.i : a.s < b.s ? -1 : a.s > b.s ? 1 : a.i - b.i))
     .map((x) => x.u);

@@ -50,8 +50,18 @@ export interface ShortGptOptions extends BaselineOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { blockInfluence } from "@sprint-wgpu/toolkit/baselines";
+ * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * import { calibrationFromFile } from "@sprint-wgpu/toolkit/sprint";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR); // the embedded 8-layer model
+ * const text = `${DEFAULT_MODEL_DIR}/calibration.txt`;
+ * const calib = await calibrationFromFile(text, model.tokenizer!, { nsamples: 2, seqLen: 16 });
+ * const latency = { attention: 1, mlp: 2, dense: 30, source: "file" } as const; // or measureLatency
  * const bi = await blockInfluence(model, calib, calib.nsamples);
- * console.log(bi.map((x) => x.toFixed(4)));
+ * assert.equal(bi.length, model.config.numLayers); // 1 − cos(block input, block output)
+ * model.destroy();
  * ```
  */
 export async function blockInfluence(
@@ -107,7 +117,18 @@ export async function blockInfluence(
  *
  * @example
  * ```ts
- * const { mask, steps } = await shortgpt(model, calib, { targetSpeedup: 1.2, latency });
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { shortgpt } from "@sprint-wgpu/toolkit/baselines";
+ * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * import { calibrationFromFile } from "@sprint-wgpu/toolkit/sprint";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR); // the embedded 8-layer model
+ * const text = `${DEFAULT_MODEL_DIR}/calibration.txt`;
+ * const calib = await calibrationFromFile(text, model.tokenizer!, { nsamples: 2, seqLen: 16 });
+ * const latency = { attention: 1, mlp: 2, dense: 30, source: "file" } as const; // or measureLatency
+ * const { mask } = await shortgpt(model, calib, { targetSpeedup: 1.05, latency });
+ * assert.equal(mask.filter((kept) => !kept).length, 2); // one whole block
+ * model.destroy();
  * ```
  */
 export async function shortgpt(

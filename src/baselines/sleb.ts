@@ -37,8 +37,18 @@ export function slebCandidates(numLayers: number, earlyBarrier = 1, latterBarrie
  *
  * @example
  * ```ts
- * const { mask, steps } = await sleb(model, calib, { targetSpeedup: 1.2, latency });
- * await saveModel(model, "out/sleb", { mask });
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { sleb } from "@sprint-wgpu/toolkit/baselines";
+ * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * import { calibrationFromFile } from "@sprint-wgpu/toolkit/sprint";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR); // the embedded 8-layer model
+ * const text = `${DEFAULT_MODEL_DIR}/calibration.txt`;
+ * const calib = await calibrationFromFile(text, model.tokenizer!, { nsamples: 2, seqLen: 16 });
+ * const latency = { attention: 1, mlp: 2, dense: 30, source: "file" } as const; // or measureLatency
+ * const { mask } = await sleb(model, calib, { targetSpeedup: 1.05, latency });
+ * assert.equal(mask.filter((kept) => !kept).length, 2); // save with saveModel(model, dir, { mask })
+ * model.destroy();
  * ```
  */
 export async function sleb(

@@ -7,7 +7,7 @@ import type { Gpu } from "../gpu/device.ts";
 import type { BenchCase } from "./harness.ts";
 import { kernelCases } from "./kernel_cases.ts";
 import { matmulCases } from "./matmul_cases.ts";
-import { solveCases } from "./solve_cases.ts";
+import { solveCases } from "./cholesky_cases.ts";
 
 /** Every case, with f16-weight variants when the device supports shader-f16. */
 export function allCases(gpu: Gpu): BenchCase[] {

@@ -8,9 +8,9 @@
  *
  * @module
  */
-import { gemvRef } from "../../tests/ref/gemv.ts";
-import { appendRef } from "../../tests/ref/attention.ts";
-import { invFreqRef, ropeRef } from "../../tests/ref/rope.ts";
+import { gemvRef } from "../../ref/gemv.ts";
+import { appendRef } from "../../ref/attention.ts";
+import { invFreqRef, ropeRef } from "../../ref/rope.ts";
 import { fromF16, toF16 } from "../gpu/f16.ts";
 import type { Recorder } from "../gpu/recorder.ts";
 import type { Tensor } from "../gpu/tensor.ts";

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { refForward } from "../../tests/ref/forward.ts";
+import { refForward } from "../../ref/forward.ts";
 import type { Gpu } from "../gpu/device.ts";
 import { fromF16, toF16 } from "../gpu/f16.ts";
 import { timeGpu, type TimingStats } from "../gpu/timing.ts";

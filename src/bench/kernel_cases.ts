@@ -6,17 +6,17 @@
  * output written once; re-reads by multi-pass kernels are not counted), so GB/s compares with
  * the device's memory speed. Attention also reports `flops` (see {@link attentionFlops}); the
  * others are memory-bound and report none. Checks compare a few sampled rows with the f64
- * references of tests/ref at the tolerance of the kernel's tests.
+ * references of ref/ at the tolerance of the kernel's tests.
  *
  * @module
  */
-import { attentionRef } from "../../tests/ref/attention.ts";
-import { addRef, swigluRef } from "../../tests/ref/elementwise.ts";
-import { embeddingRef } from "../../tests/ref/embedding.ts";
-import { sumRef, sumSquaresRowsRef, totalErrorBound } from "../../tests/ref/reduce.ts";
-import { rmsnormRef } from "../../tests/ref/rmsnorm.ts";
-import { invFreqRef, ropeRef } from "../../tests/ref/rope.ts";
-import { argmaxRef, logSoftmaxRef, nllRef } from "../../tests/ref/softmax.ts";
+import { attentionRef } from "../../ref/attention.ts";
+import { addRef, swigluRef } from "../../ref/elementwise.ts";
+import { embeddingRef } from "../../ref/embedding.ts";
+import { sumRef, sumSquaresRowsRef, totalErrorBound } from "../../ref/reduce.ts";
+import { rmsnormRef } from "../../ref/rmsnorm.ts";
+import { invFreqRef, ropeRef } from "../../ref/rope.ts";
+import { argmaxRef, logSoftmaxRef, nllRef } from "../../ref/softmax.ts";
 import type { Gpu } from "../gpu/device.ts";
 import { fromF16, toF16 } from "../gpu/f16.ts";
 import type { Recorder } from "../gpu/recorder.ts";

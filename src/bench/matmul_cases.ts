@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { linearRef } from "../../tests/ref/matmul.ts";
+import { linearRef } from "../../ref/matmul.ts";
 import { fromF16, toF16 } from "../gpu/f16.ts";
 import { matmul, packLinear } from "../kernels/matmul.ts";
 import type { BenchCase } from "./harness.ts";

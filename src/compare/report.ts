@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { CompareDoc } from "./run.ts";
+import type { CompareDoc } from "./types.ts";
 
 const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2"];
 

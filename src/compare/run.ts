@@ -31,7 +31,6 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { median, quantile } from "../deps.ts";
 import { ToolkitError } from "../errors.ts";
-import { checkModelDir, checkReadableFile, checkWritableDir } from "../cli/paths.ts";
 import { getGpu, type Gpu } from "../gpu/device.ts";
 import { type LlamaModel, loadModel } from "../model/model.ts";
 import { writeJsonAtomic } from "../report/json.ts";
@@ -44,86 +43,19 @@ import {
   readLatencyTable,
   runWorkload,
 } from "../sprint/latency.ts";
-import { defaultLatencyWorkload } from "../prune/defaults.ts";
-import type { CompareArgs, CompareMethod } from "./args.ts";
-import { methodFlags } from "./args.ts";
+import { defaultLatencyWorkload } from "../sprint/defaults.ts";
+import {
+  type CellPrune,
+  type CellResult,
+  type CompareArgs,
+  type CompareDoc,
+  type CompareMethod,
+  type DenseResult,
+  type HeldoutResult,
+  type MeasuredSpeed,
+  methodFlags,
+} from "./types.ts";
 import { compareMarkdown, compareSvg } from "./report.ts";
-
-/** Held-out perplexity of one model. */
-export interface HeldoutResult {
-  ppl: number;
-  meanNll: number;
-  tokens: number;
-  windows: number;
-  seqLen: number;
-}
-
-/** Measured speedup of a cell on the latency workload. */
-export interface MeasuredSpeed {
-  /** min(dense times) ÷ min(pruned times): the uncontended-cost estimate (the headline). */
-  speedup: number;
-  /** median(dense) ÷ median(pruned). */
-  medianSpeedup: number;
-  /** 10th / 90th percentile of the paired ratios dense_i ÷ pruned_i. */
-  p10: number;
-  p90: number;
-  /** Every timed run (ms), in the order run: dense_i then pruned_i. */
-  denseMs: number[];
-  prunedMs: number[];
-  workload: LatencyWorkload;
-}
-
-/** What the prune of a cell produced (from its prune_log.json). */
-export interface CellPrune {
-  method: string;
-  settings: Record<string, unknown>;
-  pruned: number[];
-  steps: number;
-  estimatedSpeedup: number;
-  estimatedSpeedupSublayers?: number;
-  estimatedSpeedupTotal?: number;
-  targetReached: boolean;
-  denseCalibrationLoss?: number;
-  finalCalibrationLoss?: number;
-  /** The search's wall time (prune_log.json wallSeconds). */
-  wallSeconds: number;
-  /** The prune subprocess' wall time (load, calibration, search, save); null when reused. */
-  processSeconds: number | null;
-  command: string[];
-}
-
-/** `OUT/cells/<cell>/result.json`. */
-export interface CellResult {
-  format: "sprint-wgpu compare cell v1";
-  fingerprint: string;
-  cell: string;
-  method: CompareMethod;
-  targetSpeedup: number;
-  prune: CellPrune;
-  heldout: HeldoutResult;
-  zeroShot: Record<string, ZeroShotResult>;
-  speed: MeasuredSpeed;
-  evalSeconds: number;
-}
-
-/** `OUT/dense.json`: the dense model's figures. */
-export interface DenseResult {
-  format: "sprint-wgpu compare dense v1";
-  fingerprint: string;
-  heldout: HeldoutResult;
-  zeroShot: Record<string, ZeroShotResult>;
-}
-
-/** Everything `compare.json` holds. */
-export interface CompareDoc {
-  format: "sprint-wgpu compare v1";
-  protocol: Record<string, unknown>;
-  latency: LatencyTable;
-  dense: DenseResult;
-  cells: CellResult[];
-  /** Cells that failed this run (method-speedup → error line). */
-  failed: Record<string, string>;
-}
 
 const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 
@@ -418,43 +350,11 @@ export async function runCompare(args: CompareArgs, gpuIn?: Gpu): Promise<Compar
   const say = (m: string) => {
     if (!args.quiet) console.error(m);
   };
-  // Every path is checked before anything is written or loaded.
-  await checkModelDir(args.modelDir, args.modelGiven);
-  await checkReadableFile(args.calib, "--calib");
-  if (args.heldout) await checkReadableFile(args.heldout, "--heldout");
-  if (args.latencyTable) await checkReadableFile(args.latencyTable, "--latency-table");
-  await checkWritableDir(args.out, "--out", true);
   const out = args.out;
   for (const d of [out, join(out, "data"), join(out, "cells"), join(out, "logs")]) {
     await Deno.mkdir(d, { recursive: true });
   }
-  // Data: calibration slice and held-out slice.
-  const calibText = await readText(args.calib, "calibration text");
-  let calibFile: string;
-  let heldoutText: string;
-  let split: Record<string, unknown>;
-  if (args.heldout) {
-    calibFile = args.calib;
-    heldoutText = await readText(args.heldout, "held-out text");
-    split = {
-      calibration: args.calib,
-      heldout: args.heldout,
-      rule: "separate files (--heldout)",
-    };
-  } else {
-    const s = splitText(calibText, args.calibFraction);
-    calibFile = join(out, "data", "calib.txt");
-    await Deno.writeTextFile(calibFile, s.first);
-    await Deno.writeTextFile(join(out, "data", "heldout.txt"), s.second);
-    heldoutText = s.second;
-    split = {
-      source: args.calib,
-      rule:
-        `characters [0, ${s.cut}) of the file (the first ${args.calibFraction} cut at the next paragraph break) → calibration windows; [${s.cut}, ${calibText.length}) → held-out perplexity`,
-      calibrationChars: s.cut,
-      heldoutChars: calibText.length - s.cut,
-    };
-  }
+  const data = await prepareData(args);
   const gpu = gpuIn ?? await getGpu();
   const dtype: "f32" | "f16" = args.f32 ? "f32" : gpu.weightDType;
   const dense = await loadModel(gpu, args.modelDir, { dtype });
@@ -468,73 +368,24 @@ export async function runCompare(args: CompareArgs, gpuIn?: Gpu): Promise<Compar
       ...(latency.workload ?? defaultLatencyWorkload(dense.config.maxPositions)),
       iterations: 1,
     };
-    const heldIds = dense.tokenizer.encode(heldoutText);
-    const fingerprintObj = {
-      model: resolve(args.modelDir),
-      split,
-      nsamples: args.nsamples ?? "prune default",
-      seqLen: args.seqLen ?? "prune default",
-      seed: args.seed,
-      speedupModel: args.speedupModel,
-      latency: { attention: latency.attention, mlp: latency.mlp, dense: latency.dense },
+    const heldIds = dense.tokenizer.encode(data.heldoutText);
+    const settings = compareSettings(args, data.split, latency, dtype, workload);
+    const fingerprint = JSON.stringify(settings);
+    await pinSettings(out, fingerprint, settings);
+    const denseRes = await denseFigures(args, dense, heldIds, fingerprint, say);
+    const run: CellRun = {
+      args,
+      gpu,
       dtype,
-      pplSeqLen: args.pplSeqLen ?? "model context ≤ 2048",
-      pplWindows: args.pplWindows ?? "all",
-      tasks: args.tasks,
-      limit: args.limit ?? "all",
-      dataDir: args.tasks.length ? args.dataDir : null,
-      speed: { runs: args.speedRuns, workload },
+      dense,
+      heldIds,
+      workload,
+      fingerprint,
+      calibFile: data.calibFile,
+      latencyFile,
+      say,
     };
-    const fingerprint = JSON.stringify(fingerprintObj);
-    const settingsFile = join(out, "settings.json");
-    const prevSettings = await readJson<{ fingerprint: string }>(settingsFile);
-    if (prevSettings && prevSettings.fingerprint !== fingerprint) {
-      const prev = JSON.parse(prevSettings.fingerprint) as Record<string, unknown>;
-      const diff = Object.keys(fingerprintObj).filter((k) =>
-        JSON.stringify(prev[k]) !== JSON.stringify((fingerprintObj as Record<string, unknown>)[k])
-      );
-      throw new ToolkitError(
-        `${settingsFile}: ${out} holds results made with different settings (${
-          diff.join(", ")
-        }); use another --out`,
-      );
-    }
-    await writeJsonAtomic(settingsFile, { fingerprint, settings: fingerprintObj });
-
-    // Dense figures.
-    const denseFile = join(out, "dense.json");
-    let denseRes = await readJson<DenseResult>(denseFile);
-    if (!denseRes || denseRes.fingerprint !== fingerprint) {
-      say("dense: held-out perplexity" + (args.tasks.length ? " and zero-shot tasks…" : "…"));
-      denseRes = {
-        format: "sprint-wgpu compare dense v1",
-        fingerprint,
-        heldout: await heldoutPerplexity(dense, heldIds, args),
-        zeroShot: await zeroShotAll(dense, args),
-      };
-      await writeJsonAtomic(denseFile, denseRes);
-    }
-    say(`dense: held-out ppl ${denseRes.heldout.ppl.toFixed(3)}`);
-
-    const protocol = {
-      tool: "sprint-wgpu deno task compare",
-      date: new Date().toISOString(),
-      deno: Deno.version.deno,
-      adapter: gpu.description,
-      settings: fingerprintObj,
-      heldoutTokens: heldIds.length,
-      perplexity:
-        "SparseGPT/SPRINT: held-out slice tokenized once (BOS at its start), non-overlapping windows, every position but each window's first scored, exp(mean NLL)",
-      measuredSpeedup:
-        `latency.ts runWorkload on the latency table's workload: one warm-up each, then ${args.speedRuns} dense/pruned pairs run alternately; speedup = min(dense ms) ÷ min(pruned ms) (other processes only add time); the median ratio and the 10th–90th percentile of the paired ratios are reported too`,
-      estimatedSpeedup:
-        `rules.ts estimatedSpeedup, model "${args.speedupModel}" (the stopping rule of every method)`,
-      pruningTime:
-        "prune_log.json wallSeconds: the search from the first calibration pass to the last step",
-      zeroShot: args.tasks.length
-        ? "src/eval zeroShot (lm-evaluation-harness v0.4.1 semantics)"
-        : "none (no --tasks)",
-    };
+    const protocol = compareProtocol(args, gpu, settings, heldIds.length);
     const results: CellResult[] = [];
     const failed: Record<string, string> = {};
     const write = async () => {
@@ -542,7 +393,7 @@ export async function runCompare(args: CompareArgs, gpuIn?: Gpu): Promise<Compar
         format: "sprint-wgpu compare v1",
         protocol,
         latency,
-        dense: denseRes!,
+        dense: denseRes,
         cells: results,
         failed,
       };
@@ -556,72 +407,17 @@ export async function runCompare(args: CompareArgs, gpuIn?: Gpu): Promise<Compar
     for (const speedup of args.speedups) {
       for (const method of args.methods) {
         index++;
-        const cell = cellName(method, speedup);
-        const cellDir = join(out, "cells", cell);
-        const resultFile = join(cellDir, "result.json");
-        const prev = await readJson<CellResult>(resultFile);
-        if (prev && prev.fingerprint === fingerprint) {
-          say(`[${index}/${total}] ${cell}: finished earlier, skipped`);
-          results.push(prev);
-          continue;
-        }
+        const tag = `[${index}/${total}] ${cellName(method, speedup)}`;
         try {
-          const t0 = performance.now();
-          let log = await readJson<PruneLogFile>(join(cellDir, "prune_log.json"));
-          let processSeconds: number | null = null;
-          const flags = pruneFlags(args, method, speedup, cellDir, calibFile, latencyFile);
-          if (log && logMatches(log, method, speedup)) {
-            say(`[${index}/${total}] ${cell}: pruned earlier, evaluating…`);
-          } else {
-            say(`[${index}/${total}] ${cell}: pruning…`);
-            processSeconds = await runPrune(flags, join(out, "logs", `${cell}.prune.log`));
-            log = await readJson<PruneLogFile>(join(cellDir, "prune_log.json"));
-            if (!log) throw new ToolkitError(`${cellDir}/prune_log.json missing after the prune`);
-          }
-          const t1 = performance.now();
-          const pruned = await loadModel(gpu, cellDir, { dtype });
-          let res: CellResult;
-          try {
-            const heldout = await heldoutPerplexity(pruned, heldIds, args);
-            const zs = await zeroShotAll(pruned, args);
-            const speed = await workloadSpeedup(dense, pruned, workload, args.speedRuns);
-            res = {
-              format: "sprint-wgpu compare cell v1",
-              fingerprint,
-              cell,
-              method,
-              targetSpeedup: speedup,
-              prune: pruneSummary(log!, speedup, processSeconds, [
-                "deno",
-                "task",
-                "prune",
-                ...flags,
-              ]),
-              heldout,
-              zeroShot: zs,
-              speed,
-              evalSeconds: (performance.now() - t1) / 1e3,
-            };
-          } finally {
-            pruned.destroy();
-          }
-          await writeJsonAtomic(resultFile, res);
-          results.push(res);
-          say(
-            `[${index}/${total}] ${cell}: removed [${res.prune.pruned.join(", ")}], est. ${
-              res.prune.estimatedSpeedup.toFixed(3)
-            }×, measured ${res.speed.speedup.toFixed(3)}×, held-out ppl ${
-              res.heldout.ppl.toFixed(3)
-            }, search ${res.prune.wallSeconds.toFixed(1)} s (${
-              ((performance.now() - t0) / 1e3).toFixed(1)
-            } s)`,
-          );
+          results.push(await runCell(run, method, speedup, tag));
         } catch (e) {
           if (!(e instanceof ToolkitError)) throw e;
-          failed[cell] = e.message;
-          say(`[${index}/${total}] ${cell}: FAILED: ${e.message}`);
+          failed[cellName(method, speedup)] = e.message;
+          say(`${tag}: FAILED: ${e.message}`);
+          await write();
+          continue;
         }
-        await write();
+        if (!run.skipped) await write();
       }
     }
     const doc = await write();
@@ -630,4 +426,217 @@ export async function runCompare(args: CompareArgs, gpuIn?: Gpu): Promise<Compar
   } finally {
     dense.destroy();
   }
+}
+
+/** The calibration file every method samples from, the held-out text, and how they were split. */
+async function prepareData(args: CompareArgs): Promise<{
+  calibFile: string;
+  heldoutText: string;
+  split: Record<string, unknown>;
+}> {
+  const out = args.out;
+  const calibText = await readText(args.calib, "calibration text");
+  if (args.heldout) {
+    return {
+      calibFile: args.calib,
+      heldoutText: await readText(args.heldout, "held-out text"),
+      split: { calibration: args.calib, heldout: args.heldout, rule: "separate files (--heldout)" },
+    };
+  }
+  const s = splitText(calibText, args.calibFraction);
+  const calibFile = join(out, "data", "calib.txt");
+  await Deno.writeTextFile(calibFile, s.first);
+  await Deno.writeTextFile(join(out, "data", "heldout.txt"), s.second);
+  return {
+    calibFile,
+    heldoutText: s.second,
+    split: {
+      source: args.calib,
+      rule:
+        `characters [0, ${s.cut}) of the file (the first ${args.calibFraction} cut at the next paragraph break) → calibration windows; [${s.cut}, ${calibText.length}) → held-out perplexity`,
+      calibrationChars: s.cut,
+      heldoutChars: calibText.length - s.cut,
+    },
+  };
+}
+
+/** Everything the results depend on (its JSON is the run's fingerprint). */
+function compareSettings(
+  args: CompareArgs,
+  split: Record<string, unknown>,
+  latency: LatencyTable,
+  dtype: "f32" | "f16",
+  workload: LatencyWorkload,
+): Record<string, unknown> {
+  return {
+    model: resolve(args.modelDir),
+    split,
+    nsamples: args.nsamples ?? "prune default",
+    seqLen: args.seqLen ?? "prune default",
+    seed: args.seed,
+    speedupModel: args.speedupModel,
+    latency: { attention: latency.attention, mlp: latency.mlp, dense: latency.dense },
+    dtype,
+    pplSeqLen: args.pplSeqLen ?? "model context ≤ 2048",
+    pplWindows: args.pplWindows ?? "all",
+    tasks: args.tasks,
+    limit: args.limit ?? "all",
+    dataDir: args.tasks.length ? args.dataDir : null,
+    speed: { runs: args.speedRuns, workload },
+  };
+}
+
+/** Writes `settings.json`, refusing an `--out` that holds results made with other settings. */
+async function pinSettings(
+  out: string,
+  fingerprint: string,
+  settings: Record<string, unknown>,
+): Promise<void> {
+  const settingsFile = join(out, "settings.json");
+  const prevSettings = await readJson<{ fingerprint: string }>(settingsFile);
+  if (prevSettings && prevSettings.fingerprint !== fingerprint) {
+    const prev = JSON.parse(prevSettings.fingerprint) as Record<string, unknown>;
+    const diff = Object.keys(settings).filter((k) =>
+      JSON.stringify(prev[k]) !== JSON.stringify(settings[k])
+    );
+    throw new ToolkitError(
+      `${settingsFile}: ${out} holds results made with different settings (${
+        diff.join(", ")
+      }); use another --out`,
+    );
+  }
+  await writeJsonAtomic(settingsFile, { fingerprint, settings });
+}
+
+/** The dense model's held-out perplexity and zero-shot results (reused when already written). */
+async function denseFigures(
+  args: CompareArgs,
+  dense: LlamaModel,
+  heldIds: number[],
+  fingerprint: string,
+  say: (m: string) => void,
+): Promise<DenseResult> {
+  const denseFile = join(args.out, "dense.json");
+  let denseRes = await readJson<DenseResult>(denseFile);
+  if (!denseRes || denseRes.fingerprint !== fingerprint) {
+    say("dense: held-out perplexity" + (args.tasks.length ? " and zero-shot tasks…" : "…"));
+    denseRes = {
+      format: "sprint-wgpu compare dense v1",
+      fingerprint,
+      heldout: await heldoutPerplexity(dense, heldIds, args),
+      zeroShot: await zeroShotAll(dense, args),
+    };
+    await writeJsonAtomic(denseFile, denseRes);
+  }
+  say(`dense: held-out ppl ${denseRes.heldout.ppl.toFixed(3)}`);
+  return denseRes;
+}
+
+/** The protocol block of `compare.json`. */
+function compareProtocol(
+  args: CompareArgs,
+  gpu: Gpu,
+  settings: Record<string, unknown>,
+  heldoutTokens: number,
+): Record<string, unknown> {
+  return {
+    tool: "sprint-wgpu deno task compare",
+    date: new Date().toISOString(),
+    deno: Deno.version.deno,
+    adapter: gpu.description,
+    settings,
+    heldoutTokens,
+    perplexity:
+      "SparseGPT/SPRINT: held-out slice tokenized once (BOS at its start), non-overlapping windows, every position but each window's first scored, exp(mean NLL)",
+    measuredSpeedup:
+      `latency.ts runWorkload on the latency table's workload: one warm-up each, then ${args.speedRuns} dense/pruned pairs run alternately; speedup = min(dense ms) ÷ min(pruned ms) (other processes only add time); the median ratio and the 10th–90th percentile of the paired ratios are reported too`,
+    estimatedSpeedup:
+      `rules.ts estimatedSpeedup, model "${args.speedupModel}" (the stopping rule of every method)`,
+    pruningTime:
+      "prune_log.json wallSeconds: the search from the first calibration pass to the last step",
+    zeroShot: args.tasks.length
+      ? "src/eval zeroShot (lm-evaluation-harness v0.4.1 semantics)"
+      : "none (no --tasks)",
+  };
+}
+
+/** What every cell of a run shares. */
+interface CellRun {
+  args: CompareArgs;
+  gpu: Gpu;
+  dtype: "f32" | "f16";
+  dense: LlamaModel;
+  heldIds: number[];
+  workload: LatencyWorkload;
+  fingerprint: string;
+  calibFile: string;
+  latencyFile: string;
+  say: (m: string) => void;
+  /** Whether the last cell was finished earlier and skipped. */
+  skipped?: boolean;
+}
+
+/** One cell: prune (unless pruned earlier) and evaluate (unless finished earlier). */
+async function runCell(
+  run: CellRun,
+  method: CompareMethod,
+  speedup: number,
+  tag: string,
+): Promise<CellResult> {
+  const { args, say } = run;
+  const cell = cellName(method, speedup);
+  const cellDir = join(args.out, "cells", cell);
+  const resultFile = join(cellDir, "result.json");
+  const prev = await readJson<CellResult>(resultFile);
+  run.skipped = false;
+  if (prev && prev.fingerprint === run.fingerprint) {
+    say(`${tag}: finished earlier, skipped`);
+    run.skipped = true;
+    return prev;
+  }
+  const t0 = performance.now();
+  let log = await readJson<PruneLogFile>(join(cellDir, "prune_log.json"));
+  let processSeconds: number | null = null;
+  const flags = pruneFlags(args, method, speedup, cellDir, run.calibFile, run.latencyFile);
+  if (log && logMatches(log, method, speedup)) {
+    say(`${tag}: pruned earlier, evaluating…`);
+  } else {
+    say(`${tag}: pruning…`);
+    processSeconds = await runPrune(flags, join(args.out, "logs", `${cell}.prune.log`));
+    log = await readJson<PruneLogFile>(join(cellDir, "prune_log.json"));
+    if (!log) throw new ToolkitError(`${cellDir}/prune_log.json missing after the prune`);
+  }
+  const t1 = performance.now();
+  const pruned = await loadModel(run.gpu, cellDir, { dtype: run.dtype });
+  let res: CellResult;
+  try {
+    const heldout = await heldoutPerplexity(pruned, run.heldIds, args);
+    const zs = await zeroShotAll(pruned, args);
+    const speed = await workloadSpeedup(run.dense, pruned, run.workload, args.speedRuns);
+    res = {
+      format: "sprint-wgpu compare cell v1",
+      fingerprint: run.fingerprint,
+      cell,
+      method,
+      targetSpeedup: speedup,
+      prune: pruneSummary(log!, speedup, processSeconds, ["deno", "task", "prune", ...flags]),
+      heldout,
+      zeroShot: zs,
+      speed,
+      evalSeconds: (performance.now() - t1) / 1e3,
+    };
+  } finally {
+    pruned.destroy();
+  }
+  await writeJsonAtomic(resultFile, res);
+  say(
+    `${tag}: removed [${res.prune.pruned.join(", ")}], est. ${
+      res.prune.estimatedSpeedup.toFixed(3)
+    }×, measured ${res.speed.speedup.toFixed(3)}×, held-out ppl ${
+      res.heldout.ppl.toFixed(3)
+    }, search ${res.prune.wallSeconds.toFixed(1)} s (${
+      ((performance.now() - t0) / 1e3).toFixed(1)
+    } s)`,
+  );
+  return res;
 }

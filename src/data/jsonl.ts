@@ -148,6 +148,7 @@ export class Fields {
   readonly #rec: JsonlRecord;
   readonly #file: string;
 
+  /** Wraps record `rec` of `file` (its line number names errors). */
   constructor(rec: JsonlRecord, file: string) {
     this.#rec = rec;
     this.#file = file;

@@ -35,6 +35,7 @@ export interface ChildOptions {
  * ```
  */
 export class JsonLineChild {
+  /** Names the child in error messages. */
   readonly label: string;
   #proc: Deno.ChildProcess;
   #writer: WritableStreamDefaultWriter<Uint8Array>;
@@ -45,6 +46,7 @@ export class JsonLineChild {
   #done: Promise<void>;
   #closing = false;
 
+  /** Spawns `command args…` and starts reading its answers. */
   constructor(command: string, args: string[], options: ChildOptions) {
     this.label = options.label;
     try {

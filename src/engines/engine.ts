@@ -82,7 +82,9 @@ export interface EngineTimings {
   prefillCpuMs?: number[];
   /** CPU time of each decode (see {@link EngineTimings.prefillCpuMs}). */
   decodeCpuMs?: number[];
+  /** Prompt tokens per run. */
   promptTokens: number;
+  /** Tokens generated per run. */
   newTokens: number;
   /** The engine's description at the time of the measurement. */
   engine: EngineDescription;
@@ -112,8 +114,16 @@ export interface InferenceEngine {
  *
  * @example
  * ```ts
- * const lp = await sequenceLogProbs(engine, tok.encode("Once upon a time"));
- * console.log(lp.reduce((a, b) => a + b, 0)); // log-likelihood of the text after its first token
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { sequenceLogProbs, WebGpuEngine } from "@sprint-wgpu/toolkit/engines";
+ * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR); // the embedded 8-layer model
+ * const engine = new WebGpuEngine(model, {}, true); // the engine owns the model
+ * const lp = await sequenceLogProbs(engine, model.tokenizer!.encode("Once upon a time"));
+ * assert.ok(lp.every((x) => x < 0)); // log p of each token after the first
+ * console.log(lp.reduce((a, b) => a + b, 0)); // the text's log-likelihood
+ * await engine.dispose();
  * ```
  */
 export async function sequenceLogProbs(
@@ -135,7 +145,9 @@ export async function sequenceLogProbs(
  *
  * @example
  * ```ts
- * syntheticPrompt(3, 100); // [1, 20, 39]
+ * import assert from "node:assert/strict";
+ * import { syntheticPrompt } from "@sprint-wgpu/toolkit/engines";
+ * assert.deepEqual(syntheticPrompt(3, 100), [1, 20, 39]); // (7919·i + 1) mod V
  * ```
  */
 export function syntheticPrompt(n: number, vocab: number): number[] {
@@ -144,10 +156,15 @@ export function syntheticPrompt(n: number, vocab: number): number[] {
 
 /** Median and spread of repeated timings (ms). */
 export interface MsStats {
+  /** Median time (ms). */
   medianMs: number;
+  /** 10th percentile (ms). */
   p10Ms: number;
+  /** 90th percentile (ms). */
   p90Ms: number;
+  /** Fastest repetition (ms). */
   minMs: number;
+  /** Timed repetitions. */
   reps: number;
 }
 
@@ -156,7 +173,9 @@ export interface MsStats {
  *
  * @example
  * ```ts
- * msStats([3, 1, 2]).medianMs; // 2
+ * import assert from "node:assert/strict";
+ * import { msStats } from "@sprint-wgpu/toolkit/engines";
+ * assert.equal(msStats([3, 1, 2]).medianMs, 2);
  * ```
  */
 export function msStats(ms: readonly number[]): MsStats {

@@ -19,7 +19,7 @@ import { ToolkitError } from "../errors.ts";
 import type { TextTokenizer } from "../model/tokenizer.ts";
 import { encodePair, type EncodePairOptions, type TokenRequest } from "../eval/loglikelihood.ts";
 import type { LoglikelihoodResult } from "../eval/loglikelihood.ts";
-import { docPerplexity, mean, meanStderr, scoreChoices } from "../eval/metrics.ts";
+import { docPerplexity, mean, meanStderr } from "../eval/accuracy.ts";
 import { type PerplexityResult, perplexityWindows } from "../eval/perplexity.ts";
 import {
   isZeroShotTask,
@@ -28,7 +28,7 @@ import {
   TASKS,
   type TaskSpec,
 } from "../eval/tasks.ts";
-import { checkDataDir, type DocSample, type ZeroShotResult } from "../eval/zeroshot.ts";
+import { checkDataDir, scoreDocs, type ZeroShotResult } from "../eval/zeroshot.ts";
 import {
   type EngineDescription,
   type InferenceEngine,
@@ -55,6 +55,7 @@ export interface EnginePerplexityOptions {
 
 /** {@link PerplexityResult} plus the engine that computed it. */
 export interface EnginePerplexityResult extends PerplexityResult {
+  /** The engine that computed the result. */
   engine: EngineDescription;
 }
 
@@ -229,30 +230,7 @@ export async function engineEvaluateDocs(
     d.requests.map((r) => encodePair(tokenizer, r.context, r.continuation, options))
   );
   const results = await engineLoglikelihoodTokens(engine, requests, { maxLength });
-  const accs: number[] = [];
-  const accNorms: number[] = [];
-  const lambadaLls: number[] = [];
-  const samples: DocSample[] = [];
-  let at = 0;
-  docs.forEach((d, i) => {
-    const rs = results.slice(at, at + d.requests.length);
-    at += d.requests.length;
-    const lls = rs.map((r) => r.logLikelihood);
-    const greedy = rs.map((r) => r.isGreedy);
-    let o: { pred: number; predNorm: number; acc: number; accNorm: number };
-    if (spec.kind === "lambada") {
-      const acc = greedy[0] ? 1 : 0;
-      lambadaLls.push(lls[0]);
-      o = { pred: 0, predNorm: 0, acc, accNorm: acc };
-    } else {
-      o = scoreChoices(lls, d.choices, d.gold);
-    }
-    accs.push(o.acc);
-    accNorms.push(o.accNorm);
-    if (options.samples) {
-      samples.push({ doc: i, line: d.line, lls, isGreedy: greedy, gold: d.gold, ...o });
-    }
-  });
+  const { accs, accNorms, lambadaLls, samples } = scoreDocs(spec, docs, results, options.samples);
   const res: ZeroShotResult & { engine: EngineDescription } = {
     task: spec.name,
     n: docs.length,
@@ -330,13 +308,17 @@ export interface EngineRate {
   tokensPerSecondP10: number;
   /** Tokens/s at the fast end (p10 time). */
   tokensPerSecondP90: number;
+  /** Wall-clock statistics of the repetitions. */
   timing: MsStats & { clock: "wall-clock" };
 }
 
 /** Result of {@link engineSpeed}. */
 export interface EngineSpeedResult {
+  /** Prefill (the prompt in one forward). */
   prefill: EngineRate;
+  /** Decode (one token per step). */
   decode: EngineRate;
+  /** How it was measured. */
   protocol: {
     promptTokens: number;
     newTokens: number;

@@ -48,20 +48,33 @@ export interface LlamaCppOptions {
   node?: string;
 }
 
-/** What the child reports after loading. */
-interface LoadInfo {
+/** What the llama.cpp child reports after loading a GGUF file. */
+export interface LoadInfo {
+  /** Vocabulary size, when the file says. */
   vocabSize?: number;
+  /** Context length of the loaded context. */
   contextSize: number;
+  /** Context length the model was trained with. */
   trainContextSize: number;
+  /** `general.architecture` of the file. */
   architecture?: string;
+  /** llama.cpp's description of the weight type. */
   typeDescription: string;
+  /** EOS token id (null: none). */
   eos: number | null;
+  /** BOS token id (null: none). */
   bos: number | null;
+  /** CPU threads used. */
   threads: number;
+  /** The llama.cpp release inside node-llama-cpp. */
   release: { repo: string; release: string };
+  /** The binary's build type (e.g. prebuilt CPU). */
   buildType: string;
+  /** llama.cpp's system-info line (CPU features). */
   systemInfo: string;
+  /** The node-llama-cpp version. */
   nodeLlamaCpp: string;
+  /** The node version running the child. */
   node: string;
 }
 

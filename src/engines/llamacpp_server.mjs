@@ -5,7 +5,7 @@
 //
 // Each stdin line is a request {id, op, args}; each answer is one stdout line
 // {id, ok: true, result} or {id, ok: false, error}. llama.cpp's own log goes to stderr.
-// Ops: load, score, generate, time, abort (test hook: a native-style crash), close.
+// Ops: load, score, tokenize, generate, time, abort (test hook: a native-style crash), close.
 
 import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
@@ -43,6 +43,9 @@ function send(msg) {
 }
 
 async function load(a) {
+  // A second load replaces the model (the test-side client loads several files in one child).
+  await context?.dispose();
+  await model?.dispose();
   llama = await nlc.getLlama({
     gpu: false,
     build: "never",
@@ -196,6 +199,8 @@ async function handle(op, a) {
       return await load(a);
     case "score":
       return await score(a);
+    case "tokenize":
+      return [...model.tokenize(a.text, false)]; // without BOS
     case "generate":
       return (await greedy(a.prompt, a.maxNewTokens, a.stopAtEos)).tokens;
     case "time":

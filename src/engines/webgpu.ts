@@ -44,10 +44,16 @@ export interface WebGpuEngineOptions extends Pick<ScoreOptions, "batchTokens" | 
  *
  * @example
  * ```ts
- * const model = await loadModel(await getGpu(), "../shared/data/models/stories260K-hf");
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { WebGpuEngine } from "@sprint-wgpu/toolkit/engines";
+ * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR); // the embedded 8-layer model
  * const eng = new WebGpuEngine(model);
- * const [r] = await eng.score([{ input: [1, 403, 407], positions: [0, 1, 2], targets: [403, 407, 261] }]);
- * console.log(r.logProbs);
+ * const [r] = await eng.score([{ input: [0, 403, 407], positions: [0, 1, 2], targets: [403, 407, 261] }]);
+ * assert.equal(r.logProbs.length, 3);
+ * await eng.dispose();
+ * model.destroy();
  * ```
  */
 export class WebGpuEngine implements InferenceEngine {
@@ -59,6 +65,7 @@ export class WebGpuEngine implements InferenceEngine {
   #options: WebGpuEngineOptions;
   #owns: boolean;
 
+  /** Wraps a loaded model (`ownsModel`: `dispose` destroys it). */
   constructor(model: LlamaModel, options: WebGpuEngineOptions = {}, ownsModel = false) {
     this.model = model;
     this.#options = options;
@@ -106,7 +113,11 @@ export class WebGpuEngine implements InferenceEngine {
     });
   }
 
-  async generate(prompt: readonly number[], maxNewTokens: number, stopAtEos = true) {
+  async generate(
+    prompt: readonly number[],
+    maxNewTokens: number,
+    stopAtEos = true,
+  ): Promise<number[]> {
     if (prompt.length + maxNewTokens > this.contextLength) {
       throw new ToolkitError(
         `generate: ${prompt.length} + ${maxNewTokens} tokens exceed the context of ${this.contextLength}`,

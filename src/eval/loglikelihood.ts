@@ -35,7 +35,7 @@ import { embedding } from "../kernels/embedding.ts";
 import { headLogits } from "../kernels/head.ts";
 import { rmsnorm } from "../kernels/rmsnorm.ts";
 import { argmax, nll } from "../kernels/softmax.ts";
-import { KvCache, recordForward, releaseWorkspaces } from "../model/forward.ts";
+import { KvCache, recordForward } from "../model/forward.ts";
 import type { LlamaModel } from "../model/model.ts";
 import type { TextTokenizer } from "../model/tokenizer.ts";
 import type { Recorder } from "../gpu/recorder.ts";
@@ -51,7 +51,9 @@ export interface EncodePairOptions {
 
 /** A context/continuation pair as token ids. */
 export interface TokenRequest {
+  /** Context token ids. */
   context: readonly number[];
+  /** Continuation token ids (scored). */
   continuation: readonly number[];
   /**
    * Requests with equal `group` are computed together and share their common prefix (e.g. the
@@ -96,7 +98,9 @@ export interface ScoreOptions {
 export interface BatchInfo {
   /** `flat`: whole sequences; `shared`: group prefixes first, then the remainders. */
   mode: "flat" | "shared";
+  /** Groups in the batch. */
   groups: number;
+  /** Sequences in the batch. */
   sequences: number;
   /** Shared prefix length (0 in flat mode). */
   prefix: number;
@@ -156,20 +160,25 @@ export interface ScoredRow {
   id: number;
   /** Position in the sequence's input whose logits predict `target`. */
   pos: number;
+  /** The token whose log-probability is read. */
   target: number;
 }
 
 /** One input sequence with the rows read from its forward. */
 export interface ScoreSeq {
+  /** Token ids run through the forward. */
   input: readonly number[];
+  /** Rows whose next-token log-probabilities are read. */
   scored: ScoredRow[];
 }
 
 /** A group of sequences planned together (see {@link planGroup}). */
 export interface PlannedGroup {
+  /** The group's sequences. */
   seqs: ScoreSeq[];
   /** Prefix length shared by every sequence and below every scored position. */
   share: number;
+  /** Length of the longest sequence. */
   maxLen: number;
   /** Accumulators finished with this group (for progress). */
   ids: number;
@@ -177,12 +186,15 @@ export interface PlannedGroup {
 
 /** One planned batch (see {@link planBatches}). */
 export interface Batch {
+  /** The groups in the batch. */
   groups: PlannedGroup[];
+  /** `flat`: whole sequences; `shared`: group prefixes first, then the remainders. */
   mode: "flat" | "shared";
   /** Shared prefix length (shared mode). */
   cb: number;
   /** Padded length of the (remainder) sequences. */
   t: number;
+  /** Rows of the batch's forward. */
   rows: number;
 }
 
@@ -385,7 +397,7 @@ function recordHead(
       temps.push(ids, x);
     }
     const xn = rmsnorm(rec, x, model.finalNorm, c.rmsNormEps);
-    const logits = headLogits(rec, xn, model.head);
+    const logits = headLogits(rec, xn, model.head, { workspace: model.workspace });
     const t = gpu.tensor([n], "u32", targets.subarray(s0, s0 + n));
     const loss = nll(rec, logits, t);
     const best = argmax(rec, logits);
@@ -407,7 +419,6 @@ export async function scoreGroups(
   options: ScoreOptions = {},
 ): Promise<{ nll: Float64Array; greedy: Uint8Array; count: Uint32Array }> {
   const gpu = model.gpu;
-  const c = model.config;
   const mask = options.mask;
   const batches = planBatches(groups, {
     batchTokens: options.batchTokens ?? 2048,
@@ -420,115 +431,144 @@ export async function scoreGroups(
   const count = new Uint32Array(numIds);
   const total = groups.reduce((s, g) => s + g.ids, 0);
   let done = 0;
-  const kvWidthBytes = c.numKvHeads * c.headDim * 4;
   for (const batch of batches) {
     const temps: Tensor[] = [];
     const caches: KvCache[] = [];
     const seqs = batch.groups.flatMap((g) => g.seqs);
-    const r = seqs.length;
-    const t = batch.t;
-    const cb = batch.cb;
-    const nRows = seqs.reduce((s, q) => s + q.scored.length, 0);
+    const sel = scoredRows(seqs, batch.t, batch.cb);
     options.onBatch?.({
       mode: batch.mode,
       groups: batch.groups.length,
-      sequences: r,
-      prefix: cb,
-      length: t,
-      scored: nRows,
+      sequences: seqs.length,
+      prefix: batch.cb,
+      length: batch.t,
+      scored: sel.rows.length,
     });
     const rec = gpu.recorder();
-    // Inputs: each (remainder of a) sequence right-padded with its last token.
-    const ids = new Uint32Array(r * t);
-    seqs.forEach((s, i) => {
-      const part = s.input.slice(cb);
-      ids.set(part, i * t);
-      ids.fill(part[part.length - 1], i * t + part.length, (i + 1) * t);
-    });
-    const idsT = gpu.tensor([r * t], "u32", ids);
-    const hidden = gpu.tensor([r * t, c.hiddenSize], "f32");
-    temps.push(idsT, hidden);
-    if (batch.mode === "flat") {
-      recordForward(rec, model, idsT, { batch: r, tokens: t, mask, output: "hidden", out: hidden });
-    } else {
-      const g = batch.groups.length;
-      const pre = new Uint32Array(g * cb);
-      batch.groups.forEach((grp, i) => pre.set(grp.seqs[0].input.slice(0, cb), i * cb));
-      const preT = gpu.tensor([g * cb], "u32", pre);
-      const preOut = gpu.tensor([g * cb, c.hiddenSize], "f32");
-      temps.push(preT, preOut);
-      const c1 = new KvCache(model, g, cb, mask);
-      const cap = cb + t;
-      const c2 = new KvCache(model, r, cap, mask);
-      caches.push(c1, c2);
-      recordForward(rec, model, preT, {
-        batch: g,
-        tokens: cb,
-        cache: c1,
-        mask,
-        output: "hidden",
-        out: preOut,
-      });
-      const bytes = cb * kvWidthBytes;
-      for (let b = 0; b < c1.keys.length; b++) {
-        const [k1, v1, k2, v2] = [c1.keys[b], c1.values[b], c2.keys[b], c2.values[b]];
-        if (!k1 || !v1 || !k2 || !v2) continue;
-        let row = 0;
-        batch.groups.forEach((grp, gi) => {
-          for (let j = 0; j < grp.seqs.length; j++, row++) {
-            rec.copy(k1, k2, bytes, gi * bytes, row * cap * kvWidthBytes);
-            rec.copy(v1, v2, bytes, gi * bytes, row * cap * kvWidthBytes);
-          }
-        });
-      }
-      c2.length = cb;
-      recordForward(rec, model, idsT, {
-        batch: r,
-        tokens: t,
-        cache: c2,
-        mask,
-        output: "hidden",
-        out: hidden,
-      });
-    }
-    // Scored rows.
-    const rows = new Uint32Array(nRows);
-    const targets = new Uint32Array(nRows);
-    const owner = new Uint32Array(nRows);
-    let k = 0;
-    seqs.forEach((s, i) => {
-      for (const sc of s.scored) {
-        rows[k] = i * t + (sc.pos - cb);
-        targets[k] = sc.target;
-        owner[k] = sc.id;
-        k++;
-      }
-    });
-    let identity = nRows === r * t;
-    for (let i = 0; identity && i < nRows; i++) identity = rows[i] === i;
-    const head = recordHead(rec, model, hidden, rows, targets, identity);
+    const hidden = recordBatchForward(rec, model, batch, seqs, mask, temps, caches);
+    const head = recordHead(rec, model, hidden, sel.rows, sel.targets, sel.identity);
     temps.push(...head.temps);
     rec.submit();
-    const flat = head.outputs.flat();
-    const got = await readTensors(gpu, flat);
+    const got = await readTensors(gpu, head.outputs.flat());
     let at = 0;
     for (let o = 0; o < head.outputs.length; o++) {
       const loss = got[2 * o];
       const best = got[2 * o + 1];
       for (let i = 0; i < loss.length; i++, at++) {
-        const id = owner[at];
+        const id = sel.owner[at];
         sumNll[id] += loss[i];
         count[id]++;
-        if (best[i] !== targets[at]) greedy[id] = 0;
+        if (best[i] !== sel.targets[at]) greedy[id] = 0;
       }
     }
     for (const x of temps) x.destroy();
     for (const x of caches) x.destroy();
-    releaseWorkspaces(model);
+    model.workspace.release();
     done += batch.groups.reduce((s, g) => s + g.ids, 0);
     options.onProgress?.(done, total);
   }
   return { nll: sumNll, greedy, count };
+}
+
+/**
+ * Records the forward of one batch into `[rows·t, d]` hidden states: whole sequences (flat), or
+ * each group's shared prefix once into a KV cache that is copied to every member before the
+ * remainders run (shared). Inputs are right-padded with their last token. Temporaries and caches
+ * are pushed for the caller to free after the submission.
+ */
+function recordBatchForward(
+  rec: Recorder,
+  model: LlamaModel,
+  batch: Batch,
+  seqs: ScoreSeq[],
+  mask: readonly boolean[] | undefined,
+  temps: Tensor[],
+  caches: KvCache[],
+): Tensor {
+  const gpu = model.gpu;
+  const c = model.config;
+  const r = seqs.length;
+  const t = batch.t;
+  const cb = batch.cb;
+  const ids = new Uint32Array(r * t);
+  seqs.forEach((s, i) => {
+    const part = s.input.slice(cb);
+    ids.set(part, i * t);
+    ids.fill(part[part.length - 1], i * t + part.length, (i + 1) * t);
+  });
+  const idsT = gpu.tensor([r * t], "u32", ids);
+  const hidden = gpu.tensor([r * t, c.hiddenSize], "f32");
+  temps.push(idsT, hidden);
+  if (batch.mode === "flat") {
+    recordForward(rec, model, idsT, { batch: r, tokens: t, mask, output: "hidden", out: hidden });
+    return hidden;
+  }
+  const g = batch.groups.length;
+  const pre = new Uint32Array(g * cb);
+  batch.groups.forEach((grp, i) => pre.set(grp.seqs[0].input.slice(0, cb), i * cb));
+  const preT = gpu.tensor([g * cb], "u32", pre);
+  const preOut = gpu.tensor([g * cb, c.hiddenSize], "f32");
+  temps.push(preT, preOut);
+  const c1 = new KvCache(model, g, cb, mask);
+  const cap = cb + t;
+  const c2 = new KvCache(model, r, cap, mask);
+  caches.push(c1, c2);
+  recordForward(rec, model, preT, {
+    batch: g,
+    tokens: cb,
+    cache: c1,
+    mask,
+    output: "hidden",
+    out: preOut,
+  });
+  const kvWidthBytes = c.numKvHeads * c.headDim * 4;
+  const bytes = cb * kvWidthBytes;
+  for (let b = 0; b < c1.keys.length; b++) {
+    const [k1, v1, k2, v2] = [c1.keys[b], c1.values[b], c2.keys[b], c2.values[b]];
+    if (!k1 || !v1 || !k2 || !v2) continue;
+    let row = 0;
+    batch.groups.forEach((grp, gi) => {
+      for (let j = 0; j < grp.seqs.length; j++, row++) {
+        rec.copy(k1, k2, bytes, gi * bytes, row * cap * kvWidthBytes);
+        rec.copy(v1, v2, bytes, gi * bytes, row * cap * kvWidthBytes);
+      }
+    });
+  }
+  c2.length = cb;
+  recordForward(rec, model, idsT, {
+    batch: r,
+    tokens: t,
+    cache: c2,
+    mask,
+    output: "hidden",
+    out: hidden,
+  });
+  return hidden;
+}
+
+/** The hidden rows a batch scores, their targets and accumulators; `identity`: every row, in order. */
+function scoredRows(seqs: ScoreSeq[], t: number, cb: number): {
+  rows: Uint32Array;
+  targets: Uint32Array;
+  owner: Uint32Array;
+  identity: boolean;
+} {
+  const nRows = seqs.reduce((s, q) => s + q.scored.length, 0);
+  const rows = new Uint32Array(nRows);
+  const targets = new Uint32Array(nRows);
+  const owner = new Uint32Array(nRows);
+  let k = 0;
+  seqs.forEach((s, i) => {
+    for (const sc of s.scored) {
+      rows[k] = i * t + (sc.pos - cb);
+      targets[k] = sc.target;
+      owner[k] = sc.id;
+      k++;
+    }
+  });
+  let identity = nRows === seqs.length * t;
+  for (let i = 0; identity && i < nRows; i++) identity = rows[i] === i;
+  return { rows, targets, owner, identity };
 }
 
 /** lm-eval's `max_length` for a model: the config's `max_position_embeddings` (checked). */
@@ -618,7 +658,9 @@ export async function loglikelihoodTokens(
 
 /** A context/continuation pair as text. */
 export interface TextRequest {
+  /** Context text. */
   context: string;
+  /** Continuation text (scored). */
   continuation: string;
   /** See {@link TokenRequest.group}. */
   group?: number | string;

@@ -74,8 +74,10 @@ export interface Window {
  *
  * @example
  * ```ts
- * perplexityWindows(10, 4, 4); // starts 0, 4 (the last 2 tokens are dropped), each scoring 3
- * perplexityWindows(10, 4, 2); // starts 0, 2, 4, 6: 3 + 2 + 2 + 2 tokens scored
+ * import assert from "node:assert/strict";
+ * import { perplexityWindows } from "@sprint-wgpu/toolkit/eval";
+ * assert.deepEqual(perplexityWindows(10, 4, 4).map((w) => w.start), [0, 4]); // last 2 tokens dropped
+ * assert.deepEqual(perplexityWindows(10, 4, 2).map((w) => w.start), [0, 2, 4, 6]);
  * ```
  */
 export function perplexityWindows(
@@ -104,8 +106,13 @@ export function perplexityWindows(
  *
  * @example
  * ```ts
- * const model = await loadModel(gpu, "../shared/data/models/stories260K-hf");
- * defaultSeqLen(model); // 512: its max_position_embeddings
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { defaultSeqLen } from "@sprint-wgpu/toolkit/eval";
+ * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR); // the embedded 8-layer model
+ * assert.equal(defaultSeqLen(model), 512); // its max_position_embeddings
+ * model.destroy();
  * ```
  */
 export function defaultSeqLen(model: LlamaModel): number {
@@ -118,9 +125,16 @@ export function defaultSeqLen(model: LlamaModel): number {
  *
  * @example
  * ```ts
- * const text = await Deno.readTextFile("../shared/data/corpus/tinystories_val_subset.txt");
- * const r = await perplexity(model, text, { seqLen: 512, limit: 20 });
- * console.log(r.ppl, r.tokens, r.windows);
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { perplexity } from "@sprint-wgpu/toolkit/eval";
+ * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR); // the embedded 8-layer model
+ * const text = await Deno.readTextFile(`${DEFAULT_MODEL_DIR}/heldout.txt`);
+ * const r = await perplexity(model, text, { seqLen: 64, limit: 2 });
+ * assert.equal(r.windows, 2);
+ * assert.ok(r.ppl > 1 && r.ppl < model.config.vocabSize);
+ * model.destroy();
  * ```
  */
 export async function perplexity(

@@ -101,8 +101,14 @@ function checkCount(name: string, v: number, min: number): void {
  *
  * @example
  * ```ts
- * const s = await measureSpeed(model, { promptTokens: 128, newTokens: 32, reps: 5 });
- * console.log(s.prefill.tokensPerSecond, s.decode.tokensPerSecond);
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { measureSpeed } from "@sprint-wgpu/toolkit/eval";
+ * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR); // the embedded 8-layer model
+ * const s = await measureSpeed(model, { promptTokens: 8, newTokens: 4, reps: 2, warmup: 1 });
+ * assert.ok(s.prefill.tokensPerSecond > 0 && s.decode.tokensPerSecond > 0);
+ * model.destroy();
  * ```
  */
 export async function measureSpeed(
@@ -217,8 +223,17 @@ export interface Speedup {
  *
  * @example
  * ```ts
- * const s = speedup(await measureSpeed(dense), await measureSpeed(pruned));
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { measureSpeed, speedup } from "@sprint-wgpu/toolkit/eval";
+ * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR); // the embedded 8-layer model
+ * const w = { promptTokens: 8, newTokens: 4, reps: 2, warmup: 1 };
+ * const mask = model.alive.map((_, s) => s !== 5); // without block 2's MLP
+ * const s = speedup(await measureSpeed(model, w), await measureSpeed(model, { ...w, mask }));
+ * assert.equal(s.sameWorkload, true);
  * console.log(`${s.decode.toFixed(2)}× decode`);
+ * model.destroy();
  * ```
  */
 export function speedup(dense: SpeedResult, pruned: SpeedResult): Speedup {

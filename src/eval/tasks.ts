@@ -36,7 +36,7 @@ import {
   readLambada,
   readWinogrande,
   type WinograndeRecord,
-} from "../data/bench.ts";
+} from "../data/zeroshot_files.ts";
 import { DEFAULT_MODEL_DIR } from "../model/default.ts";
 
 /** Held-out text of the embedded default model (what `deno task eval` scores with no flags). */
@@ -80,7 +80,9 @@ export function isPerplexityTask(name: string): boolean {
  *
  * @example
  * ```ts
- * parseTaskList("piqa, arc_easy,text:notes.txt"); // ["piqa", "arc_easy", "text:notes.txt"]
+ * import assert from "node:assert/strict";
+ * import { parseTaskList } from "@sprint-wgpu/toolkit/eval";
+ * assert.deepEqual(parseTaskList("piqa, arc_easy,text:notes.txt"), ["piqa", "arc_easy", "text:notes.txt"]);
  * ```
  */
 export function parseTaskList(list: string): string[] {
@@ -102,7 +104,9 @@ export function parseTaskList(list: string): string[] {
 
 /** One scored request of a document. */
 export interface DocRequest {
+  /** Context text. */
   context: string;
+  /** Continuation text (scored). */
   continuation: string;
 }
 
@@ -120,6 +124,7 @@ export interface TaskDoc {
 
 /** What a task is and how its documents are built. */
 export interface TaskSpec {
+  /** The task's name. */
   name: ZeroShotTask;
   /** `choice` (acc by argmax of log-likelihoods) or `lambada` (greedy accuracy + perplexity). */
   kind: "choice" | "lambada";
@@ -127,6 +132,7 @@ export interface TaskSpec {
   file: string;
   /** The lm-eval dataset and split the file copies. */
   dataset: string;
+  /** The lm-eval split the file copies. */
   split: string;
   /** Number of documents in the full split (lm-eval's count). */
   size: number;
@@ -204,7 +210,10 @@ export function openbookqaDoc(rec: ChoiceRecord): TaskDoc {
  *
  * @example
  * ```ts
- * hellaswagPreprocess("Label: [header] How to x [title] Do y. [step] Z "); // "Label: How to x. Do y. Z"
+ * import assert from "node:assert/strict";
+ * import { hellaswagPreprocess } from "@sprint-wgpu/toolkit/eval";
+ * const t = hellaswagPreprocess("Label: [header] How to x [title] Do y. [step] Z ");
+ * assert.equal(t, "Label: How to x. Do y. Z");
  * ```
  */
 export function hellaswagPreprocess(text: string): string {
@@ -238,8 +247,10 @@ export function pyCapitalize(s: string): string {
  *
  * @example
  * ```ts
- * restoreHellaswagCtx("Roof shingle removal: A man is sitting on a roof. he");
- * // "Roof shingle removal: A man is sitting on a roof. He"
+ * import assert from "node:assert/strict";
+ * import { restoreHellaswagCtx } from "@sprint-wgpu/toolkit/eval";
+ * const ctx = restoreHellaswagCtx("Roof shingle removal: A man is sitting on a roof. he");
+ * assert.equal(ctx, "Roof shingle removal: A man is sitting on a roof. He");
  * ```
  */
 export function restoreHellaswagCtx(line: string): string {
@@ -407,7 +418,9 @@ export const TASKS: Readonly<Record<ZeroShotTask, TaskSpec>> = {
 
 /** Where a perplexity task's text comes from and how it is read. */
 export interface PerplexitySource {
+  /** The task's name. */
   name: string;
+  /** The text file read. */
   path: string;
   /** `wikitext2`: HF rows joined with "\n\n"; `plain`: the file as one string. */
   format: "wikitext2" | "plain";

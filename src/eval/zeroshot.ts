@@ -16,7 +16,7 @@ import {
   modelMaxLength,
   type ScoreOptions,
 } from "./loglikelihood.ts";
-import { docPerplexity, mean, meanStderr, scoreChoices } from "./metrics.ts";
+import { docPerplexity, mean, meanStderr, scoreChoices } from "./accuracy.ts";
 import { isZeroShotTask, knownTaskNames, type TaskDoc, TASKS, type TaskSpec } from "./tasks.ts";
 
 /** Options for {@link zeroShot}. */
@@ -133,30 +133,7 @@ export async function evaluateDocs(
     d.requests.map((r) => ({ ...encodePair(tok, r.context, r.continuation, options), group: i }))
   );
   const results = await loglikelihoodTokens(model, requests, { ...options, maxLength });
-  const accs: number[] = [];
-  const accNorms: number[] = [];
-  const lambadaLls: number[] = [];
-  const samples: DocSample[] = [];
-  let at = 0;
-  docs.forEach((d, i) => {
-    const rs = results.slice(at, at + d.requests.length);
-    at += d.requests.length;
-    const lls = rs.map((r) => r.logLikelihood);
-    const greedy = rs.map((r) => r.isGreedy);
-    let out: { pred: number; predNorm: number; acc: number; accNorm: number };
-    if (spec.kind === "lambada") {
-      const acc = greedy[0] ? 1 : 0;
-      lambadaLls.push(lls[0]);
-      out = { pred: 0, predNorm: 0, acc, accNorm: acc };
-    } else {
-      out = scoreChoices(lls, d.choices, d.gold);
-    }
-    accs.push(out.acc);
-    accNorms.push(out.accNorm);
-    if (options.samples) {
-      samples.push({ doc: i, line: d.line, lls, isGreedy: greedy, gold: d.gold, ...out });
-    }
-  });
+  const { accs, accNorms, lambadaLls, samples } = scoreDocs(spec, docs, results, options.samples);
   const res: ZeroShotResult = {
     task: spec.name,
     n: docs.length,
@@ -244,4 +221,58 @@ export async function zeroShot(
     out[name] = await evaluateDocs(model, spec, docs, { ...options, file: path });
   }
   return out;
+}
+
+/** Per-document scores of a task from its requests' log-likelihoods (in document order). */
+export interface DocScores {
+  /** `acc` of every document. */
+  accs: number[];
+  /** `acc_norm` of every document (= `acc` for LAMBADA). */
+  accNorms: number[];
+  /** LAMBADA: each document's continuation log-likelihood (for perplexity). */
+  lambadaLls: number[];
+  /** Per-document details (when asked for). */
+  samples: DocSample[];
+}
+
+/**
+ * Scores documents from the log-likelihoods of their requests, laid out document after document
+ * (`choice` tasks: lm-eval's `acc` / `acc_norm`; LAMBADA: greedy accuracy, log-likelihoods kept).
+ *
+ * @example
+ * ```ts
+ * const s = scoreDocs(TASKS.piqa, docs, await loglikelihoodTokens(model, requests));
+ * ```
+ */
+export function scoreDocs(
+  spec: TaskSpec,
+  docs: readonly TaskDoc[],
+  results: readonly { logLikelihood: number; isGreedy: boolean }[],
+  keepSamples = false,
+): DocScores {
+  const accs: number[] = [];
+  const accNorms: number[] = [];
+  const lambadaLls: number[] = [];
+  const samples: DocSample[] = [];
+  let at = 0;
+  docs.forEach((d, i) => {
+    const rs = results.slice(at, at + d.requests.length);
+    at += d.requests.length;
+    const lls = rs.map((r) => r.logLikelihood);
+    const greedy = rs.map((r) => r.isGreedy);
+    let out: { pred: number; predNorm: number; acc: number; accNorm: number };
+    if (spec.kind === "lambada") {
+      const acc = greedy[0] ? 1 : 0;
+      lambadaLls.push(lls[0]);
+      out = { pred: 0, predNorm: 0, acc, accNorm: acc };
+    } else {
+      out = scoreChoices(lls, d.choices, d.gold);
+    }
+    accs.push(out.acc);
+    accNorms.push(out.accNorm);
+    if (keepSamples) {
+      samples.push({ doc: i, line: d.line, lls, isGreedy: greedy, gold: d.gold, ...out });
+    }
+  });
+  return { accs, accNorms, lambadaLls, samples };
 }

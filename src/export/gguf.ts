@@ -67,7 +67,9 @@ interface WeightSource {
  *
  * @example
  * ```ts
- * permuteRotary(new Float32Array([0, 1, 2, 3]), 1, 4, 1); // [0, 2, 1, 3]
+ * import assert from "node:assert/strict";
+ * import { permuteRotary } from "@sprint-wgpu/toolkit/export";
+ * assert.deepEqual([...permuteRotary(new Float32Array([0, 1, 2, 3]), 1, 4, 1)], [0, 2, 1, 3]);
  * ```
  */
 export function permuteRotary(
@@ -426,9 +428,14 @@ async function buildGguf(
  *
  * @example
  * ```ts
- * import { exportGguf } from "./mod.ts";
- * const r = await exportGguf("out/pruned", "out/pruned.gguf", { dtype: "f16" });
- * console.log(r.arch, r.tensors, r.bytes); // "deci" 40 1234567
+ * import assert from "node:assert/strict";
+ * import { exportGguf } from "@sprint-wgpu/toolkit/export";
+ * import { DEFAULT_MODEL_DIR } from "@sprint-wgpu/toolkit/model";
+ * const file = `${await Deno.makeTempDir()}/default.gguf`;
+ * const r = await exportGguf(DEFAULT_MODEL_DIR, file, { dtype: "f16" }); // a pruned dir: "deci"
+ * assert.equal(r.arch, "llama");
+ * assert.equal(r.bytes, (await Deno.stat(file)).size);
+ * await Deno.remove(file);
  * ```
  */
 export async function exportGguf(

@@ -110,8 +110,12 @@ function templateAddsEos(tj: Json): boolean | undefined {
  *
  * @example
  * ```ts
- * const kv = tokenizerMetadata(JSON.parse(await Deno.readTextFile("m/tokenizer.json")), {}, 512, "m/tokenizer.json");
- * kv.get("tokenizer.ggml.model"); // { type: "string", value: "llama" }
+ * import assert from "node:assert/strict";
+ * import { tokenizerMetadata } from "@sprint-wgpu/toolkit/export";
+ * import { DEFAULT_MODEL_DIR } from "@sprint-wgpu/toolkit/model";
+ * const path = `${DEFAULT_MODEL_DIR}/tokenizer.json`;
+ * const kv = tokenizerMetadata(JSON.parse(await Deno.readTextFile(path)), {}, 4096, path);
+ * assert.ok(kv.has("tokenizer.ggml.model") && kv.has("tokenizer.ggml.tokens"));
  * ```
  */
 export function tokenizerMetadata(

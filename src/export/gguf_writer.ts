@@ -153,11 +153,22 @@ function checkInt(key: string, type: GgufScalarType, v: number | bigint): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { GgufWriter } from "@sprint-wgpu/toolkit/export";
+ * const file = `${await Deno.makeTempDir()}/model.gguf`;
  * const w = new GgufWriter();
  * w.add("general.architecture", { type: "string", value: "llama" });
  * w.add("llama.attention.head_count", { type: "array", itemType: "i32", value: [4, 0, 4] });
- * w.addTensor({ name: "output_norm.weight", shape: [64], type: "F32", data: () => new Float32Array(64).fill(1) });
- * await w.write("out/model.gguf");
+ * w.addTensor({
+ *   name: "output_norm.weight",
+ *   shape: [64],
+ *   type: "F32",
+ *   data: () => new Float32Array(64).fill(1),
+ * });
+ * await w.write(file);
+ * const head = new Uint8Array(await Deno.readFile(file)).subarray(0, 4);
+ * assert.equal(new TextDecoder().decode(head), "GGUF");
+ * await Deno.remove(file);
  * ```
  */
 export class GgufWriter {

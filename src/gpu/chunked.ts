@@ -22,7 +22,12 @@ let forcedChunkBytes: number | undefined;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { chunkBytesLimit, getGpu, setChunkBytesLimit } from "@sprint-wgpu/toolkit/gpu";
+ * const gpu = await getGpu();
  * setChunkBytesLimit(4096); // every vocabulary table is split into 4 KiB chunks
+ * assert.equal(chunkBytesLimit(gpu), 4096);
+ * setChunkBytesLimit(undefined); // back to the device's limit
  * ```
  */
 export function setChunkBytesLimit(bytes: number | undefined): void {
@@ -57,7 +62,10 @@ function envChunkBytes(): number | undefined {
  *
  * @example
  * ```ts
- * const limit = chunkBytesLimit(gpu); // 134217728 on lavapipe
+ * import assert from "node:assert/strict";
+ * import { chunkBytesLimit, getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * const gpu = await getGpu();
+ * assert.ok(chunkBytesLimit(gpu) <= gpu.caps.maxStorageBindingSize); // 134217728 on lavapipe
  * ```
  */
 export function chunkBytesLimit(gpu: Gpu): number {
@@ -73,7 +81,9 @@ export function chunkBytesLimit(gpu: Gpu): number {
  *
  * @example
  * ```ts
- * rowsPerChunk(4096 * 2, 134217728, 16); // 16384 rows of a 4096-wide f16 table
+ * import assert from "node:assert/strict";
+ * import { rowsPerChunk } from "@sprint-wgpu/toolkit/gpu";
+ * assert.equal(rowsPerChunk(4096 * 2, 134217728, 16), 16384); // rows of a 4096-wide f16 table
  * ```
  */
 export function rowsPerChunk(rowBytes: number, limitBytes: number, align = 1): number {
@@ -102,8 +112,14 @@ export interface Chunk {
  *
  * @example
  * ```ts
- * const t = ChunkedTensor.upload(gpu, [32000, 4096], "f16", hostValues);
- * console.log(t.chunks.length); // 2 on lavapipe (128 MiB bindings)
+ * import assert from "node:assert/strict";
+ * import { ChunkedTensor, getGpu, setChunkBytesLimit } from "@sprint-wgpu/toolkit/gpu";
+ * const gpu = await getGpu();
+ * setChunkBytesLimit(64); // 4 rows of 4 f32 per chunk (a real table: 128 MiB bindings)
+ * const t = ChunkedTensor.upload(gpu, [10, 4], "f32", new Float32Array(40).map((_, i) => i));
+ * setChunkBytesLimit(undefined);
+ * assert.deepEqual(t.chunks.map((c) => c.rows), [4, 4, 2]);
+ * t.destroy();
  * ```
  */
 export class ChunkedTensor {

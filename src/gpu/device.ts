@@ -8,6 +8,7 @@ import { ToolkitError } from "../errors.ts";
 import { type Defines, type ShaderSource, specialise } from "./shader.ts";
 import { type DType, Tensor } from "./tensor.ts";
 import { Recorder } from "./recorder.ts";
+import { Workspace } from "./workspace.ts";
 
 /** Options for {@link createGpu}. */
 export interface GpuOptions {
@@ -47,9 +48,15 @@ export interface GpuCapabilities {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * const gpu = await getGpu();
  * gpu.memory.resetPeak();
- * await runSomething(gpu);
- * console.log(gpu.memory.peak, gpu.memory.current);
+ * const before = gpu.memory.current;
+ * const t = gpu.tensor([256], "f32");
+ * assert.equal(gpu.memory.current - before, 1024);
+ * t.destroy();
+ * assert.ok(gpu.memory.peak >= before + 1024);
  * ```
  */
 export class DeviceMemory {
@@ -113,9 +120,12 @@ const RAISED_LIMITS = [
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
  * const gpu = await getGpu();
  * const x = gpu.tensor([2, 3], "f32", new Float32Array([1, 2, 3, 4, 5, 6]));
- * console.log(gpu.description, await x.read());
+ * assert.deepEqual([...await x.read()], [1, 2, 3, 4, 5, 6]);
+ * console.log(gpu.description);
  * ```
  */
 export class Gpu {
@@ -127,6 +137,8 @@ export class Gpu {
   readonly caps: GpuCapabilities;
   /** Device bytes held by tensors, and their peak (see {@link DeviceMemory}). */
   readonly memory: DeviceMemory = new DeviceMemory();
+  /** Per-device kernel scratch (partial sums and the like), freed by {@link Gpu.destroy}. */
+  readonly workspace: Workspace = new Workspace(this);
   /** Submissions waited for (submit→await round trips): {@link Gpu.sync} and tensor reads. */
   syncs = 0;
   readonly #pipelines = new Map<string, GPUComputePipeline>();
@@ -170,7 +182,14 @@ export class Gpu {
    *
    * @example
    * ```ts
-   * const pipe = gpu.pipeline(await loadShader("add.wgsl"), {});
+   * import assert from "node:assert/strict";
+   * import { getGpu, loadShader, Params } from "@sprint-wgpu/toolkit/gpu";
+   * const gpu = await getGpu();
+   * const pipe = gpu.pipeline(await loadShader("scale.wgsl"), { WG: 64 }); // OUT = alpha·X
+   * const x = gpu.tensor([3], "f32", new Float32Array([1, 2, 3]));
+   * const out = gpu.tensor([3], "f32");
+   * gpu.run((rec) => rec.dispatch(pipe, [x, out], [1, 1], new Params().u32(3).f32(2)));
+   * assert.deepEqual([...await out.read()], [2, 4, 6]);
    * ```
    */
   pipeline(source: ShaderSource, defines: Defines = {}, entryPoint = "main"): GPUComputePipeline {
@@ -200,7 +219,11 @@ export class Gpu {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
+   * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+   * const gpu = await getGpu();
    * const ids = gpu.tensor([4], "u32", new Uint32Array([1, 2, 3, 4]));
+   * assert.deepEqual([...await ids.read()], [1, 2, 3, 4]);
    * ```
    */
   tensor(shape: readonly number[], dtype: DType, data?: ArrayBufferView): Tensor {
@@ -218,8 +241,15 @@ export class Gpu {
    *
    * @example
    * ```ts
-   * const y = gpu.run((rec) => rmsnorm(rec, x, w, 1e-5));
-   * console.log(await y.read());
+   * import assert from "node:assert/strict";
+   * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+   * import { rmsnorm } from "@sprint-wgpu/toolkit/kernels";
+   * const gpu = await getGpu();
+   * const x = gpu.tensor([1, 2], "f32", new Float32Array([3, 4]));
+   * const w = gpu.tensor([2], "f32", new Float32Array([1, 1]));
+   * const y = gpu.run((rec) => rmsnorm(rec, x, w, 0)); // recorded, submitted
+   * const [a, b] = await y.read();
+   * assert.ok(Math.abs(a - 3 / Math.sqrt(12.5)) < 1e-6 && Math.abs(b - 4 / Math.sqrt(12.5)) < 1e-6);
    * ```
    */
   run<T>(fn: (rec: Recorder) => T): T {
@@ -269,6 +299,7 @@ export class Gpu {
 
   /** Releases the device. */
   destroy(): void {
+    this.workspace.destroy();
     for (const b of this.#uniformPool) b.destroy();
     this.#uniformPool.length = 0;
     this.#pipelines.clear();
@@ -325,8 +356,10 @@ export function preferLavapipe(): string | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { createGpu } from "@sprint-wgpu/toolkit/gpu";
  * const gpu = await createGpu({ disableF16: true });
- * console.log(gpu.caps);
+ * assert.equal(gpu.caps.f16, false);
  * gpu.destroy();
  * ```
  */
@@ -383,7 +416,9 @@ let shared: Promise<Gpu> | undefined;
  *
  * @example
  * ```ts
- * const gpu = await getGpu();
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * assert.equal(await getGpu(), await getGpu()); // one shared device per process
  * ```
  */
 export function getGpu(): Promise<Gpu> {

@@ -61,7 +61,9 @@ export function bf16BitsToF32(h: number): number {
  *
  * @example
  * ```ts
- * toF16(new Float32Array([1, 0.5])); // Uint16Array [0x3c00, 0x3800]
+ * import assert from "node:assert/strict";
+ * import { toF16 } from "@sprint-wgpu/toolkit/gpu";
+ * assert.deepEqual([...toF16(new Float32Array([1, 0.5]))], [0x3c00, 0x3800]);
  * ```
  */
 export function toF16(values: ArrayLike<number>): Uint16Array<ArrayBuffer> {

@@ -31,7 +31,9 @@ const CHUNK_BYTES = 64 * 1024;
  *
  * @example
  * ```ts
- * rec.dispatch(pipe, [a, b], linearGrid(Math.ceil(n / 256)), params);
+ * import assert from "node:assert/strict";
+ * import { linearGrid } from "@sprint-wgpu/toolkit/gpu";
+ * assert.deepEqual(linearGrid(100_000), [50_000, 2]); // at most 65,535 per dimension
  * ```
  */
 export function linearGrid(count: number, maxPerDim = 65535): [number, number] {
@@ -46,7 +48,10 @@ export function linearGrid(count: number, maxPerDim = 65535): [number, number] {
  *
  * @example
  * ```ts
- * const p = new Params().u32(m).u32(n).f32(1e-5);
+ * import assert from "node:assert/strict";
+ * import { Params } from "@sprint-wgpu/toolkit/gpu";
+ * const p = new Params().u32(4).u32(8).f32(1e-5); // struct { m: u32, n: u32, eps: f32 }
+ * assert.ok(p instanceof Params);
  * ```
  */
 export class Params {
@@ -144,11 +149,17 @@ function cachedBindGroup(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { matmul, packLinear, scale } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
+ * const x = gpu.tensor([1, 2], "f32", new Float32Array([1, 2]));
+ * const w = packLinear(gpu, new Float32Array([1, 0, 0, 1]), 2, 2, { dtype: "f32" }); // identity
  * const rec = gpu.recorder();
- * const h = matmul(rec, x, wq);
- * rmsnorm(rec, h, norm, 1e-5, h);
- * rec.submit();
- * console.log(await h.read());
+ * const h = matmul(rec, x, w);
+ * scale(rec, h, 10, { out: h });
+ * rec.submit(); // both dispatches in one submission
+ * assert.deepEqual([...await h.read()], [10, 20]);
  * ```
  */
 export class Recorder {

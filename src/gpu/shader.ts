@@ -43,7 +43,10 @@ export function shaderUrl(name: string): URL {
  *
  * @example
  * ```ts
- * const src = await loadShader("matmul.wgsl");
+ * import assert from "node:assert/strict";
+ * import { loadShader } from "@sprint-wgpu/toolkit/gpu";
+ * const src = await loadShader("scale.wgsl");
+ * assert.equal(src.name, "scale.wgsl");
  * ```
  */
 export function loadShader(name: string): Promise<ShaderSource> {
@@ -94,8 +97,10 @@ const WGSL_TYPES = new Set(["f32", "f16", "u32", "i32"]);
  *
  * @example
  * ```ts
- * specialise("// #for r in 0..N\nlet a{r} = {r};\n// #endfor", { N: 2 });
- * // "let a0 = 0;\nlet a1 = 1;"
+ * import assert from "node:assert/strict";
+ * import { specialise } from "@sprint-wgpu/toolkit/gpu";
+ * const text = specialise("// #for r in 0..N\nlet a{r} = {r};\n// #endfor", { N: 2 });
+ * assert.equal(text.trim(), "let a0 = 0;\nlet a1 = 1;");
  * ```
  */
 export function specialise(text: string, defines: Defines = {}): string {

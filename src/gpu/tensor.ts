@@ -34,9 +34,12 @@ export function numel(shape: readonly number[]): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
  * const gpu = await getGpu();
  * const t = gpu.tensor([2, 2], "f32", new Float32Array([1, 2, 3, 4]));
- * console.log(t.shape, await t.read()); // [2, 2] Float32Array [1, 2, 3, 4]
+ * assert.deepEqual(t.shape, [2, 2]);
+ * assert.deepEqual([...await t.read()], [1, 2, 3, 4]);
  * t.destroy();
  * ```
  */
@@ -133,7 +136,12 @@ export class Tensor {
    *
    * @example
    * ```ts
-   * const k4 = k.reshape([1, t, kvHeads, headDim]);
+   * import assert from "node:assert/strict";
+   * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+   * const gpu = await getGpu();
+   * const k = gpu.tensor([6, 8], "f32"); // 6 tokens × (2 kv heads · 4 dims)
+   * const k4 = k.reshape([1, 6, 2, 4]); // a view of the same buffer
+   * assert.equal(k4.buffer, k.buffer);
    * ```
    */
   reshape(shape: readonly number[]): Tensor {
@@ -157,7 +165,13 @@ export class Tensor {
  *
  * @example
  * ```ts
- * const [a, b] = await readTensors(gpu, [x, y]);
+ * import assert from "node:assert/strict";
+ * import { getGpu, readTensors } from "@sprint-wgpu/toolkit/gpu";
+ * const gpu = await getGpu();
+ * const x = gpu.tensor([1], "f32", new Float32Array([1.5]));
+ * const y = gpu.tensor([2], "u32", new Uint32Array([7, 8]));
+ * const [a, b] = await readTensors(gpu, [x, y]); // one round trip
+ * assert.deepEqual([[...a], [...b]], [[1.5], [7, 8]]);
  * ```
  */
 export async function readTensors(gpu: Gpu, tensors: readonly Tensor[]): Promise<HostArray[]> {

@@ -41,7 +41,13 @@ export interface TimeOptions {
  *
  * @example
  * ```ts
- * const t = await timeGpu(gpu, (rec) => matmul(rec, x, w, { out: y }), { reps: 5 });
+ * import assert from "node:assert/strict";
+ * import { getGpu, timeGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { scale } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
+ * const x = gpu.tensor([1024], "f32");
+ * const t = await timeGpu(gpu, (rec) => void scale(rec, x, 2, { out: x }), { reps: 3, warmup: 1 });
+ * assert.equal(t.reps, 3);
  * console.log(t.medianMs, t.clock);
  * ```
  */
@@ -104,8 +110,10 @@ export async function timeGpu(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { summarise } from "@sprint-wgpu/toolkit/gpu";
  * const t = summarise([3, 1, 2, 4], "wall-clock");
- * // t.medianMs 2.5, t.p10Ms 1.3, t.p90Ms 3.7, t.minMs 1, t.reps 4
+ * assert.deepEqual([t.medianMs, t.minMs, t.reps], [2.5, 1, 4]); // p10Ms 1.3, p90Ms 3.7
  * ```
  */
 export function summarise(times: number[], clock: TimingStats["clock"]): TimingStats {

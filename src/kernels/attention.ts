@@ -79,7 +79,16 @@ export interface AppendKvOptions {
  *
  * @example
  * ```ts
- * gpu.run((rec) => appendKv(rec, k, v, kCache, vCache, { batch: 1, tokens: 5, past: 0 }));
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { appendKv } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
+ * const k = gpu.tensor([2, 4], "f32", new Float32Array([1, 2, 3, 4, 5, 6, 7, 8])); // 2 tokens, 1 kv head of 4
+ * const v = gpu.tensor([2, 4], "f32", new Float32Array(8).fill(1));
+ * const kCache = gpu.tensor([1, 3, 1, 4], "f32"); // [B, capacity, KVH, hd]
+ * const vCache = gpu.tensor([1, 3, 1, 4], "f32");
+ * gpu.run((rec) => appendKv(rec, k, v, kCache, vCache, { batch: 1, tokens: 2, past: 1 }));
+ * assert.deepEqual([...await kCache.read()], [0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8]);
  * ```
  */
 export function appendKv(
@@ -163,12 +172,22 @@ export interface AttentionOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { appendKv, attention } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
+ * const q = gpu.tensor([1, 8], "f32", new Float32Array(8).fill(0.5)); // 1 token, 2 heads of 4
+ * const k = gpu.tensor([1, 4], "f32", new Float32Array([1, 0, 0, 0])); // 1 kv head (GQA)
+ * const v = gpu.tensor([1, 4], "f32", new Float32Array([1, 2, 3, 4]));
+ * const kCache = gpu.tensor([1, 2, 1, 4], "f32");
+ * const vCache = gpu.tensor([1, 2, 1, 4], "f32");
  * const o = gpu.run((rec) => {
- *   appendKv(rec, k, v, kCache, vCache, { batch: 1, tokens: 5, past: 0 });
+ *   appendKv(rec, k, v, kCache, vCache, { batch: 1, tokens: 1, past: 0 });
  *   return attention(rec, q, kCache, vCache, {
- *     batch: 1, tokens: 5, past: 0, heads: 8, kvHeads: 2, headDim: 64,
+ *     batch: 1, tokens: 1, past: 0, heads: 2, kvHeads: 1, headDim: 4,
  *   });
  * });
+ * assert.deepEqual([...await o.read()], [1, 2, 3, 4, 1, 2, 3, 4]); // one position: its value
  * ```
  */
 export function attention(

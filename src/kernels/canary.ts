@@ -37,7 +37,11 @@ export const MESA_LOOP_CAP = 65535;
  *
  * @example
  * ```ts
- * assertLoopBudget("rmsnorm", 2 * Math.ceil(d / 256) + 8, `D = ${d}`);
+ * import assert from "node:assert/strict";
+ * import { assertLoopBudget } from "@sprint-wgpu/toolkit/kernels";
+ * const d = 4096;
+ * assertLoopBudget("rmsnorm", 2 * Math.ceil(d / 256) + 8, `D = ${d}`); // well within
+ * assert.throws(() => assertLoopBudget("naive", 70_000, "one loop over 70,000 items"));
  * ```
  */
 export function assertLoopBudget(kernel: string, iterations: number, what: string): void {
@@ -57,7 +61,12 @@ export function assertLoopBudget(kernel: string, iterations: number, what: strin
  *
  * @example
  * ```ts
- * const ran = await countLoopIterations(gpu, 70_000); // 65535 on Mesa 22.3 lavapipe
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { countLoopIterations } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
+ * const ran = await countLoopIterations(gpu, 1000);
+ * assert.equal(ran, 1000); // 70,000 would stop at 65,535 on Mesa 22.3 lavapipe
  * ```
  */
 export async function countLoopIterations(gpu: Gpu, n: number, inner = 1): Promise<number> {

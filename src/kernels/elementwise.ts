@@ -90,7 +90,15 @@ function binary(
  *
  * @example
  * ```ts
- * const h = gpu.run((rec) => swiglu(rec, gate, up));
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { swiglu } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
+ * const gate = gpu.tensor([2], "f32", new Float32Array([0, 1]));
+ * const up = gpu.tensor([2], "f32", new Float32Array([5, 2]));
+ * const h = gpu.run((rec) => swiglu(rec, gate, up)); // SiLU(gate)·up
+ * const [a, b] = await h.read();
+ * assert.ok(a === 0 && Math.abs(b - 2 / (1 + Math.exp(-1))) < 1e-6);
  * ```
  */
 export function swiglu(
@@ -109,7 +117,13 @@ export function swiglu(
  *
  * @example
  * ```ts
- * const c = gpu.run((rec) => add(rec, a, b));
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { add } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
+ * const a = gpu.tensor([3], "f32", new Float32Array([1, 2, 3]));
+ * const b = gpu.tensor([3], "f32", new Float32Array([10, 20, 30]));
+ * assert.deepEqual([...await gpu.run((rec) => add(rec, a, b)).read()], [11, 22, 33]);
  * ```
  */
 export function add(rec: Recorder, a: Tensor, b: Tensor, options: ElementwiseOptions = {}): Tensor {
@@ -123,7 +137,13 @@ export function add(rec: Recorder, a: Tensor, b: Tensor, options: ElementwiseOpt
  *
  * @example
  * ```ts
- * const z = gpu.run((rec) => sub(rec, y, r)); // regression target Y − R
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { sub } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
+ * const y = gpu.tensor([2], "f32", new Float32Array([5, 7]));
+ * const r = gpu.tensor([2], "f32", new Float32Array([1, 2]));
+ * assert.deepEqual([...await gpu.run((rec) => sub(rec, y, r)).read()], [4, 5]); // target Y − R
  * ```
  */
 export function sub(rec: Recorder, a: Tensor, b: Tensor, options: ElementwiseOptions = {}): Tensor {
@@ -137,7 +157,14 @@ export function sub(rec: Recorder, a: Tensor, b: Tensor, options: ElementwiseOpt
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { addInto } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
+ * const hidden = gpu.tensor([2], "f32", new Float32Array([1, 1]));
+ * const attnOut = gpu.tensor([2], "f32", new Float32Array([2, 3]));
  * gpu.run((rec) => addInto(rec, hidden, attnOut));
+ * assert.deepEqual([...await hidden.read()], [3, 4]);
  * ```
  */
 export function addInto(rec: Recorder, acc: Tensor, b: Tensor): Tensor {
@@ -154,7 +181,13 @@ const SCALE_SRC = await loadShader("scale.wgsl");
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { scale } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
+ * const u = gpu.tensor([2], "f32", new Float32Array([1, 3]));
  * gpu.run((rec) => scale(rec, u, 2, { out: u })); // u *= 2
+ * assert.deepEqual([...await u.read()], [2, 6]);
  * ```
  */
 export function scale(

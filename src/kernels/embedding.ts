@@ -53,9 +53,13 @@ export function checkHostIds(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { embedding } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
  * const table = gpu.tensor([4, 2], "f32", new Float32Array([0, 0, 1, 1, 2, 2, 3, 3]));
  * const h = gpu.run((rec) => embedding(rec, [3, 1], table));
- * console.log(await h.read()); // Float32Array [3, 3, 1, 1]
+ * assert.deepEqual([...await h.read()], [3, 3, 1, 1]);
  * ```
  */
 export function embedding(

@@ -41,7 +41,15 @@ export interface GemvOptions {
  *
  * @example
  * ```ts
- * gemv(rec, h, [mlp.gate, mlp.up], [act], { norm: { weight: mlp.norm, eps: 1e-5 }, swiglu: true });
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { gemv, packLinear } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
+ * const x = gpu.tensor([1, 4], "f32", new Float32Array([1, 2, 3, 4])); // one decode row, K = 4
+ * const w = packLinear(gpu, new Float32Array([1, 1, 1, 1, 0, 0, 0, 1]), 2, 4, { dtype: "f32" });
+ * const y = gpu.tensor([1, 2], "f32");
+ * gpu.run((rec) => gemv(rec, x, [w], [y]));
+ * assert.deepEqual([...await y.read()], [10, 4]);
  * ```
  */
 export function gemv(

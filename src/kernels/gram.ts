@@ -91,13 +91,8 @@ function bufOf(t: Tensor | GPUBuffer): GPUBuffer {
 /**
  * @internal Records one dispatch of `C[i, j] += alpha·Σ_{m<k} X[m, i]·Y[m, j]` with offsets and
  * strides (see shaders/gram.wgsl); `k` must be within the loop budget. Used by
- * {@link gramAccumulate} and the Cholesky solver's trailing updates.
- *
- * @example
- * ```ts
- * recordGemmTN(rec, { t: x, off: 0, ld: f }, { t: y, off: 0, ld: n }, { t: g, off: 0, ld: n },
- *   { rows: f, cols: n, k: m, alpha: 1 });
- * ```
+ * {@link gramAccumulate} and the Cholesky solver's trailing updates (not part of the public API;
+ * the tests of both exercise it).
  */
 export function recordGemmTN(
   rec: Recorder,
@@ -167,12 +162,19 @@ function resolveChunk(fn: string, chunk: number | undefined): number {
  *
  * @example
  * ```ts
- * const g = gpu.tensor([f, f], "f32"); // zeros
- * const h = gpu.tensor([f, n], "f32");
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { gramAccumulate } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
+ * const x = gpu.tensor([3, 2], "f32", new Float32Array([1, 0, 0, 1, 1, 1])); // [m 3, f 2]
+ * const z = gpu.tensor([3, 1], "f32", new Float32Array([1, 2, 3]));
+ * const g = gpu.tensor([2, 2], "f32"); // zeros
+ * const h = gpu.tensor([2, 1], "f32");
  * gpu.run((rec) => {
  *   gramAccumulate(rec, x, x, g); // G += xᵀx
  *   gramAccumulate(rec, x, z, h); // H += xᵀz
  * });
+ * assert.deepEqual([...await g.read(), ...await h.read()], [2, 1, 1, 2, 4, 5]);
  * ```
  */
 export function gramAccumulate(
@@ -218,8 +220,14 @@ export function gramAccumulate(
  *
  * @example
  * ```ts
- * const q2 = gpu.tensor([f], "f32");
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { columnSumSquares } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
+ * const x = gpu.tensor([2, 2], "f32", new Float32Array([1, 2, 3, 4]));
+ * const q2 = gpu.tensor([2], "f32");
  * gpu.run((rec) => columnSumSquares(rec, x, q2)); // q2 += Σ_m x[m, :]²
+ * assert.deepEqual([...await q2.read()], [10, 20]);
  * ```
  */
 export function columnSumSquares(

@@ -12,6 +12,7 @@ import { chunkBytesLimit, rowsPerChunk } from "../gpu/chunked.ts";
 import { linearGrid, Params, type Recorder } from "../gpu/recorder.ts";
 import { loadShader } from "../gpu/shader.ts";
 import { DTYPE_BYTES, type Tensor } from "../gpu/tensor.ts";
+import type { Workspace } from "../gpu/workspace.ts";
 import { ToolkitError } from "../errors.ts";
 import { type Linear, matmul, packedShape, packLinear } from "./matmul.ts";
 
@@ -53,7 +54,12 @@ export interface ChunkedPackOptions {
  *
  * @example
  * ```ts
- * const head = packChunkedLinear(gpu, lmHeadValues, 128256, 2048); // 4 chunks on lavapipe (f16)
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { packChunkedLinear } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
+ * const head = packChunkedLinear(gpu, new Float32Array(40 * 4), 40, 4, { outputsPerChunk: 16 });
+ * assert.deepEqual(head.parts.map((p) => p.count), [16, 16, 8]); // 128256 × 2048 f16: 4 chunks
  * ```
  */
 export function packChunkedLinear(
@@ -103,7 +109,11 @@ export function destroyChunkedLinear(head: ChunkedLinear): void {
  *
  * @example
  * ```ts
- * logitRowsPerBlock(gpu, 128256, 512); // 261 on lavapipe: 512 tokens take two blocks
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { logitRowsPerBlock } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
+ * assert.equal(logitRowsPerBlock(gpu, 4096, 512), 512); // 128256 × 512 would take two blocks
  * ```
  */
 export function logitRowsPerBlock(gpu: Gpu, vocab: number, cap = Infinity): number {
@@ -117,28 +127,23 @@ export function logitRowsPerBlock(gpu: Gpu, vocab: number, cap = Infinity): numb
   return Math.max(1, Math.min(cap, rows));
 }
 
-const scratch = new WeakMap<ChunkedLinear, Map<string, Tensor>>();
-
-function partScratch(gpu: Gpu, head: ChunkedLinear, m: number, count: number): Tensor {
-  let per = scratch.get(head);
-  if (!per) scratch.set(head, per = new Map());
-  const key = `${m}x${count}`;
-  let t = per.get(key);
-  if (!t) {
-    t = gpu.tensor([m, count], "f32");
-    if (per.size >= 8) {
-      // May still be used by commands not yet submitted: left to the garbage collector.
-      per.delete(per.keys().next().value!);
-    }
-    per.set(key, t);
-  }
-  return t;
+/** The `[m, count]` scratch of one head chunk: from the workspace when given, else fresh. */
+function partScratch(
+  gpu: Gpu,
+  workspace: Workspace | undefined,
+  m: number,
+  count: number,
+): Tensor {
+  const make = () => gpu.tensor([m, count], "f32");
+  return workspace ? workspace.entry("head", `${m}x${count}`, make) : make();
 }
 
 /** Options for {@link headLogits}. */
 export interface HeadOptions {
   /** Output logits `[..., V]` f32 (allocated when absent). */
   out?: Tensor;
+  /** Holds the per-chunk scratch across calls (a model's `workspace`; absent: per call). */
+  workspace?: Workspace;
 }
 
 /**
@@ -148,7 +153,15 @@ export interface HeadOptions {
  *
  * @example
  * ```ts
- * const logits = gpu.run((rec) => headLogits(rec, hn, model.head));
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { headLogits, packChunkedLinear } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
+ * const w = new Float32Array(40 * 2).map((_, i) => i % 2); // every row [0, 1]
+ * const head = packChunkedLinear(gpu, w, 40, 2, { dtype: "f32", outputsPerChunk: 16 });
+ * const hn = gpu.tensor([1, 2], "f32", new Float32Array([3, 5]));
+ * const logits = gpu.run((rec) => headLogits(rec, hn, head)); // 3 chunks scattered into 40 columns
+ * assert.deepEqual([...await logits.read()], new Array(40).fill(5));
  * ```
  */
 export function headLogits(
@@ -157,7 +170,7 @@ export function headLogits(
   head: ChunkedLinear,
   options: HeadOptions = {},
 ): Tensor {
-  if (head.parts.length === 1) return matmul(rec, x, head.parts[0].linear, options);
+  if (head.parts.length === 1) return matmul(rec, x, head.parts[0].linear, { out: options.out });
   const k = head.inFeatures;
   const v = head.outFeatures;
   const xk = x.shape[x.shape.length - 1];
@@ -173,7 +186,7 @@ export function headLogits(
   if (m === 0) return out;
   const pipe = rec.gpu.pipeline(SRC, { WG });
   for (const p of head.parts) {
-    const part = partScratch(rec.gpu, head, m, p.count);
+    const part = partScratch(rec.gpu, options.workspace, m, p.count);
     matmul(rec, x.reshape([m, k]), p.linear, { out: part });
     const grid = linearGrid(Math.ceil((m * p.count) / WG), rec.gpu.caps.maxWorkgroupsPerDimension);
     rec.dispatch(pipe, [part, out], grid, new Params().u32(m).u32(p.count).u32(v).u32(p.start));

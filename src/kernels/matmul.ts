@@ -88,7 +88,12 @@ export interface PackOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { packLinear } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
  * const lin = packLinear(gpu, new Float32Array(3 * 5), 3, 5); // out 3, in 5
+ * assert.deepEqual([lin.outFeatures, lin.inFeatures], [3, 5]);
  * ```
  */
 export function packLinear(
@@ -137,7 +142,14 @@ function rowsPerInvocation(m: number): number {
  *
  * @example
  * ```ts
- * const y = gpu.run((rec) => matmul(rec, x, lin));
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { matmul, packLinear } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
+ * const lin = packLinear(gpu, new Float32Array([1, 2, 3, 4]), 2, 2, { dtype: "f32" });
+ * const x = gpu.tensor([1, 2], "f32", new Float32Array([1, 1]));
+ * const y = gpu.run((rec) => matmul(rec, x, lin)); // x·Wᵀ
+ * assert.deepEqual([...await y.read()], [3, 7]);
  * ```
  */
 export function matmul(rec: Recorder, x: Tensor, lin: Linear, options: MatmulOptions = {}): Tensor {

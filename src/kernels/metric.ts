@@ -32,7 +32,7 @@
  * per-workgroup partial sums are tree-combined by a second dispatch, so an invocation adds at most
  * ≈ ⌈row / (splits·256)⌉ items (32 vec4s for a 4 × 2048 × 4096 batch) before log2(256) tree
  * levels. Every dispatch checks {@link assertLoopBudget}. The partial sums live in one 384 KiB
- * scratch buffer per device, reused by every call (dispatches are ordered).
+ * scratch buffer per device (in `gpu.workspace`), reused by every call (dispatches are ordered).
  *
  * @module
  */
@@ -242,7 +242,9 @@ function splitCount(len: number, tpr: number, tiles: number, rows: number): numb
  *
  * @example
  * ```ts
- * metricStatsRows({ batch: 4, tokens: 128, width: 64, norm: "token" }); // 512
+ * import assert from "node:assert/strict";
+ * import { metricStatsRows } from "@sprint-wgpu/toolkit/kernels";
+ * assert.equal(metricStatsRows({ batch: 4, tokens: 128, width: 64, norm: "token" }), 512);
  * ```
  */
 export function metricStatsRows(options: RowStatsOptions): number {
@@ -250,15 +252,13 @@ export function metricStatsRows(options: RowStatsOptions): number {
   return plan(options).rows;
 }
 
-const scratch = new WeakMap<Gpu, Tensor>();
-
+/** The device's partial-sums scratch (one per device, in its workspace). */
 function scratchFor(gpu: Gpu): Tensor {
-  let t = scratch.get(gpu);
-  if (!t) {
-    t = gpu.tensor([PARTIAL_ROWS, ROW_STATS], "f32");
-    scratch.set(gpu, t);
-  }
-  return t;
+  return gpu.workspace.entry(
+    "metric.partials",
+    "",
+    () => gpu.tensor([PARTIAL_ROWS, ROW_STATS], "f32"),
+  );
 }
 
 /**
@@ -270,11 +270,15 @@ function scratchFor(gpu: Gpu): Tensor {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { metricRowStats } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
  * const shape = { batch: 2, tokens: 3, width: 4 };
  * const o = gpu.tensor([2, 3, 4], "f32", new Float32Array(24).fill(1));
  * const c = gpu.tensor([2, 3, 4], "f32", new Float32Array(24).fill(0.5));
  * const st = gpu.run((rec) => metricRowStats(rec, o, c, { ...shape, norm: "sentence" }));
- * console.log(await st.stats.read()); // [6, 12, 3, 12, 6, 3,  6, 12, 3, 12, 6, 3]
+ * assert.deepEqual([...await st.stats.read()], [6, 12, 3, 12, 6, 3, 6, 12, 3, 12, 6, 3]);
  * ```
  */
 export function metricRowStats(
@@ -375,12 +379,18 @@ const DISTANCE_CODE: Readonly<Record<MetricDistance, number>> = { l1: 0, l2: 0, 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { accumulateMetric, metricRowStats } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
+ * const o = gpu.tensor([2, 3, 4], "f32", new Float32Array(24).fill(1));
+ * const c = gpu.tensor([2, 3, 4], "f32", new Float32Array(24).fill(0.5));
  * const score = gpu.tensor([4], "f32"); // one slot per candidate sublayer, zeroed
  * gpu.run((rec) => {
  *   const st = metricRowStats(rec, o, c, { batch: 2, tokens: 3, width: 4, norm: "sentence" });
  *   accumulateMetric(rec, st, { distance: "l2" }, score, 1);
  * });
- * console.log(await score.read()); // [0, 1, 0, 0] for c = o / 2 (0.5 per sequence)
+ * assert.deepEqual([...await score.read()], [0, 1, 0, 0]); // c = o / 2: 0.5 per sequence
  * ```
  */
 export function accumulateMetric(

@@ -29,15 +29,9 @@ const MAX_PARTIALS = 1024;
 /** Fewest elements per invocation before the first stage uses more workgroups. */
 const MIN_PER_INVOCATION = 8;
 
-const scratch = new WeakMap<Gpu, Tensor>();
-
+/** The device's partial-sums scratch (one per device, in its workspace). */
 function scratchFor(gpu: Gpu): Tensor {
-  let t = scratch.get(gpu);
-  if (!t) {
-    t = gpu.tensor([MAX_PARTIALS], "f32");
-    scratch.set(gpu, t);
-  }
-  return t;
+  return gpu.workspace.entry("reduce.partials", "", () => gpu.tensor([MAX_PARTIALS], "f32"));
 }
 
 /** Options for the reductions. */
@@ -111,8 +105,12 @@ function numelLeading(shape: readonly number[]): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { sumRows } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
  * const x = gpu.tensor([2, 3], "f32", new Float32Array([1, 2, 3, 4, 5, 6]));
- * console.log(await gpu.run((rec) => sumRows(rec, x)).read()); // Float32Array [6, 15]
+ * assert.deepEqual([...await gpu.run((rec) => sumRows(rec, x)).read()], [6, 15]);
  * ```
  */
 export function sumRows(rec: Recorder, x: Tensor, options: ReduceOptions = {}): Tensor {
@@ -125,8 +123,12 @@ export function sumRows(rec: Recorder, x: Tensor, options: ReduceOptions = {}): 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { sumSquaresRows } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
  * const x = gpu.tensor([2, 2], "f32", new Float32Array([1, 2, 3, 4]));
- * console.log(await gpu.run((rec) => sumSquaresRows(rec, x)).read()); // Float32Array [5, 25]
+ * assert.deepEqual([...await gpu.run((rec) => sumSquaresRows(rec, x)).read()], [5, 25]);
  * ```
  */
 export function sumSquaresRows(rec: Recorder, x: Tensor, options: ReduceOptions = {}): Tensor {
@@ -176,8 +178,12 @@ function totalReduce(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { sum } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
  * const x = gpu.tensor([3], "f32", new Float32Array([1, 2, 3]));
- * console.log(await gpu.run((rec) => sum(rec, x)).read()); // Float32Array [6]
+ * assert.deepEqual([...await gpu.run((rec) => sum(rec, x)).read()], [6]);
  * ```
  */
 export function sum(rec: Recorder, x: Tensor, options: ReduceOptions = {}): Tensor {
@@ -190,8 +196,12 @@ export function sum(rec: Recorder, x: Tensor, options: ReduceOptions = {}): Tens
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { sumSquares } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
  * const x = gpu.tensor([2], "f32", new Float32Array([3, 4]));
- * console.log(await gpu.run((rec) => sumSquares(rec, x)).read()); // Float32Array [25]
+ * assert.deepEqual([...await gpu.run((rec) => sumSquares(rec, x)).read()], [25]);
  * ```
  */
 export function sumSquares(rec: Recorder, x: Tensor, options: ReduceOptions = {}): Tensor {

@@ -27,10 +27,14 @@ export interface RmsnormOptions {
  *
  * @example
  * ```ts
- * const x = gpu.tensor([2, 4], "f32", new Float32Array([1, 2, 3, 4, 0, 0, 0, 1]));
- * const w = gpu.tensor([4], "f32", new Float32Array([1, 1, 1, 1]));
- * const y = gpu.run((rec) => rmsnorm(rec, x, w, 1e-5));
- * console.log(await y.read());
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { rmsnorm } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
+ * const x = gpu.tensor([2, 4], "f32", new Float32Array([1, 1, 1, 1, 0, 0, 0, 2]));
+ * const w = gpu.tensor([4], "f32", new Float32Array([1, 1, 1, 2]));
+ * const y = gpu.run((rec) => rmsnorm(rec, x, w, 0)); // x / rms(x) · w, per row
+ * assert.deepEqual([...await y.read()], [1, 1, 1, 2, 0, 0, 0, 4]);
  * ```
  */
 export function rmsnorm(

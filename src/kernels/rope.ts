@@ -82,10 +82,14 @@ function checkHeadDim(headDim: number): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { ropeInvFreq } from "@sprint-wgpu/toolkit/kernels";
  * const f = ropeInvFreq({ headDim: 128, theta: 500000, scaling: {
  *   type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4,
  *   originalMaxPositionEmbeddings: 8192,
  * } });
+ * assert.equal(f.length, 64); // one frequency per pair of dimensions; f[0] = 1 (unscaled)
+ * assert.equal(f[0], 1);
  * ```
  */
 export function ropeInvFreq(config: RopeConfig): Float64Array {
@@ -147,7 +151,12 @@ export function ropeTableHost(
  *
  * @example
  * ```ts
- * const table = ropeTable(gpu, { headDim: 64, theta: 10000, maxPositions: 2048 });
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { ropeTable } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
+ * const table = ropeTable(gpu, { headDim: 8, theta: 10000, maxPositions: 16 });
+ * assert.equal(table.maxPositions, 16);
  * ```
  */
 export function ropeTable(gpu: Gpu, options: RopeTableOptions): RopeTable {
@@ -192,8 +201,15 @@ function checkCount(name: string, v: number, min: number): void {
  *
  * @example
  * ```ts
- * const table = ropeTable(gpu, { headDim: 64, theta: 10000, maxPositions: 2048 });
- * gpu.run((rec) => rope(rec, q, table, { heads: 8, headDim: 64, tokensPerSeq: 5, batch: 1, past: 0 }));
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { rope, ropeTable } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
+ * const table = ropeTable(gpu, { headDim: 2, theta: 10000, maxPositions: 4 });
+ * const q = gpu.tensor([2, 2], "f32", new Float32Array([1, 0, 1, 0])); // 2 tokens, 1 head of 2
+ * gpu.run((rec) => rope(rec, q, table, { heads: 1, headDim: 2, tokensPerSeq: 2, batch: 1, past: 0 }));
+ * const r = await q.read(); // position p turns (1, 0) by p radians
+ * assert.ok([1, 0, Math.cos(1), Math.sin(1)].every((v, i) => Math.abs(r[i] - v) < 1e-6));
  * ```
  */
 export function rope(rec: Recorder, x: Tensor, table: RopeTable, options: RopeOptions): Tensor {
@@ -253,9 +269,20 @@ export interface RopeAppendKvOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { ropeAppendKv, ropeTable } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
+ * const table = ropeTable(gpu, { headDim: 2, theta: 10000, maxPositions: 4 });
+ * const q = gpu.tensor([1, 2], "f32", new Float32Array([1, 0])); // 1 token, 1 head of 2
+ * const k = gpu.tensor([1, 2], "f32", new Float32Array([1, 0]));
+ * const v = gpu.tensor([1, 2], "f32", new Float32Array([5, 6]));
+ * const kCache = gpu.tensor([1, 4, 1, 2], "f32");
+ * const vCache = gpu.tensor([1, 4, 1, 2], "f32");
  * gpu.run((rec) => ropeAppendKv(rec, q, k, v, kCache, vCache, table, {
- *   batch: 1, tokens: 1, past: 16, heads: 8, kvHeads: 4, headDim: 64,
+ *   batch: 1, tokens: 1, past: 2, heads: 1, kvHeads: 1, headDim: 2,
  * }));
+ * assert.deepEqual([...await vCache.read()].slice(4, 6), [5, 6]); // written at position 2
  * ```
  */
 export function ropeAppendKv(

@@ -59,9 +59,13 @@ function rowShape(logits: Tensor): number[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { logSoftmax } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
  * const logits = gpu.tensor([1, 3], "f32", new Float32Array([1, 2, 3]));
- * const lp = gpu.run((rec) => logSoftmax(rec, logits));
- * console.log(await lp.read()); // ≈ [-2.4076, -1.4076, -0.4076]
+ * const lp = await gpu.run((rec) => logSoftmax(rec, logits)).read();
+ * assert.ok([-2.4076, -1.4076, -0.4076].every((v, i) => Math.abs(lp[i] - v) < 1e-4));
  * ```
  */
 export function logSoftmax(rec: Recorder, logits: Tensor, options: SoftmaxOptions = {}): Tensor {
@@ -88,9 +92,13 @@ export function logSoftmax(rec: Recorder, logits: Tensor, options: SoftmaxOption
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { nll } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
  * const logits = gpu.tensor([2, 3], "f32", new Float32Array([1, 2, 3, 0, 0, 0]));
- * const loss = gpu.run((rec) => nll(rec, logits, [2, 0]));
- * console.log(await loss.read()); // ≈ [0.4076, 1.0986]
+ * const loss = await gpu.run((rec) => nll(rec, logits, [2, 0])).read();
+ * assert.ok([0.4076, 1.0986].every((v, i) => Math.abs(loss[i] - v) < 1e-4));
  * ```
  */
 export function nll(
@@ -141,9 +149,13 @@ export interface ArgmaxOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { argmax } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
  * const logits = gpu.tensor([2, 3], "f32", new Float32Array([1, 5, 5, 0, -1, 0]));
  * const next = gpu.run((rec) => argmax(rec, logits));
- * console.log(await next.read()); // Uint32Array [1, 0]
+ * assert.deepEqual([...await next.read()], [1, 0]); // ties: the first
  * ```
  */
 export function argmax(rec: Recorder, logits: Tensor, options: ArgmaxOptions = {}): Tensor {

@@ -26,6 +26,7 @@ import { scale, swiglu } from "../kernels/elementwise.ts";
 import { embedding } from "../kernels/embedding.ts";
 import { headLogits } from "../kernels/head.ts";
 import type { LlamaModel } from "./model.ts";
+import type { Workspace } from "../gpu/workspace.ts";
 
 /**
  * Key/value cache for generation: per block `[B, capacity, KVH, hd]` f32 keys and values
@@ -115,8 +116,6 @@ export interface LoraAdapter {
   scale: number;
 }
 
-const loraScratch = new WeakMap<LoraAdapter, Map<number, Tensor>>();
-
 /** Records `out (+)= x·Wᵀ` and, when an adapter is given, `out += scale·(x·Aᵀ)·Bᵀ`; `keep` receives the adapter's scaled low-rank activation. */
 function linearWithAdapter(
   rec: Recorder,
@@ -125,6 +124,8 @@ function linearWithAdapter(
   out: Tensor,
   accumulate: boolean,
   adapter: LoraAdapter | undefined,
+  workspace: Workspace,
+  layerKey: string,
   keep?: (u: Tensor) => void,
 ): void {
   matmul(rec, x, layer, { out, accumulate });
@@ -135,10 +136,11 @@ function linearWithAdapter(
     u = rec.gpu.tensor([m, adapter.a.outFeatures], "f32");
     keep(u);
   } else {
-    let per = loraScratch.get(adapter);
-    if (!per) loraScratch.set(adapter, per = new Map());
-    u = per.get(m) ?? rec.gpu.tensor([m, adapter.a.outFeatures], "f32");
-    per.set(m, u);
+    u = workspace.entry(
+      `lora.${layerKey}`,
+      `${m}x${adapter.a.outFeatures}`,
+      () => rec.gpu.tensor([m, adapter.a.outFeatures], "f32"),
+    );
   }
   matmul(rec, x, adapter.a, { out: u });
   scale(rec, u, adapter.scale, { out: u });
@@ -234,7 +236,8 @@ export interface SublayerContext {
 }
 
 /** Scratch tensors of a forward over M rows, reused across calls with the same M. */
-interface Workspace {
+interface ForwardScratch {
+  [name: string]: Tensor;
   h: Tensor;
   hn: Tensor;
   xn: Tensor;
@@ -246,16 +249,12 @@ interface Workspace {
   up: Tensor;
 }
 
-const workspaces = new WeakMap<LlamaModel, Map<number, Workspace>>();
-
-function workspace(model: LlamaModel, m: number): Workspace {
-  let perModel = workspaces.get(model);
-  if (!perModel) workspaces.set(model, perModel = new Map());
-  let ws = perModel.get(m);
-  if (!ws) {
+/** The forward scratch of `model` over `m` rows, held by the model's {@link Workspace}. */
+function forwardScratch(model: LlamaModel, m: number): ForwardScratch {
+  return model.workspace.entry("forward", `${m}`, () => {
     const c = model.config;
     const t = (n: number) => model.gpu.tensor([m, n], "f32");
-    ws = {
+    return {
       h: t(c.hiddenSize),
       hn: t(c.hiddenSize),
       xn: t(c.hiddenSize),
@@ -266,29 +265,7 @@ function workspace(model: LlamaModel, m: number): Workspace {
       gate: t(c.intermediateSize),
       up: t(c.intermediateSize),
     };
-    if (perModel.size >= 8) {
-      // Forget the oldest; it may still be used by commands not yet submitted, so it is left to
-      // the garbage collector rather than destroyed here.
-      perModel.delete(perModel.keys().next().value!);
-    }
-    perModel.set(m, ws);
-  }
-  return ws;
-}
-
-/**
- * Releases the scratch tensors cached for `model`.
- *
- * @example
- * ```ts
- * releaseWorkspaces(model); // the next forward allocates its scratch again
- * ```
- */
-export function releaseWorkspaces(model: LlamaModel): void {
-  const perModel = workspaces.get(model);
-  if (!perModel) return;
-  for (const ws of perModel.values()) Object.values(ws).forEach((x) => x.destroy());
-  perModel.clear();
+  });
 }
 
 /**
@@ -315,117 +292,142 @@ export function runSublayers(
   if (h.size !== m * c.hiddenSize) {
     throw new Error(`runSublayers: h must be [${m}, ${c.hiddenSize}], got [${h.shape}]`);
   }
-  const ws = workspace(model, m);
-  const past = ctx.cache?.length ?? 0;
+  const ws = forwardScratch(model, m);
   const hooks = ctx.hooks;
   for (let s = from; s < to; s++) {
     const cap = hooks?.captureResidual?.get(s);
     if (cap) rec.copy(h, cap, h.byteLength);
-    const b = s >> 1;
-    const blk = model.blocks[b];
     if (!mask[s]) continue;
-    if (s % 2 === 0) {
-      const a = blk.attention;
-      if (!a) throw new Error(`sublayer ${s} (block ${b} attention) has no weights`);
-      const buf = hooks?.tape ? hooks.tape.take(model, s, m) : ws;
-      if (hooks?.tape) rec.copy(h, (buf as SublayerActivations).hIn, h.byteLength);
-      const { xn, q, k, v, att } = buf as Required<SublayerActivations>;
-      const lin = adapterLinear(
-        rec,
-        hooks,
-        b,
-        hooks?.tape ? (buf as SublayerActivations) : undefined,
-      );
-      // Decode (a few rows, no tape/adapters): norm + q, and norm + k/v, fused in two dispatches.
-      const fused = m <= GEMV_MAX_ROWS && !hooks?.tape &&
-        !["q", "k", "v", "o"].some((n) => hooks?.lora?.has(`${b}.${n}`)) &&
-        gemvFits(a.q) && gemvFits(a.k) && gemvFits(a.o) && !a.k.bias === !a.v.bias;
-      if (fused) {
-        const norm = { weight: a.norm, eps: c.rmsNormEps };
-        gemv(rec, h, [a.q], [q], { norm });
-        gemv(rec, h, [a.k, a.v], [k, v], { norm });
-      } else {
-        rmsnorm(rec, h, a.norm, c.rmsNormEps, { out: xn });
-        lin(xn, a.q, "q", q, false);
-        lin(xn, a.k, "k", k, false);
-        lin(xn, a.v, "v", v, false);
-      }
-      const pos = { batch: ctx.batch, tokensPerSeq: ctx.tokens, past, headDim: c.headDim };
-      const kvShape = [ctx.batch, ctx.tokens, c.numKvHeads, c.headDim];
-      let kc = k.reshape(kvShape);
-      let vc = v.reshape(kvShape);
-      let kvPast = 0;
-      if (ctx.cache) {
-        const kk = ctx.cache.keys[b];
-        const vv = ctx.cache.values[b];
-        if (!kk || !vv) throw new Error(`KV cache has no entry for block ${b}`);
-        // RoPE of q and k and the cache write in one dispatch.
-        ropeAppendKv(rec, q, k, v, kk, vv, model.rope, {
-          batch: ctx.batch,
-          tokens: ctx.tokens,
-          past,
-          heads: c.numHeads,
-          kvHeads: c.numKvHeads,
-          headDim: c.headDim,
-        });
-        kc = kk;
-        vc = vv;
-        kvPast = past;
-      } else {
-        rope(rec, q, model.rope, { ...pos, heads: c.numHeads });
-        rope(rec, k, model.rope, { ...pos, heads: c.numKvHeads });
-      }
-      const heads = { heads: c.numHeads, kvHeads: c.numKvHeads, headDim: c.headDim };
-      if (hooks?.tape && ctx.cache) {
-        throw new Error("runSublayers: an activation tape cannot be combined with a KV cache");
-      }
-      attention(rec, q, kc, vc, {
-        batch: ctx.batch,
-        tokens: ctx.tokens,
-        past: kvPast,
-        ...heads,
-        out: att,
-        lse: hooks?.tape ? (buf as SublayerActivations).lse : undefined,
-      });
-      if (fused) gemv(rec, att, [a.o], [h], { accumulate: true });
-      else lin(att, a.o, "o", h, true);
-    } else {
-      const f = blk.mlp;
-      if (!f) throw new Error(`sublayer ${s} (block ${b} MLP) has no weights`);
-      const buf = hooks?.tape ? hooks.tape.take(model, s, m) : { ...ws, act: ws.gate };
-      if (hooks?.tape) rec.copy(h, (buf as SublayerActivations).hIn, h.byteLength);
-      const { xn, gate, up, act } = buf as Required<SublayerActivations>;
-      const lin = adapterLinear(
-        rec,
-        hooks,
-        b,
-        hooks?.tape ? (buf as SublayerActivations) : undefined,
-      );
-      const capIn = hooks?.captureDownInput?.get(b);
-      const down = hooks?.downOverride?.get(b) ?? f.down;
-      // Decode (a few rows, no tape/adapters): norm + gate/up + SwiGLU in one dispatch.
-      const fused = m <= GEMV_MAX_ROWS && !hooks?.tape &&
-        !["gate", "up", "down"].some((n) => hooks?.lora?.has(`${b}.${n}`)) &&
-        gemvFits(f.gate) && gemvFits(down) && !f.gate.bias === !f.up.bias;
-      if (fused) {
-        gemv(rec, h, [f.gate, f.up], [act], {
-          norm: { weight: f.norm, eps: c.rmsNormEps },
-          swiglu: true,
-        });
-        if (capIn) rec.copy(act, capIn, act.byteLength);
-        gemv(rec, act, [down], [h], { accumulate: true });
-      } else {
-        rmsnorm(rec, h, f.norm, c.rmsNormEps, { out: xn });
-        lin(xn, f.gate, "gate", gate, false);
-        lin(xn, f.up, "up", up, false);
-        swiglu(rec, gate, up, { out: act }); // in place into gate unless a tape keeps gate
-        if (capIn) rec.copy(act, capIn, act.byteLength);
-        lin(act, down, "down", h, true);
-      }
-    }
+    // With a tape, each sublayer writes into fresh tensors the tape keeps for the backward pass.
+    const tape = hooks?.tape?.take(model, s, m);
+    if (tape) rec.copy(h, tape.hIn, h.byteLength);
+    if (s % 2 === 0) attentionSublayer(rec, model, h, s >> 1, ctx, tape ?? ws, tape);
+    else mlpSublayer(rec, model, h, s >> 1, ctx, tape ?? { ...ws, act: ws.gate }, tape);
   }
   const capEnd = hooks?.captureResidual?.get(to);
   if (capEnd && to === 2 * c.numLayers) rec.copy(h, capEnd, h.byteLength);
+}
+
+/** Where a sublayer writes its intermediate activations: shared scratch or a tape entry. */
+type SublayerBuffers = Partial<SublayerActivations>;
+
+/**
+ * Records block `b`'s attention sublayer on `h` (in place): RMSNorm, q/k/v, RoPE (and the KV-cache
+ * write), attention over the cache or the batch, o_proj added into the residual.
+ */
+function attentionSublayer(
+  rec: Recorder,
+  model: LlamaModel,
+  h: Tensor,
+  b: number,
+  ctx: SublayerContext,
+  buf: SublayerBuffers,
+  tape: SublayerActivations | undefined,
+): void {
+  const c = model.config;
+  const a = model.blocks[b].attention;
+  if (!a) throw new Error(`sublayer ${2 * b} (block ${b} attention) has no weights`);
+  const hooks = ctx.hooks;
+  const m = ctx.batch * ctx.tokens;
+  const past = ctx.cache?.length ?? 0;
+  const { xn, q, k, v, att } = buf as Required<SublayerBuffers>;
+  const lin = adapterLinear(rec, model, hooks, b, tape);
+  // Decode (a few rows, no tape/adapters): norm + q, and norm + k/v, fused in two dispatches.
+  const fused = m <= GEMV_MAX_ROWS && !tape &&
+    !["q", "k", "v", "o"].some((n) => hooks?.lora?.has(`${b}.${n}`)) &&
+    gemvFits(a.q) && gemvFits(a.k) && gemvFits(a.o) && !a.k.bias === !a.v.bias;
+  if (fused) {
+    const norm = { weight: a.norm, eps: c.rmsNormEps };
+    gemv(rec, h, [a.q], [q], { norm });
+    gemv(rec, h, [a.k, a.v], [k, v], { norm });
+  } else {
+    rmsnorm(rec, h, a.norm, c.rmsNormEps, { out: xn });
+    lin(xn, a.q, "q", q, false);
+    lin(xn, a.k, "k", k, false);
+    lin(xn, a.v, "v", v, false);
+  }
+  const pos = { batch: ctx.batch, tokensPerSeq: ctx.tokens, past, headDim: c.headDim };
+  const kvShape = [ctx.batch, ctx.tokens, c.numKvHeads, c.headDim];
+  let kc = k.reshape(kvShape);
+  let vc = v.reshape(kvShape);
+  let kvPast = 0;
+  if (ctx.cache) {
+    const kk = ctx.cache.keys[b];
+    const vv = ctx.cache.values[b];
+    if (!kk || !vv) throw new Error(`KV cache has no entry for block ${b}`);
+    // RoPE of q and k and the cache write in one dispatch.
+    ropeAppendKv(rec, q, k, v, kk, vv, model.rope, {
+      batch: ctx.batch,
+      tokens: ctx.tokens,
+      past,
+      heads: c.numHeads,
+      kvHeads: c.numKvHeads,
+      headDim: c.headDim,
+    });
+    kc = kk;
+    vc = vv;
+    kvPast = past;
+  } else {
+    rope(rec, q, model.rope, { ...pos, heads: c.numHeads });
+    rope(rec, k, model.rope, { ...pos, heads: c.numKvHeads });
+  }
+  const heads = { heads: c.numHeads, kvHeads: c.numKvHeads, headDim: c.headDim };
+  if (tape && ctx.cache) {
+    throw new Error("runSublayers: an activation tape cannot be combined with a KV cache");
+  }
+  attention(rec, q, kc, vc, {
+    batch: ctx.batch,
+    tokens: ctx.tokens,
+    past: kvPast,
+    ...heads,
+    out: att,
+    lse: tape?.lse,
+  });
+  if (fused) gemv(rec, att, [a.o], [h], { accumulate: true });
+  else lin(att, a.o, "o", h, true);
+}
+
+/**
+ * Records block `b`'s MLP sublayer on `h` (in place): RMSNorm, gate/up, SwiGLU, down_proj (or
+ * its override) added into the residual; the down_proj input is captured when a hook asks.
+ */
+function mlpSublayer(
+  rec: Recorder,
+  model: LlamaModel,
+  h: Tensor,
+  b: number,
+  ctx: SublayerContext,
+  buf: SublayerBuffers,
+  tape: SublayerActivations | undefined,
+): void {
+  const c = model.config;
+  const f = model.blocks[b].mlp;
+  if (!f) throw new Error(`sublayer ${2 * b + 1} (block ${b} MLP) has no weights`);
+  const hooks = ctx.hooks;
+  const m = ctx.batch * ctx.tokens;
+  const { xn, gate, up, act } = buf as Required<SublayerBuffers>;
+  const lin = adapterLinear(rec, model, hooks, b, tape);
+  const capIn = hooks?.captureDownInput?.get(b);
+  const down = hooks?.downOverride?.get(b) ?? f.down;
+  // Decode (a few rows, no tape/adapters): norm + gate/up + SwiGLU in one dispatch.
+  const fused = m <= GEMV_MAX_ROWS && !tape &&
+    !["gate", "up", "down"].some((n) => hooks?.lora?.has(`${b}.${n}`)) &&
+    gemvFits(f.gate) && gemvFits(down) && !f.gate.bias === !f.up.bias;
+  if (fused) {
+    gemv(rec, h, [f.gate, f.up], [act], {
+      norm: { weight: f.norm, eps: c.rmsNormEps },
+      swiglu: true,
+    });
+    if (capIn) rec.copy(act, capIn, act.byteLength);
+    gemv(rec, act, [down], [h], { accumulate: true });
+  } else {
+    rmsnorm(rec, h, f.norm, c.rmsNormEps, { out: xn });
+    lin(xn, f.gate, "gate", gate, false);
+    lin(xn, f.up, "up", up, false);
+    swiglu(rec, gate, up, { out: act }); // in place into gate unless a tape keeps gate
+    if (capIn) rec.copy(act, capIn, act.byteLength);
+    lin(act, down, "down", h, true);
+  }
 }
 
 /** Whether the decode kernel takes this layer (K a multiple of 4). */
@@ -436,6 +438,7 @@ function gemvFits(layer: Linear): boolean {
 /** The linear-layer recorder of block `b` with its adapters (and their activations kept on a tape). */
 function adapterLinear(
   rec: Recorder,
+  model: LlamaModel,
   hooks: ForwardHooks | undefined,
   b: number,
   entry?: SublayerActivations,
@@ -445,7 +448,8 @@ function adapterLinear(
     const keep = entry && adapter
       ? (u: Tensor) => (entry.lora ??= new Map()).set(name, u)
       : undefined;
-    linearWithAdapter(rec, x, layer, out, accumulate, adapter, keep);
+    const key = `${b}.${name}`;
+    linearWithAdapter(rec, x, layer, out, accumulate, adapter, model.workspace, key, keep);
   };
 }
 
@@ -496,7 +500,7 @@ export function recordForward(
       } exceeds sliding_window ${c.slidingWindow} (not implemented)`,
     );
   }
-  const ws = workspace(model, m);
+  const ws = forwardScratch(model, m);
   const h = ws.h;
   embedding(rec, ids, model.embedTable, { out: h });
   runSublayers(rec, model, h, 0, 2 * c.numLayers, options);
@@ -512,14 +516,14 @@ export function recordForward(
     // (With one token per sequence, as in decode, h already is the last rows: no copy, which
     // would also end the compute pass.)
     const rowBytes = c.hiddenSize * 4;
-    const last = options.tokens === 1 ? h : workspace(model, options.batch).xn;
+    const last = options.tokens === 1 ? h : forwardScratch(model, options.batch).xn;
     for (let b = 0; options.tokens > 1 && b < options.batch; b++) {
       rec.copy(h, last, rowBytes, ((b + 1) * options.tokens - 1) * rowBytes, b * rowBytes);
     }
-    const hn = workspace(model, options.batch).hn;
+    const hn = forwardScratch(model, options.batch).hn;
     rmsnorm(rec, last, model.finalNorm, c.rmsNormEps, { out: hn });
-    return headLogits(rec, hn, model.head, { out: options.out });
+    return headLogits(rec, hn, model.head, { out: options.out, workspace: model.workspace });
   }
   rmsnorm(rec, h, model.finalNorm, c.rmsNormEps, { out: ws.hn });
-  return headLogits(rec, ws.hn, model.head, { out: options.out });
+  return headLogits(rec, ws.hn, model.head, { out: options.out, workspace: model.workspace });
 }

@@ -11,6 +11,7 @@ import type { Tensor } from "../gpu/tensor.ts";
 import { greedyDecode, recordGreedyPrefill } from "./decode.ts";
 import { KvCache, recordForward } from "./forward.ts";
 import type { LlamaModel } from "./model.ts";
+import { seededRandom } from "../util/random.ts";
 
 /** Options for {@link generate}. */
 export interface GenerateOptions {
@@ -51,31 +52,15 @@ export interface GenerateResult {
 }
 
 /**
- * Seeded uniform generator in [0, 1) (mulberry32).
- *
- * @example
- * ```ts
- * const rand = seededRandom(42);
- * rand(); // 0.6011037519201636 on every run, then 0.44829055899754167
- * ```
- */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/**
  * Samples a token from `logits` with temperature and top-p using `random`.
  *
  * @example
  * ```ts
- * sampleToken(new Float32Array([0, 5, 1]), 1, 0.9, seededRandom(1)); // most likely 1
+ * import assert from "node:assert/strict";
+ * import { sampleToken } from "@sprint-wgpu/toolkit/model";
+ * import { seededRandom } from "@sprint-wgpu/toolkit/random";
+ * const t = sampleToken(new Float32Array([0, 5, 1]), 1, 0.9, seededRandom(1)); // top-p 0.9
+ * assert.equal(t, 1); // token 1 holds more than 90 % of the probability
  * ```
  */
 export function sampleToken(
@@ -111,10 +96,15 @@ export function sampleToken(
  *
  * @example
  * ```ts
- * const model = await loadModel(gpu, "../shared/data/models/stories260K-hf");
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { DEFAULT_MODEL_DIR, generate, loadModel } from "@sprint-wgpu/toolkit/model";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR); // the embedded 8-layer model
  * const ids = model.tokenizer!.encode("Once upon a time");
- * const r = await generate(model, ids, { maxNewTokens: 50 });
+ * const r = await generate(model, ids, { maxNewTokens: 8, stopAtEos: false });
+ * assert.equal(r.tokens.length, 8);
  * console.log(model.tokenizer!.decode([...ids, ...r.tokens]), r.decodeTokensPerSecond);
+ * model.destroy();
  * ```
  */
 export async function generate(

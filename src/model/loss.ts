@@ -20,8 +20,14 @@ import type { LlamaModel } from "./model.ts";
  *
  * @example
  * ```ts
- * const loss = await meanNll(model, calib.ids, 8, calib.seqLen, model.alive);
- * console.log("ppl", Math.exp(loss));
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { DEFAULT_MODEL_DIR, loadModel, meanNll } from "@sprint-wgpu/toolkit/model";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR); // the embedded 8-layer model
+ * const ids = model.tokenizer!.encode("Once upon a time there was a little girl who liked to play.");
+ * const loss = await meanNll(model, ids, 1, 12, model.alive); // one window of 12 tokens
+ * assert.ok(loss > 0 && loss < Math.log(model.config.vocabSize)); // better than uniform
+ * model.destroy();
  * ```
  */
 export async function meanNll(
@@ -54,7 +60,7 @@ export async function meanNll(
       const rows = Math.min(rowsPerChunk, T - 1 - r0);
       const part = gpu.tensor([rows, c.hiddenSize], "f32");
       rec.copy(hn, part, rows * c.hiddenSize * 4, r0 * c.hiddenSize * 4, 0);
-      const logits = headLogits(rec, part, model.head);
+      const logits = headLogits(rec, part, model.head, { workspace: model.workspace });
       nlls.push(nll(rec, logits, win.slice(r0 + 1, r0 + 1 + rows)));
       temps.push(part, logits);
     }

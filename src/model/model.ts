@@ -21,7 +21,7 @@ import { type RopeTable, ropeTable } from "../kernels/rope.ts";
 import { type ModelConfig, readConfig } from "./config.ts";
 import { type Checkpoint, openCheckpoint } from "./safetensors.ts";
 import { loadTokenizer, type TextTokenizer } from "./tokenizer.ts";
-import { releaseWorkspaces } from "./forward.ts";
+import { Workspace } from "../gpu/workspace.ts";
 
 /** Weights of one attention sublayer. */
 export interface AttentionWeights {
@@ -93,6 +93,8 @@ export class LlamaModel {
   readonly dtype: "f32" | "f16";
   /** The directory the model was loaded from, if any. */
   readonly sourceDir?: string;
+  /** Scratch tensors of this model's forwards, freed by {@link LlamaModel.destroy}. */
+  readonly workspace: Workspace;
 
   /** Wraps parts already on the GPU; use {@link loadModel} to load a model. */
   constructor(init: {
@@ -119,6 +121,7 @@ export class LlamaModel {
     this.tokenizer = init.tokenizer;
     this.dtype = init.dtype;
     this.sourceDir = init.sourceDir;
+    this.workspace = new Workspace(init.gpu);
   }
 
   /**
@@ -152,7 +155,7 @@ export class LlamaModel {
 
   /** Frees all GPU memory of the model. */
   destroy(): void {
-    releaseWorkspaces(this);
+    this.workspace.destroy();
     const lin = (l: Linear) => {
       l.weight.destroy();
       l.bias?.destroy();

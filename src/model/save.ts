@@ -101,8 +101,17 @@ async function readHead(model: LlamaModel): Promise<Float32Array<ArrayBuffer>> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { DEFAULT_MODEL_DIR, loadModel, readConfig, saveModel } from "@sprint-wgpu/toolkit/model";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR); // the embedded 8-layer model
+ * const root = await Deno.makeTempDir();
+ * const out = `${root}/pruned`;
  * const mask = model.alive.map((_, s) => s !== 5); // drop block 2's MLP
- * await saveModel(model, "out/pruned", { mask, tokenizerFrom: "models/base" });
+ * await saveModel(model, out, { mask, tokenizerFrom: DEFAULT_MODEL_DIR });
+ * assert.equal((await readConfig(out)).numLayers, 8); // block 2 keeps its attention
+ * model.destroy();
+ * await Deno.remove(root, { recursive: true });
  * ```
  */
 export async function saveModel(

@@ -17,7 +17,7 @@ import { ToolkitError } from "../errors.ts";
 import type { Gpu } from "../gpu/device.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { packedShape } from "../kernels/matmul.ts";
-import { SOLVE_BLOCK } from "../kernels/solve.ts";
+import { SOLVE_BLOCK } from "../kernels/cholesky.ts";
 import { checkpointIndices } from "../sprint/rules.ts";
 
 /** One line of a {@link MemoryPlan}. */
@@ -153,7 +153,12 @@ export function forwardWorkspaceBytes(c: ModelConfig, m: number): number {
  * ({@link meanNll}): its residual and normed streams, and every token block's rows, logits and
  * NLLs (all recorded before one submission), plus the head's per-chunk scratch.
  */
-export function lossBytes(c: ModelConfig, windows: number, seqLen: number, bindingLimit: number) {
+export function lossBytes(
+  c: ModelConfig,
+  windows: number,
+  seqLen: number,
+  bindingLimit: number,
+): number {
   const V = c.vocabSize;
   const D = c.hiddenSize;
   if (windows === 0) return 0;

@@ -38,7 +38,7 @@ import type { BaselineMethod, BaselineState } from "../baselines/common.ts";
 import { runBaseline } from "../baselines/prune.ts";
 import { crashPoint } from "./crash.ts";
 import { decodeState, encodeState, type MethodState } from "./codec.ts";
-import { defaultCalibrationSize, defaultLatencyWorkload } from "./defaults.ts";
+import { defaultCalibrationSize, defaultLatencyWorkload } from "../sprint/defaults.ts";
 import {
   type Fingerprint,
   fingerprintDiff,

@@ -8,7 +8,7 @@ import { basename, join } from "node:path";
 import { defineCommand, type FlagValues, parseFlags } from "../cli/flags.ts";
 import { ToolkitError } from "../errors.ts";
 import { DEFAULT_MODEL_DIR } from "../model/default.ts";
-import { parseMetrics } from "../sprint/metrics.ts";
+import { parseMetrics } from "../sprint/sensitivity.ts";
 import { BASELINE_METHODS } from "../baselines/common.ts";
 
 /** Every method `prune --method` runs. */

@@ -9,7 +9,7 @@
  */
 import { ToolkitError } from "../errors.ts";
 import { readText } from "../data/jsonl.ts";
-import { seededRandom } from "../model/generate.ts";
+import { seededRandom } from "../util/random.ts";
 import type { TextTokenizer } from "../model/tokenizer.ts";
 
 /** Calibration windows and how they were made. */
@@ -47,7 +47,11 @@ export interface CalibrationOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { sampleCalibration } from "@sprint-wgpu/toolkit/sprint";
+ * const tokens = Array.from({ length: 1000 }, (_, i) => i % 97);
  * const calib = sampleCalibration(tokens, { nsamples: 16, seqLen: 128, seed: 0 });
+ * assert.equal(calib.ids.length, 16 * 128);
  * ```
  */
 export function sampleCalibration(
@@ -93,8 +97,15 @@ export function sampleCalibration(
  *
  * @example
  * ```ts
- * const path = "../shared/data/corpus/tinystories_val_subset.txt";
- * const calib = await calibrationFromFile(path, model.tokenizer!, { nsamples: 32, seqLen: 128 });
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * import { calibrationFromFile } from "@sprint-wgpu/toolkit/sprint";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR); // the embedded 8-layer model
+ * const path = `${DEFAULT_MODEL_DIR}/calibration.txt`;
+ * const calib = await calibrationFromFile(path, model.tokenizer!, { nsamples: 4, seqLen: 32 });
+ * assert.deepEqual([calib.nsamples, calib.seqLen], [4, 32]);
+ * model.destroy();
  * ```
  */
 export async function calibrationFromFile(

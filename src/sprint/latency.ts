@@ -13,7 +13,7 @@ import { writeJsonAtomic } from "../report/json.ts";
 import { greedyDecode, recordGreedyPrefill } from "../model/decode.ts";
 import { KvCache, recordForward } from "../model/forward.ts";
 import type { LlamaModel } from "../model/model.ts";
-import { seededRandom } from "../model/generate.ts";
+import { seededRandom } from "../util/random.ts";
 import { latencyProbeBlocks, type SublayerLatency } from "./rules.ts";
 
 /** The workload latencies are measured on. */

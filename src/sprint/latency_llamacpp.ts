@@ -70,12 +70,19 @@ export interface LlamaCppLatencyTable extends LatencyTable {
 
 /** ℓ_MHA, ℓ_MLP and T1–T3 under one clock and estimator. */
 export interface LatencyEstimate {
+  /** The clock measured. */
   clock: "wall" | "cpu";
+  /** How repetitions are combined. */
   estimator: "median" | "min";
+  /** ℓ_MHA: one attention sublayer (ms). */
   attention: number;
+  /** ℓ_MLP: one MLP sublayer (ms). */
   mlp: number;
+  /** T1: the dense workload (ms). */
   t1: number;
+  /** T2: without the probe blocks' MLPs (ms). */
   t2: number;
+  /** T3: without the probe blocks' attention (ms). */
   t3: number;
 }
 

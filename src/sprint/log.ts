@@ -10,7 +10,8 @@ import { writeJsonAtomic } from "../report/json.ts";
 import { linePanel, svgDocument } from "../report/svg.ts";
 import type { LlamaModel } from "../model/model.ts";
 import { openSafetensors, writeSafetensors } from "../model/safetensors.ts";
-import { applyTunedRows, type SprintState, type StepLog, type TunedRows } from "./sprint.ts";
+import { applyTunedRows } from "./refit.ts";
+import type { SprintState, StepLog, TunedRows } from "./state.ts";
 import type { LatencyTable } from "./latency.ts";
 import type { MemoryPlan } from "../plan/memory.ts";
 

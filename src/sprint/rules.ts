@@ -17,7 +17,9 @@ export type TuningRule = "mlp" | "none";
  *
  * @example
  * ```ts
- * tuneIndex(4, [false, false, false, false, false, false], "mlp"); // 5
+ * import assert from "node:assert/strict";
+ * import { tuneIndex } from "@sprint-wgpu/toolkit/sprint";
+ * assert.equal(tuneIndex(4, new Array(6).fill(false), "mlp"), 5); // the next live MLP
  * ```
  */
 export function tuneIndex(s: number, pruned: readonly boolean[], rule: TuningRule = "mlp"): number {
@@ -34,8 +36,10 @@ export function tuneIndex(s: number, pruned: readonly boolean[], rule: TuningRul
  *
  * @example
  * ```ts
- * isTunable(4, 5, new Array(8).fill(false)); // true
- * isTunable(4, 4, new Array(8).fill(false)); // false (rule "none")
+ * import assert from "node:assert/strict";
+ * import { isTunable } from "@sprint-wgpu/toolkit/sprint";
+ * assert.equal(isTunable(4, 5, new Array(8).fill(false)), true);
+ * assert.equal(isTunable(4, 4, new Array(8).fill(false)), false); // rule "none"
  * ```
  */
 export function isTunable(s: number, t: number, pruned: readonly boolean[]): boolean {
@@ -47,7 +51,9 @@ export function isTunable(s: number, t: number, pruned: readonly boolean[]): boo
  *
  * @example
  * ```ts
- * checkpointIndices(32, 8); // [0, 6, 14, 20, 28, 34, 42, 48, 56]
+ * import assert from "node:assert/strict";
+ * import { checkpointIndices } from "@sprint-wgpu/toolkit/sprint";
+ * assert.deepEqual(checkpointIndices(32, 8), [0, 6, 14, 20, 28, 34, 42, 48, 56]);
  * ```
  */
 export function checkpointIndices(numLayers: number, numCheckpoints: number): number[] {
@@ -63,7 +69,9 @@ export function checkpointIndices(numLayers: number, numCheckpoints: number): nu
  *
  * @example
  * ```ts
- * checkpointAtOrBelow([0, 6, 14], 10); // 6
+ * import assert from "node:assert/strict";
+ * import { checkpointAtOrBelow } from "@sprint-wgpu/toolkit/sprint";
+ * assert.equal(checkpointAtOrBelow([0, 6, 14], 10), 6);
  * ```
  */
 export function checkpointAtOrBelow(checkpoints: readonly number[], s: number): number {
@@ -79,9 +87,11 @@ export function checkpointAtOrBelow(checkpoints: readonly number[], s: number): 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkpointIndices, restartIndex, tuneIndex } from "@sprint-wgpu/toolkit/sprint";
  * const pruned = new Array(8).fill(false);
  * const tuneIdx = pruned.map((_, s) => tuneIndex(s, pruned)); // [1, 3, 3, 5, 5, 7, 7, 7]
- * restartIndex(tuneIdx, 4, checkpointIndices(4, 2)); // u = 2, checkpoints [0, 2, 4] → 2
+ * assert.equal(restartIndex(tuneIdx, 4, checkpointIndices(4, 2)), 2); // u = 2, checkpoints [0, 2, 4]
  * ```
  */
 export function restartIndex(
@@ -100,8 +110,10 @@ export function restartIndex(
  *
  * @example
  * ```ts
- * latencyProbeBlocks(32); // [30, 29, 28, 27, 26, 25, 24, 23]
- * latencyProbeBlocks(4); // [2]
+ * import assert from "node:assert/strict";
+ * import { latencyProbeBlocks } from "@sprint-wgpu/toolkit/sprint";
+ * assert.deepEqual(latencyProbeBlocks(32), [30, 29, 28, 27, 26, 25, 24, 23]);
+ * assert.deepEqual(latencyProbeBlocks(4), [2]);
  * ```
  */
 export function latencyProbeBlocks(numLayers: number): number[] {
@@ -126,7 +138,9 @@ export interface SublayerLatency {
  *
  * @example
  * ```ts
- * sublayerLatency({ attention: 1, mlp: 2, dense: 100 }, 3); // 2 (s odd: MLP)
+ * import assert from "node:assert/strict";
+ * import { sublayerLatency } from "@sprint-wgpu/toolkit/sprint";
+ * assert.equal(sublayerLatency({ attention: 1, mlp: 2, dense: 100 }, 3), 2); // s odd: MLP
  * ```
  */
 export function sublayerLatency(lat: SublayerLatency, s: number): number {
@@ -141,7 +155,10 @@ export function sublayerLatency(lat: SublayerLatency, s: number): number {
  *
  * @example
  * ```ts
- * estimatedSpeedup({ attention: 1, mlp: 2, dense: 100 }, [true, true, false, true]); // 6 / 4
+ * import assert from "node:assert/strict";
+ * import { estimatedSpeedup } from "@sprint-wgpu/toolkit/sprint";
+ * const lat = { attention: 1, mlp: 2, dense: 100 };
+ * assert.equal(estimatedSpeedup(lat, [true, true, false, true]), 6 / 5); // one attention removed
  * ```
  */
 export function estimatedSpeedup(

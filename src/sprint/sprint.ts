@@ -5,26 +5,23 @@
  *
  * One step: stage 1 scores every live sublayer without tuning (from the last valid activation
  * checkpoint), keeps the `candidates` least important, stage 2 re-scores them after re-fitting the
- * down_proj of the next live MLP by least squares on the GPU, and the least important sublayer is
- * pruned (its re-fitted rows written into the model). Steps repeat until the estimated speedup
- * reaches the target or a number of sublayers is removed.
+ * down_proj of the next live MLP by least squares on the GPU (`refit.ts`), and the least important
+ * sublayer is pruned (its re-fitted rows written into the model). Steps repeat until the estimated
+ * speedup reaches the target or a number of sublayers is removed. This file is the search loop;
+ * the types of its options, log and state are in `state.ts`.
  *
  * @module
  */
 import type { Gpu } from "../gpu/device.ts";
 import type { Recorder } from "../gpu/recorder.ts";
 import type { Tensor } from "../gpu/tensor.ts";
-import { fromF16, toF16 } from "../gpu/f16.ts";
-import { sub } from "../kernels/elementwise.ts";
 import { embedding } from "../kernels/embedding.ts";
-import { type Linear, packLinear, unpackWeightHost } from "../kernels/matmul.ts";
-import { gramAccumulate } from "../kernels/gram.ts";
-import { choleskySolve, decodeSolveStatus } from "../kernels/solve.ts";
-import { runSublayers } from "../model/forward.ts";
+import type { Linear } from "../kernels/matmul.ts";
+import { type ForwardHooks, runSublayers, type SublayerContext } from "../model/forward.ts";
 import type { LlamaModel } from "../model/model.ts";
 import { meanNll } from "../model/loss.ts";
 import type { Calibration } from "./calibration.ts";
-import { importance, parseMetrics, rankSum, SensitivityAccumulator } from "./metrics.ts";
+import { importance, parseMetrics, rankSum, SensitivityAccumulator } from "./sensitivity.ts";
 import {
   checkpointAtOrBelow,
   checkpointIndices,
@@ -33,9 +30,7 @@ import {
   restartIndex,
   sublayerLatency,
   tuneIndex,
-  type TuningRule,
 } from "./rules.ts";
-import type { LatencyTable } from "./latency.ts";
 import { ToolkitError } from "../errors.ts";
 import {
   assertHostFits,
@@ -43,185 +38,26 @@ import {
   planSprintMemory,
   resolveDeviceBudget,
 } from "../plan/memory.ts";
+import { applyTunedRows, type BatchState, refitDownProj, type RefitRun } from "./refit.ts";
+import type {
+  ResolvedSprintOptions,
+  SprintOptions,
+  SprintProgress,
+  SprintResult,
+  SprintState,
+  Stage2Entry,
+  StepLog,
+} from "./state.ts";
 
-/** Options of a SPRINT run (defaults: the official code's script settings). */
-export interface SprintOptions {
-  /** Stop once the estimated speedup reaches this (checked before each step). */
-  targetSpeedup?: number;
-  /** Or stop after pruning this many sublayers. */
-  numSublayers?: number;
-  /** Sensitivity metric string, e.g. `l2_sentence` (default) or `l1_token,cos_sentence`. */
-  metrics?: string;
-  /** Divide sensitivities by the sublayer type's latency (default true). */
-  latencyAware?: boolean;
-  /** Stage 2 with in-compression least-squares tuning (default true). */
-  tuning?: boolean;
-  /** Which sublayer is re-fitted: the next MLP (default) or none (window = the sublayer). */
-  tuningRule?: TuningRule;
-  /** Fraction ρ of down_proj rows re-fitted, chosen by Σ|W|·‖x‖ (default 1). */
-  tuningRatio?: number;
-  /** Tikhonov damping λ of the least-squares system (default 0). */
-  damping?: number;
-  /** Stage-1 candidates re-scored in stage 2 (default 5). */
-  candidates?: number;
-  /** Activation checkpoints C (default 8; 0 = recompute from the embeddings). */
-  checkpoints?: number;
-  /** Calibration sequences per GPU batch (default 4). */
-  batchSize?: number;
-  /** Write the chosen candidate's re-fitted rows into the model (default true). */
-  updateTunedWeights?: boolean;
-  /** Per-type latencies. */
-  latency: LatencyTable;
-  /** `sublayers`: the official speedup model; `total`: with the measured fixed cost (default). */
-  speedupModel?: "sublayers" | "total";
-  /** Sequences used for the per-step calibration loss (default 8; 0 = skip). */
-  lossSequences?: number;
-  /** Progress callback. */
-  onProgress?: (e: SprintProgress) => void;
-  /** Called after each step with the state to persist (for resumable runs). */
-  onStep?: (step: StepLog, state: SprintState) => Promise<void>;
-  /** Resume from a saved state (the model must be the dense original). */
-  resume?: SprintState;
-  /**
-   * Device memory budget in bytes (default: derived from the adapter where it can be known, else
-   * unbounded). When the resident plan exceeds it, checkpoints, batch states and reference outputs
-   * stay in host memory and are uploaded one batch at a time (same results).
-   */
-  deviceMemory?: number;
-  /** Force the placement of per-batch activations (default: by the memory plan). */
-  placement?: "resident" | "streamed";
-}
-
-/** A progress report. */
-export interface SprintProgress {
-  /** The 1-based step in progress. */
-  step: number;
-  /** Stage in progress: scoring, re-scoring candidates, or pruning. */
-  stage: "stage1" | "stage2" | "apply";
-  /** Units done (stage 1: sublayers scored; stage 2: candidates re-scored; apply: 1). */
-  done: number;
-  /** Units in the stage. */
-  total: number;
-}
-
-/** One re-fitted down_proj: rows of block `block`'s down_proj, HF layout `[rows, F]`. */
-export interface TunedRows {
-  /** The tuning sublayer t (an MLP). */
-  sublayer: number;
-  /** The block of the tuning sublayer (⌊sublayer/2⌋). */
-  block: number;
-  /** Output rows re-fitted (ascending). */
-  rows: number[];
-  /** New values `[rows.length, F]` row-major. */
-  values: Float32Array<ArrayBuffer>;
-  /** The solve produced non-finite values and the original rows were kept. */
-  fellBack: boolean;
-  /** The step that applied these rows (set when applied). */
-  step?: number;
-}
-
-/** One pruning step as logged. */
-export interface StepLog {
-  /** The 1-based step number. */
-  step: number;
-  /** The pruned sublayer s. */
-  sublayer: number;
-  /** Kind of the pruned sublayer (s even: attention, odd: MLP). */
-  type: "attention" | "mlp";
-  /** Block of the pruned sublayer (⌊s/2⌋). */
-  block: number;
-  /** Stage-1 importance of every sublayer (null = pruned / not scored). Per metric when several. */
-  stage1: (number | null)[][];
-  /** Stage-1 candidates, least important first (re-scored in stage 2 when tuning). */
-  candidates: number[];
-  /** Stage-2 importance of the candidates and still-valid cached ones (sublayer → per metric). */
-  stage2: Record<string, number[]>;
-  /** The tuned sublayer and rows applied, if any. */
-  tuned?: { sublayer: number; block: number; rows: number; fellBack: boolean };
-  /** Estimated speedup after the step, by the run's `speedupModel`. */
-  estimatedSpeedup: number;
-  /** Estimated speedup by the sublayers-only model. */
-  estimatedSpeedupSublayers: number;
-  /** Estimated speedup with the measured fixed cost. */
-  estimatedSpeedupTotal: number;
-  /** Mean NLL on the calibration loss sequences after the step. */
-  calibrationLoss?: number;
-  /** Wall seconds of the step by phase (apply includes the calibration loss). */
-  seconds: { stage1: number; stage2: number; apply: number; total: number };
-}
-
-/** Everything needed to continue a run exactly. */
-export interface SprintState {
-  /** Pruned sublayers in order. */
-  pruned: number[];
-  /** Re-fitted rows applied so far, in order. */
-  applied: TunedRows[];
-  /** Valid stage-2 cache entries: candidate → (tuned rows, its stage-2 score per metric). */
-  cache: { candidate: number; tuned: TunedRows; score: number[] }[];
-  /** Steps logged so far. */
-  steps: StepLog[];
-  /** Calibration loss of the dense model. */
-  denseLoss?: number;
-}
-
-/** Result of {@link sprint}. */
-export interface SprintResult {
-  /** Every step, in order (a resumed run's earlier steps included). */
-  steps: StepLog[];
-  /** Sublayer mask of the pruned model (true = kept). */
-  mask: boolean[];
-  /** The final state (what {@link SprintOptions.resume} takes). */
-  state: SprintState;
-  /** The memory plan the run followed and the peak device bytes allocated (weights included). */
-  memory: { plan: MemoryPlan; peakDeviceBytes: number };
-}
-
-interface CacheEntry {
-  tuned: TunedRows;
-  score: number[];
-}
-
-/**
- * Writes rows into the model's down_proj of a block (re-packing the layer on the GPU).
- *
- * @example
- * ```ts
- * for (const t of state.applied) await applyTunedRows(model, t); // replay a run's re-fits
- * ```
- */
-export async function applyTunedRows(model: LlamaModel, tuned: TunedRows): Promise<void> {
-  const mlp = model.blocks[tuned.block].mlp;
-  if (!mlp) throw new Error(`block ${tuned.block} has no MLP to tune`);
-  if (tuned.fellBack) return;
-  const w = await currentDownWeight(model, tuned.block);
-  const f = mlp.down.inFeatures;
-  tuned.rows.forEach((r, i) => w.set(tuned.values.subarray(i * f, (i + 1) * f), r * f));
-  const old = mlp.down;
-  const bias = old.bias ? (await old.bias.read()).slice(0, old.outFeatures) : undefined;
-  mlp.down = packLinear(model.gpu, w, old.outFeatures, old.inFeatures, {
-    dtype: model.dtype,
-    bias,
-  });
-  await model.gpu.sync();
-  old.weight.destroy();
-  old.bias?.destroy();
-}
-
-/**
- * The current down_proj of a block in HF layout `[d, F]` (f32 host copy).
- *
- * @example
- * ```ts
- * const w = await currentDownWeight(model, 0); // d·F values, row r at r·F
- * ```
- */
-export async function currentDownWeight(
-  model: LlamaModel,
-  block: number,
-): Promise<Float32Array<ArrayBuffer>> {
-  const down = model.blocks[block].mlp!.down;
-  return unpackWeightHost(await down.weight.read(), down.outFeatures, down.inFeatures);
-}
+export type {
+  SprintOptions,
+  SprintProgress,
+  SprintResult,
+  SprintState,
+  StepLog,
+  TunedRows,
+} from "./state.ts";
+export { applyTunedRows, currentDownWeight } from "./refit.ts";
 
 /**
  * Runs SPRINT on `model` (modified in place: re-fitted down_proj rows are written into it; pruned
@@ -229,10 +65,18 @@ export async function currentDownWeight(
  *
  * @example
  * ```ts
- * const calib = await calibrationFromFile("text.txt", model.tokenizer!, { nsamples: 32, seqLen: 128 });
- * const latency = await measureLatency(model, { mode: "generation", promptLength: 128, generationLength: 64, batch: 1, iterations: 3 });
- * const { mask, steps } = await sprint(model, calib, { targetSpeedup: 1.25, latency });
- * await saveModel(model, "out/pruned", { mask });
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * import { calibrationFromFile, sprint } from "@sprint-wgpu/toolkit/sprint";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR); // the embedded 8-layer model
+ * const text = `${DEFAULT_MODEL_DIR}/calibration.txt`;
+ * const calib = await calibrationFromFile(text, model.tokenizer!, { nsamples: 2, seqLen: 16 });
+ * const latency = { attention: 1, mlp: 2, dense: 30, source: "file" } as const; // or measureLatency
+ * const { mask, steps } = await sprint(model, calib, { numSublayers: 1, latency, lossSequences: 1 });
+ * assert.equal(steps.length, 1);
+ * assert.equal(mask[steps[0].sublayer], false); // save with saveModel(model, dir, { mask })
+ * model.destroy();
  * ```
  */
 export async function sprint(
@@ -279,104 +123,112 @@ function sprintPlan(
   return plan;
 }
 
-class SprintRun {
+/** The official code's script settings: the defaults of {@link SprintOptions}. */
+const DEFAULTS = {
+  metrics: "l2_sentence",
+  latencyAware: true,
+  tuning: true,
+  tuningRule: "mlp",
+  tuningRatio: 1,
+  damping: 0,
+  candidates: 5,
+  checkpoints: 8,
+  batchSize: 4,
+  updateTunedWeights: true,
+  speedupModel: "total",
+  lossSequences: 8,
+} as const;
+
+/** One SPRINT run: its settings, the pruning state and the device tensors it works in. */
+class SprintRun implements RefitRun {
   readonly model: LlamaModel;
   readonly gpu: Gpu;
-  readonly o:
-    & Required<
-      Omit<
-        SprintOptions,
-        | "targetSpeedup"
-        | "numSublayers"
-        | "onProgress"
-        | "onStep"
-        | "resume"
-        | "deviceMemory"
-        | "placement"
-      >
-    >
-    & Pick<SprintOptions, "targetSpeedup" | "numSublayers" | "onProgress" | "onStep" | "resume">
-    & Pick<SprintOptions, "deviceMemory" | "placement">;
-  readonly n: number; // sublayers
-  readonly L: number;
-  readonly T: number;
-  readonly B: number; // sequences per batch
-  readonly nb: number; // batches
-  readonly d: number;
-  readonly metrics: ReturnType<typeof parseMetrics>;
-  readonly Q: number[];
   readonly calib: Calibration;
+  /** The options with defaults filled in. */
+  readonly opts: ResolvedSprintOptions;
+  /** Sublayers in the model (2 per block: attention, MLP). */
+  readonly sublayerCount: number;
+  /** Tokens per calibration sequence. */
+  readonly seqLen: number;
+  /** Calibration sequences per GPU batch. */
+  readonly batchSize: number;
+  /** Calibration batches. */
+  readonly batchCount: number;
+  /** Rows of one batch (`batchSize · seqLen`). */
+  readonly batchRows: number;
+  /** Hidden size d. */
+  readonly hidden: number;
+  /** The sensitivity metrics, in the order scores are reported. */
+  readonly metrics: ReturnType<typeof parseMetrics>;
+  /** Sublayers before which an activation checkpoint is kept. */
+  readonly checkpointAt: number[];
+  /** Pruned sublayers (true = removed). */
   pruned: boolean[];
-  tuneIdx: number[];
-  score1: number[][]; // per metric, raw sensitivity
-  cache = new Map<number, CacheEntry>();
+  /** Per sublayer: the sublayer re-fitted for it (its window's end), as of its last stage-1 score. */
+  tuneTarget: number[];
+  /** Stage-1 raw sensitivity per metric and sublayer (+∞ where pruned). */
+  stage1Raw: number[][];
+  /** Stage-2 results still valid, by candidate sublayer. */
+  stage2Cache = new Map<number, Stage2Entry>();
+  /** Resident placement: checkpoint tensors (one per batch) by sublayer index. */
   checkpoints = new Map<number, Tensor[]>();
-  start = 0;
+  /** Streamed placement: checkpoints by index, one host array per batch. */
+  hostCheckpoints = new Map<number, Float32Array<ArrayBuffer>[]>();
+  /** The first sublayer whose stage-1 score is stale (Infinity: none). */
+  restartFrom = 0;
+  /** What a resumed run continues from. */
   state: SprintState;
-  // Work tensors [B·T, d].
-  readonly h: Tensor;
-  readonly oB: Tensor;
-  readonly cB: Tensor;
-  readonly acc: SensitivityAccumulator;
+  /** A third work stream `[batchRows, d]`, allocated as the memory plan counts it. */
+  readonly spareStream: Tensor;
+  /** Output of the dense reference window (sublayers s … t forced on). */
+  readonly referenceOut: Tensor;
+  /** Output of the pruned window (s removed). */
+  readonly prunedOut: Tensor;
+  /** Accumulates the sensitivity of every sublayer over batches. */
+  readonly sensitivity: SensitivityAccumulator;
   readonly plan: MemoryPlan;
   /** Per-batch activations in host memory (see {@link SprintOptions.deviceMemory}). */
   readonly streamed: boolean;
-  /** Streamed placement: checkpoints by index, one host array per batch. */
-  hostCheckpoints = new Map<number, Float32Array<ArrayBuffer>[]>();
 
   constructor(model: LlamaModel, calib: Calibration, options: SprintOptions) {
     this.model = model;
     this.gpu = model.gpu;
     this.calib = calib;
-    this.o = {
-      metrics: "l2_sentence",
-      latencyAware: true,
-      tuning: true,
-      tuningRule: "mlp",
-      tuningRatio: 1,
-      damping: 0,
-      candidates: 5,
-      checkpoints: 8,
-      batchSize: 4,
-      updateTunedWeights: true,
-      speedupModel: "total",
-      lossSequences: 8,
-      ...options,
-    };
+    this.opts = { ...DEFAULTS, ...options };
     const c = model.config;
-    this.L = c.numLayers;
-    this.n = 2 * c.numLayers;
-    this.d = c.hiddenSize;
-    this.T = calib.seqLen;
-    this.B = Math.min(this.o.batchSize, calib.nsamples);
-    this.nb = Math.floor(calib.nsamples / this.B);
-    if (this.o.tuningRatio <= 0 || this.o.tuningRatio > 1) {
+    this.sublayerCount = 2 * c.numLayers;
+    this.hidden = c.hiddenSize;
+    this.seqLen = calib.seqLen;
+    this.batchSize = Math.min(this.opts.batchSize, calib.nsamples);
+    this.batchCount = Math.floor(calib.nsamples / this.batchSize);
+    this.batchRows = this.batchSize * this.seqLen;
+    if (this.opts.tuningRatio <= 0 || this.opts.tuningRatio > 1) {
       throw new Error(`tuning ratio must be in (0, 1]`);
     }
     if (model.alive.some((a) => !a)) {
       throw new Error("sprint: start from the dense model (all sublayers present)");
     }
-    if (this.T > model.rope.maxPositions) {
+    if (this.seqLen > model.rope.maxPositions) {
       throw new Error(
-        `sprint: seq-len ${this.T} exceeds the model's ${model.rope.maxPositions} positions`,
+        `sprint: seq-len ${this.seqLen} exceeds the model's ${model.rope.maxPositions} positions`,
       );
     }
-    this.metrics = parseMetrics(this.o.metrics);
-    this.Q = checkpointIndices(this.L, this.o.checkpoints);
-    this.pruned = new Array<boolean>(this.n).fill(false);
-    this.tuneIdx = Array.from({ length: this.n }, (_, i) => i);
-    this.score1 = this.metrics.map(() => new Array<number>(this.n).fill(Infinity));
+    this.metrics = parseMetrics(this.opts.metrics);
+    this.checkpointAt = checkpointIndices(c.numLayers, this.opts.checkpoints);
+    this.pruned = new Array<boolean>(this.sublayerCount).fill(false);
+    this.tuneTarget = Array.from({ length: this.sublayerCount }, (_, i) => i);
+    this.stage1Raw = this.metrics.map(() => new Array<number>(this.sublayerCount).fill(Infinity));
     this.state = { pruned: [], applied: [], cache: [], steps: [] };
-    this.plan = sprintPlan(model, calib, this.o);
+    this.plan = sprintPlan(model, calib, this.opts);
     this.streamed = this.plan.placement === "streamed";
-    const m = this.B * this.T;
-    this.h = this.gpu.tensor([m, this.d], "f32");
-    this.oB = this.gpu.tensor([m, this.d], "f32");
-    this.cB = this.gpu.tensor([m, this.d], "f32");
-    this.acc = new SensitivityAccumulator(this.gpu, this.metrics, this.n, {
-      batch: this.B,
-      tokens: this.T,
-      width: this.d,
+    const stream = () => this.gpu.tensor([this.batchRows, this.hidden], "f32");
+    this.spareStream = stream();
+    this.referenceOut = stream();
+    this.prunedOut = stream();
+    this.sensitivity = new SensitivityAccumulator(this.gpu, this.metrics, this.sublayerCount, {
+      batch: this.batchSize,
+      tokens: this.seqLen,
+      width: this.hidden,
     });
   }
 
@@ -385,34 +237,38 @@ class SprintRun {
     this.hostCheckpoints.clear();
     for (const list of this.checkpoints.values()) list.forEach((t) => t.destroy());
     this.checkpoints.clear();
-    for (const t of [this.h, this.oB, this.cB]) t.destroy();
-    this.acc.destroy();
+    for (const t of [this.spareStream, this.referenceOut, this.prunedOut]) t.destroy();
+    this.sensitivity.destroy();
   }
 
+  // ---- Masks, speedups and importance.
+
+  /** The current sublayer mask (true = kept). */
   get alive(): boolean[] {
     return this.pruned.map((p) => !p);
   }
 
-  lat(s: number): number {
-    return sublayerLatency(this.o.latency, s);
-  }
-
+  /** Both speedup estimates of the current mask. */
   speedups(): { sublayers: number; total: number } {
     return {
-      sublayers: estimatedSpeedup(this.o.latency, this.alive, false),
-      total: estimatedSpeedup(this.o.latency, this.alive, true),
+      sublayers: estimatedSpeedup(this.opts.latency, this.alive, false),
+      total: estimatedSpeedup(this.opts.latency, this.alive, true),
     };
   }
 
+  /** The speedup estimate by the run's `speedupModel`. */
   speedup(): number {
     const s = this.speedups();
-    return this.o.speedupModel === "sublayers" ? s.sublayers : s.total;
+    return this.opts.speedupModel === "sublayers" ? s.sublayers : s.total;
   }
 
   /** Importance vectors per metric from raw sensitivities (+∞ where pruned or unscored). */
   importances(raw: number[][]): number[][] {
-    const lat = this.o.latencyAware
-      ? Array.from({ length: this.n }, (_, s) => this.lat(s))
+    const lat = this.opts.latencyAware
+      ? Array.from(
+        { length: this.sublayerCount },
+        (_, s) => sublayerLatency(this.opts.latency, s),
+      )
       : undefined;
     return raw.map((v) => importance(v.map((x, s) => (this.pruned[s] ? Infinity : x)), lat));
   }
@@ -423,13 +279,29 @@ class SprintRun {
     return rankSum(imp).filter((s) => imp.some((v) => Number.isFinite(v[s])));
   }
 
+  /** The forward context of one batch under a mask. */
+  ctx(mask: readonly boolean[], hooks?: ForwardHooks): SublayerContext {
+    return { batch: this.batchSize, tokens: this.seqLen, mask, hooks };
+  }
+
+  /** Mask with sublayers s..t forced on (the reference window). */
+  forcedOn(s: number, t: number): boolean[] {
+    return this.alive.map((a, i) => a || (i >= s && i <= t));
+  }
+
+  progress(step: number, stage: SprintProgress["stage"], done: number, total: number): void {
+    this.opts.onProgress?.({ step, stage, done, total });
+  }
+
+  // ---- Activation checkpoints.
+
   /** Copies the embedding output of every batch into checkpoint 0. */
   async initCheckpoint0(): Promise<void> {
     const list: Tensor[] = [];
     const host: Float32Array<ArrayBuffer>[] = [];
-    const m = this.B * this.T;
-    for (let b = 0; b < this.nb; b++) {
-      const t = this.gpu.tensor([m, this.d], "f32");
+    const m = this.batchRows;
+    for (let b = 0; b < this.batchCount; b++) {
+      const t = this.gpu.tensor([m, this.hidden], "f32");
       const ids = this.gpu.tensor([m], "u32", this.calib.ids.subarray(b * m, (b + 1) * m));
       this.gpu.run((rec) => embedding(rec, ids, this.model.embedTable, { out: t }));
       if (this.streamed) {
@@ -453,22 +325,40 @@ class SprintRun {
     });
   }
 
-  ctx(mask: readonly boolean[], hooks?: Parameters<typeof runSublayers>[5]["hooks"]) {
-    return { batch: this.B, tokens: this.T, mask, hooks };
+  // ---- Stage 1: every live sublayer's sensitivity without tuning.
+
+  /** Records sublayer s's stage-1 sensitivity on one batch state `h` and advances `h` past s. */
+  recordStage1(rec: Recorder, h: Tensor, s: number, alive: readonly boolean[]): void {
+    const t = this.tuneTarget[s];
+    rec.copy(h, this.referenceOut, h.byteLength);
+    rec.copy(h, this.prunedOut, h.byteLength);
+    runSublayers(rec, this.model, this.referenceOut, s, t + 1, this.ctx(this.forcedOn(s, t)));
+    runSublayers(rec, this.model, this.prunedOut, s + 1, t + 1, this.ctx(alive));
+    this.sensitivity.record(rec, this.referenceOut, this.prunedOut, s);
+    runSublayers(rec, this.model, h, s, s + 1, this.ctx(alive));
   }
 
-  /** Mask with sublayers s..t forced on (the reference window). */
-  forcedOn(s: number, t: number): boolean[] {
-    return this.alive.map((a, i) => a || (i >= s && i <= t));
+  /** Refreshes each live sublayer's re-fit target from `from` on. */
+  refreshTuneTargets(from: number): void {
+    for (let s = from; s < this.sublayerCount; s++) {
+      if (!this.pruned[s]) this.tuneTarget[s] = tuneIndex(s, this.pruned, this.opts.tuningRule);
+    }
   }
 
-  progress(step: number, stage: SprintProgress["stage"], done: number, total: number): void {
-    this.o.onProgress?.({ step, stage, done, total });
+  /** Stores the accumulated stage-1 scores of sublayers `from …`. */
+  async storeStage1(from: number): Promise<void> {
+    const scores = await this.sensitivity.read();
+    for (let s = from; s < this.sublayerCount; s++) {
+      for (let k = 0; k < this.metrics.length; k++) {
+        this.stage1Raw[k][s] = this.pruned[s] ? Infinity : scores[k][s];
+      }
+    }
+    this.restartFrom = Infinity;
   }
 
   async stage1(step: number): Promise<void> {
     if (this.streamed) return await this.stage1Streamed(step);
-    const start = this.start;
+    const start = this.restartFrom;
     for (const q of [...this.checkpoints.keys()]) {
       if (q > start) {
         this.checkpoints.get(q)!.forEach((t) => t.destroy());
@@ -478,11 +368,12 @@ class SprintRun {
     const H = this.gpu.run((rec) =>
       this.copyCheckpoint(rec, checkpointAtOrBelow([...this.checkpoints.keys()], start))
     );
-    this.acc.reset();
+    this.sensitivity.reset();
+    this.refreshTuneTargets(start);
     const alive = this.alive;
-    for (let s = start; s < this.n; s++) {
+    for (let s = start; s < this.sublayerCount; s++) {
       const rec = this.gpu.recorder();
-      if (s !== start && this.Q.includes(s)) {
+      if (s !== start && this.checkpointAt.includes(s)) {
         this.checkpoints.get(s)?.forEach((t) => t.destroy());
         this.checkpoints.set(
           s,
@@ -494,195 +385,79 @@ class SprintRun {
         );
       }
       if (!this.pruned[s]) {
-        const t = tuneIndex(s, this.pruned, this.o.tuningRule);
-        this.tuneIdx[s] = t;
-        const forced = this.forcedOn(s, t);
-        for (let b = 0; b < this.nb; b++) {
-          rec.copy(H[b], this.oB, H[b].byteLength);
-          rec.copy(H[b], this.cB, H[b].byteLength);
-          runSublayers(rec, this.model, this.oB, s, t + 1, this.ctx(forced));
-          runSublayers(rec, this.model, this.cB, s + 1, t + 1, this.ctx(alive));
-          this.acc.record(rec, this.oB, this.cB, s);
-          runSublayers(rec, this.model, H[b], s, s + 1, this.ctx(alive));
-        }
+        for (let b = 0; b < this.batchCount; b++) this.recordStage1(rec, H[b], s, alive);
       }
       rec.submit();
       await this.gpu.sync();
-      this.progress(step, "stage1", s - start + 1, this.n - start);
+      this.progress(step, "stage1", s - start + 1, this.sublayerCount - start);
     }
     H.forEach((t) => t.destroy());
-    const scores = await this.acc.read();
-    for (let s = start; s < this.n; s++) {
-      for (let k = 0; k < this.metrics.length; k++) {
-        this.score1[k][s] = this.pruned[s] ? Infinity : scores[k][s];
-      }
-    }
-    this.start = Infinity;
+    await this.storeStage1(start);
   }
 
-  /** Least-squares re-fit of MLP t's down_proj for candidate s (spec §6), from batch states H. */
-  async tune(
-    s: number,
-    t: number,
-    H: Tensor[] | Float32Array<ArrayBuffer>[],
-  ): Promise<{ tuned: TunedRows; linear: Linear; Y: Tensor[] }> {
-    const c = this.model.config;
-    const F = c.intermediateSize;
-    const d = this.d;
-    const m = this.B * this.T;
-    const bt = t >> 1;
-    const G = this.gpu.tensor([F, F], "f32");
-    const Hm = this.gpu.tensor([F, d], "f32");
-    const Xp = this.gpu.tensor([m, F], "f32");
-    const Rp = this.gpu.tensor([m, d], "f32");
-    const Y: Tensor[] = [];
-    const forced = this.forcedOn(s, t);
-    const alive = this.alive;
-    // Streamed: one batch at a time through the device slot; the dense outputs are not kept
-    // (stage 2 recomputes them batch by batch, the same kernels on the same inputs).
-    const streamedY = H[0] instanceof Float32Array ? this.gpu.tensor([m, d], "f32") : undefined;
-    let rec = this.gpu.recorder();
-    for (let b = 0; b < this.nb; b++) {
-      if (streamedY && b > 0) {
-        rec.submit(); // before the slot is overwritten with the next batch
-        rec = this.gpu.recorder();
-      }
-      const hb = this.batchState(H[b]);
-      const y = streamedY ?? this.gpu.tensor([m, d], "f32");
-      rec.copy(hb, y, hb.byteLength);
-      runSublayers(rec, this.model, y, s, t + 1, this.ctx(forced));
-      if (!streamedY) Y.push(y);
-      rec.copy(hb, this.cB, hb.byteLength);
-      runSublayers(
-        rec,
-        this.model,
-        this.cB,
-        s + 1,
-        t + 1,
-        this.ctx(alive, {
-          captureDownInput: new Map([[bt, Xp]]),
-          captureResidual: new Map([[t, Rp]]),
-        }),
-      );
-      sub(rec, y, Rp, { out: Rp }); // Z = Y − R_p (into Rp)
-      gramAccumulate(rec, Xp, Xp, G);
-      gramAccumulate(rec, Xp, Rp, Hm);
-    }
-    rec.submit();
-    // Channel selection (out_channel): σ_o = Σ_i |W_oi|·q_i with q_i = sqrt(G_ii).
-    const W = await currentDownWeight(this.model, bt);
-    let rows = Array.from({ length: d }, (_, i) => i);
-    if (this.o.tuningRatio < 1) {
-      const g = await G.read();
-      const q = Array.from({ length: F }, (_, i) => Math.sqrt(Math.max(0, g[i * F + i])));
-      const sigma = rows.map((o) => {
-        let acc = 0;
-        for (let i = 0; i < F; i++) acc += Math.abs(W[o * F + i]) * q[i];
-        return acc;
-      });
-      const keep = Math.floor(d * this.o.tuningRatio);
-      const threshold = [...sigma].sort((a, b) => b - a)[Math.max(0, keep - 1)];
-      rows = rows.filter((o) => sigma[o] >= threshold);
-    }
-    // Solve G·X = H[:, rows] (X = W_Sᵀ, [F, |S|]).
-    let Hs = Hm;
-    if (rows.length < d) {
-      const hh = await Hm.read();
-      const sel = new Float32Array(F * rows.length);
-      for (let i = 0; i < F; i++) {
-        rows.forEach((o, j) => (sel[i * rows.length + j] = hh[i * d + o]));
-      }
-      Hs = this.gpu.tensor([F, rows.length], "f32", sel);
-    }
-    const solved = this.gpu.run((r) => choleskySolve(r, G, Hs, { damping: this.o.damping }));
-    const [xs, status] = await Promise.all([solved.x.read(), solved.status.read()]);
-    let values = new Float32Array(rows.length * F);
-    let finite = true;
-    for (let i = 0; i < F; i++) {
-      for (let j = 0; j < rows.length; j++) {
-        const v = xs[i * rows.length + j];
-        if (!Number.isFinite(v)) finite = false;
-        values[j * F + i] = v;
-      }
-    }
-    // The official code casts the solution to the model's dtype; keep exactly what the GPU stores
-    // so that cached, applied and replayed rows are bit-identical.
-    if (this.model.dtype === "f16") values = fromF16(toF16(values));
-    const fellBack = !finite || decodeSolveStatus(status).failed;
-    const newW = W.slice();
-    if (!fellBack) rows.forEach((o, j) => newW.set(values.subarray(j * F, (j + 1) * F), o * F));
-    const old = this.model.blocks[bt].mlp!.down;
-    const bias = old.bias ? (await old.bias.read()).slice(0, old.outFeatures) : undefined;
-    const linear = packLinear(this.gpu, newW, d, F, { dtype: this.model.dtype, bias });
-    for (const x of [G, Hm, Xp, Rp, solved.x, solved.status]) x.destroy();
-    streamedY?.destroy();
-    solved.workspace.destroy();
-    if (Hs !== Hm) Hs.destroy();
-    return { tuned: { sublayer: t, block: bt, rows, values, fellBack }, linear, Y };
+  // ---- Stage 2: the stage-1 candidates re-scored after a least-squares re-fit.
+
+  /** The stage-2 entry of a candidate that cannot be tuned (no live MLP after it). */
+  untunable(t: number): Stage2Entry {
+    return {
+      tuned: { sublayer: t, block: t >> 1, rows: [], values: new Float32Array(0), fellBack: true },
+      score: this.metrics.map(() => Infinity),
+    };
+  }
+
+  /** Frees a re-fitted layer used for scoring. */
+  dropLinear(linear: Linear): void {
+    linear.weight.destroy();
+    linear.bias?.destroy();
   }
 
   async stage2(step: number): Promise<number[]> {
-    const order1 = this.order(this.score1);
-    const top = order1.slice(0, this.o.candidates);
-    const todo = top.filter((s) => !this.cache.has(s));
+    const top = this.order(this.stage1Raw).slice(0, this.opts.candidates);
+    const todo = top.filter((s) => !this.stage2Cache.has(s));
     if (todo.length > 0 && this.streamed) await this.stage2Streamed(step, todo);
-    else if (todo.length > 0) {
-      const lo = Math.min(...todo);
-      const hi = Math.max(...todo);
-      const q = checkpointAtOrBelow([...this.checkpoints.keys()], lo);
-      const H = this.gpu.run((rec) => this.copyCheckpoint(rec, q));
-      let done = 0;
-      for (let s = q; s <= hi; s++) {
-        if (this.pruned[s]) continue;
-        if (todo.includes(s)) {
-          const t = tuneIndex(s, this.pruned, this.o.tuningRule);
-          if (!isTunable(s, t, this.pruned)) {
-            this.cache.set(s, {
-              tuned: {
-                sublayer: t,
-                block: t >> 1,
-                rows: [],
-                values: new Float32Array(0),
-                fellBack: true,
-              },
-              score: this.metrics.map(() => Infinity),
-            });
-          } else {
-            const { tuned, linear, Y } = await this.tune(s, t, H);
-            this.acc.reset();
-            const rec = this.gpu.recorder();
-            const alive = this.alive;
-            for (let b = 0; b < this.nb; b++) {
-              rec.copy(H[b], this.cB, H[b].byteLength);
-              runSublayers(
-                rec,
-                this.model,
-                this.cB,
-                s + 1,
-                t + 1,
-                this.ctx(alive, { downOverride: new Map([[t >> 1, linear]]) }),
-              );
-              this.acc.record(rec, Y[b], this.cB, s);
-            }
-            rec.submit();
-            const scores = await this.acc.read();
-            Y.forEach((y) => y.destroy());
-            linear.weight.destroy();
-            linear.bias?.destroy();
-            this.cache.set(s, { tuned, score: scores.map((v) => v[s]) });
-          }
-          done++;
-          this.progress(step, "stage2", done, todo.length);
-        }
-        // Advance the batch states past s (s is alive).
-        this.gpu.run((rec) =>
-          H.forEach((h) => runSublayers(rec, this.model, h, s, s + 1, this.ctx(this.alive)))
-        );
-      }
-      H.forEach((t) => t.destroy());
-      await this.gpu.sync();
-    }
+    else if (todo.length > 0) await this.stage2Resident(step, todo);
     return top;
+  }
+
+  async stage2Resident(step: number, todo: number[]): Promise<void> {
+    const hi = Math.max(...todo);
+    const q = checkpointAtOrBelow([...this.checkpoints.keys()], Math.min(...todo));
+    const H = this.gpu.run((rec) => this.copyCheckpoint(rec, q));
+    let done = 0;
+    for (let s = q; s <= hi; s++) {
+      if (this.pruned[s]) continue;
+      if (todo.includes(s)) {
+        this.stage2Cache.set(s, await this.scoreCandidateResident(s, H));
+        done++;
+        this.progress(step, "stage2", done, todo.length);
+      }
+      // Advance the batch states past s (s is alive).
+      this.gpu.run((rec) =>
+        H.forEach((h) => runSublayers(rec, this.model, h, s, s + 1, this.ctx(this.alive)))
+      );
+    }
+    H.forEach((t) => t.destroy());
+    await this.gpu.sync();
+  }
+
+  /** Re-fits for candidate s and scores it on every batch (states H enter sublayer s). */
+  async scoreCandidateResident(s: number, H: Tensor[]): Promise<Stage2Entry> {
+    const t = tuneIndex(s, this.pruned, this.opts.tuningRule);
+    if (!isTunable(s, t, this.pruned)) return this.untunable(t);
+    const { tuned, linear, Y } = await refitDownProj(this, s, t, H);
+    this.sensitivity.reset();
+    const rec = this.gpu.recorder();
+    const refitted = this.ctx(this.alive, { downOverride: new Map([[t >> 1, linear]]) });
+    for (let b = 0; b < this.batchCount; b++) {
+      rec.copy(H[b], this.prunedOut, H[b].byteLength);
+      runSublayers(rec, this.model, this.prunedOut, s + 1, t + 1, refitted);
+      this.sensitivity.record(rec, Y[b], this.prunedOut, s);
+    }
+    rec.submit();
+    const scores = await this.sensitivity.read();
+    Y.forEach((y) => y.destroy());
+    this.dropLinear(linear);
+    return { tuned, score: scores.map((v) => v[s]) };
   }
 
   // ---- Streamed placement (per-batch activations in host memory; see SprintOptions.deviceMemory).
@@ -692,116 +467,58 @@ class SprintRun {
   #slot?: Tensor;
 
   /** The device tensor holding batch state `h`: itself when resident, else uploaded into the slot. */
-  batchState(h: Tensor | Float32Array<ArrayBuffer>): Tensor {
+  batchState(h: BatchState): Tensor {
     if (!(h instanceof Float32Array)) return h;
-    this.#slot ??= this.gpu.tensor([this.B * this.T, this.d], "f32");
+    this.#slot ??= this.gpu.tensor([this.batchRows, this.hidden], "f32");
     this.#slot.write(h);
     return this.#slot;
   }
 
   async stage1Streamed(step: number): Promise<void> {
-    const start = this.start;
+    const start = this.restartFrom;
     for (const q of [...this.hostCheckpoints.keys()]) if (q > start) this.hostCheckpoints.delete(q);
     const src = this.hostCheckpoints.get(
       checkpointAtOrBelow([...this.hostCheckpoints.keys()], start),
     )!;
-    this.acc.reset();
+    this.sensitivity.reset();
     const alive = this.alive;
-    for (let s = start; s < this.n; s++) {
-      if (!this.pruned[s]) this.tuneIdx[s] = tuneIndex(s, this.pruned, this.o.tuningRule);
-    }
+    this.refreshTuneTargets(start);
     const saved = new Map<number, Float32Array<ArrayBuffer>[]>();
-    for (let b = 0; b < this.nb; b++) {
+    for (let b = 0; b < this.batchCount; b++) {
       const h = this.batchState(src[b]);
       let rec = this.gpu.recorder();
-      for (let s = start; s < this.n; s++) {
-        if (s !== start && this.Q.includes(s)) {
+      for (let s = start; s < this.sublayerCount; s++) {
+        if (s !== start && this.checkpointAt.includes(s)) {
           rec.submit();
           const list = saved.get(s) ?? [];
           list.push((await h.read()) as Float32Array<ArrayBuffer>);
           saved.set(s, list);
           rec = this.gpu.recorder();
         }
-        if (this.pruned[s]) continue;
-        const t = this.tuneIdx[s];
-        const forced = this.forcedOn(s, t);
-        rec.copy(h, this.oB, h.byteLength);
-        rec.copy(h, this.cB, h.byteLength);
-        runSublayers(rec, this.model, this.oB, s, t + 1, this.ctx(forced));
-        runSublayers(rec, this.model, this.cB, s + 1, t + 1, this.ctx(alive));
-        this.acc.record(rec, this.oB, this.cB, s);
-        runSublayers(rec, this.model, h, s, s + 1, this.ctx(alive));
+        if (!this.pruned[s]) this.recordStage1(rec, h, s, alive);
       }
       rec.submit();
       await this.gpu.sync();
-      this.progress(step, "stage1", b + 1, this.nb);
+      this.progress(step, "stage1", b + 1, this.batchCount);
     }
     for (const [s, list] of saved) this.hostCheckpoints.set(s, list);
-    const scores = await this.acc.read();
-    for (let s = start; s < this.n; s++) {
-      for (let k = 0; k < this.metrics.length; k++) {
-        this.score1[k][s] = this.pruned[s] ? Infinity : scores[k][s];
-      }
-    }
-    this.start = Infinity;
+    await this.storeStage1(start);
   }
 
   async stage2Streamed(step: number, todo: number[]): Promise<void> {
-    const lo = Math.min(...todo);
     const hi = Math.max(...todo);
-    const q = checkpointAtOrBelow([...this.hostCheckpoints.keys()], lo);
+    const q = checkpointAtOrBelow([...this.hostCheckpoints.keys()], Math.min(...todo));
     const H = this.hostCheckpoints.get(q)!.map((a) => a.slice());
-    const m = this.B * this.T;
     let done = 0;
     for (let s = q; s <= hi; s++) {
       if (this.pruned[s]) continue;
       if (todo.includes(s)) {
-        const t = tuneIndex(s, this.pruned, this.o.tuningRule);
-        if (!isTunable(s, t, this.pruned)) {
-          this.cache.set(s, {
-            tuned: {
-              sublayer: t,
-              block: t >> 1,
-              rows: [],
-              values: new Float32Array(0),
-              fellBack: true,
-            },
-            score: this.metrics.map(() => Infinity),
-          });
-        } else {
-          const { tuned, linear } = await this.tune(s, t, H);
-          this.acc.reset();
-          const alive = this.alive;
-          const forced = this.forcedOn(s, t);
-          const y = this.gpu.tensor([m, this.d], "f32");
-          for (let b = 0; b < this.nb; b++) {
-            const hb = this.batchState(H[b]);
-            const rec = this.gpu.recorder();
-            rec.copy(hb, y, hb.byteLength);
-            runSublayers(rec, this.model, y, s, t + 1, this.ctx(forced));
-            rec.copy(hb, this.cB, hb.byteLength);
-            runSublayers(
-              rec,
-              this.model,
-              this.cB,
-              s + 1,
-              t + 1,
-              this.ctx(alive, { downOverride: new Map([[t >> 1, linear]]) }),
-            );
-            this.acc.record(rec, y, this.cB, s);
-            rec.submit();
-          }
-          const scores = await this.acc.read();
-          y.destroy();
-          linear.weight.destroy();
-          linear.bias?.destroy();
-          this.cache.set(s, { tuned, score: scores.map((v) => v[s]) });
-        }
+        this.stage2Cache.set(s, await this.scoreCandidateStreamed(s, H));
         done++;
         this.progress(step, "stage2", done, todo.length);
       }
       if (s === hi) break; // the states past the last candidate are not needed
-      for (let b = 0; b < this.nb; b++) {
+      for (let b = 0; b < this.batchCount; b++) {
         const hb = this.batchState(H[b]);
         this.gpu.run((rec) => runSublayers(rec, this.model, hb, s, s + 1, this.ctx(this.alive)));
         H[b] = (await hb.read()) as Float32Array<ArrayBuffer>;
@@ -810,11 +527,38 @@ class SprintRun {
     await this.gpu.sync();
   }
 
+  /** {@link scoreCandidateResident} with host batch states: dense outputs recomputed per batch. */
+  async scoreCandidateStreamed(s: number, H: Float32Array<ArrayBuffer>[]): Promise<Stage2Entry> {
+    const t = tuneIndex(s, this.pruned, this.opts.tuningRule);
+    if (!isTunable(s, t, this.pruned)) return this.untunable(t);
+    const { tuned, linear } = await refitDownProj(this, s, t, H);
+    this.sensitivity.reset();
+    const forced = this.ctx(this.forcedOn(s, t));
+    const refitted = this.ctx(this.alive, { downOverride: new Map([[t >> 1, linear]]) });
+    const y = this.gpu.tensor([this.batchRows, this.hidden], "f32");
+    for (let b = 0; b < this.batchCount; b++) {
+      const hb = this.batchState(H[b]);
+      const rec = this.gpu.recorder();
+      rec.copy(hb, y, hb.byteLength);
+      runSublayers(rec, this.model, y, s, t + 1, forced);
+      rec.copy(hb, this.prunedOut, hb.byteLength);
+      runSublayers(rec, this.model, this.prunedOut, s + 1, t + 1, refitted);
+      this.sensitivity.record(rec, y, this.prunedOut, s);
+      rec.submit();
+    }
+    const scores = await this.sensitivity.read();
+    y.destroy();
+    this.dropLinear(linear);
+    return { tuned, score: scores.map((v) => v[s]) };
+  }
+
+  // ---- Faults and the calibration loss.
+
   /** Mean NLL of the first `lossSequences` calibration windows under the current mask. */
   async calibrationLoss(): Promise<number | undefined> {
-    const k = Math.min(this.o.lossSequences, this.calib.nsamples);
+    const k = Math.min(this.opts.lossSequences, this.calib.nsamples);
     if (k === 0) return undefined;
-    return await meanNll(this.model, this.calib.ids, k, this.T, this.alive);
+    return await meanNll(this.model, this.calib.ids, k, this.seqLen, this.alive);
   }
 
   /** Stops the run on a non-finite value: it names the step and sublayer; no model is written. */
@@ -828,7 +572,7 @@ class SprintRun {
 
   /** Checks every live sublayer's score of every metric. */
   checkScores(step: number, what: string, score: (k: number, s: number) => number): void {
-    for (let s = 0; s < this.n; s++) {
+    for (let s = 0; s < this.sublayerCount; s++) {
       for (let k = 0; k < this.metrics.length; k++) {
         const v = score(k, s);
         if (!Number.isFinite(v)) this.fault(step, what, s, v);
@@ -846,121 +590,146 @@ class SprintRun {
     }
   }
 
-  restore(state: SprintState): void {
+  // ---- The search loop.
+
+  /** Continues from a saved state: replays its re-fits, mask and stage-2 cache. */
+  async resume(state: SprintState): Promise<void> {
+    for (const t of state.applied) await applyTunedRows(this.model, t);
     for (const s of state.pruned) this.pruned[s] = true;
     this.state = { ...state, steps: [...state.steps] };
+    for (const e of state.cache) {
+      this.stage2Cache.set(e.candidate, { tuned: e.tuned, score: e.score });
+    }
+    // Stage-1 bookkeeping (tuneTarget) is recomputed by a full stage 1 from 0.
+    this.restartFrom = 0;
+  }
+
+  /** Whether the stopping rule is met before the next step. */
+  done(): boolean {
+    if (this.opts.targetSpeedup !== undefined && this.opts.targetSpeedup >= 1) {
+      if (this.speedup() >= this.opts.targetSpeedup) return true;
+    } else if (this.opts.numSublayers !== undefined) {
+      if (this.state.pruned.length >= this.opts.numSublayers) return true;
+    } else throw new Error("sprint: give targetSpeedup or numSublayers");
+    return this.state.pruned.length >= this.sublayerCount - 1;
+  }
+
+  /** Picks the sublayer to prune: by stage-2 importance when tuning, else by stage 1. */
+  async chooseTarget(step: number): Promise<{
+    target: number | undefined;
+    candidates: number[];
+    stage2: Record<string, number[]>;
+  }> {
+    const stage2: Record<string, number[]> = {};
+    if (!this.opts.tuning) {
+      const candidates = this.order(this.stage1Raw).slice(0, this.opts.candidates);
+      return { target: candidates[0], candidates, stage2 };
+    }
+    const candidates = await this.stage2(step);
+    for (const [s, e] of this.stage2Cache) {
+      // +∞ marks an untunable candidate; NaN is a fault.
+      if (e.score.some((v) => Number.isNaN(v))) this.fault(step, "stage-2 importance", s, NaN);
+    }
+    const raw2 = this.metrics.map((_, k) => {
+      const v = new Array<number>(this.sublayerCount).fill(Infinity);
+      for (const [s, e] of this.stage2Cache) v[s] = e.score[k];
+      return v;
+    });
+    const ord = this.order(raw2);
+    const imp2 = this.importances(raw2);
+    for (const s of this.stage2Cache.keys()) stage2[s] = imp2.map((v) => v[s]);
+    const target = ord.length > 0 ? ord[0] : this.order(this.stage1Raw)[0];
+    return { target, candidates, stage2 };
+  }
+
+  /** Prunes `target`: writes its re-fitted rows, invalidates stale results, sets the restart point. */
+  async prune(target: number, step: number): Promise<StepLog["tuned"]> {
+    this.pruned[target] = true;
+    this.state.pruned.push(target);
+    const entry = this.stage2Cache.get(target);
+    this.stage2Cache.delete(target);
+    let tunedInfo: StepLog["tuned"];
+    if (entry && this.opts.updateTunedWeights && entry.tuned.rows.length > 0) {
+      await applyTunedRows(this.model, entry.tuned);
+      this.state.applied.push({ ...entry.tuned, step });
+      tunedInfo = {
+        sublayer: entry.tuned.sublayer,
+        block: entry.tuned.block,
+        rows: entry.tuned.rows.length,
+        fellBack: entry.tuned.fellBack,
+      };
+    }
+    for (const [s, e] of [...this.stage2Cache]) {
+      if (e.tuned.sublayer >= target) this.stage2Cache.delete(s);
+    }
+    this.state.cache = [...this.stage2Cache].map(([candidate, e]) => ({
+      candidate,
+      tuned: e.tuned,
+      score: e.score,
+    }));
+    const restart = this.opts.checkpoints > 0
+      ? restartIndex(this.tuneTarget, target, this.checkpointAt)
+      : 0;
+    this.restartFrom = Math.min(this.restartFrom, restart);
+    return tunedInfo;
+  }
+
+  /** One step: stage 1, stage 2 (or the stage-1 order), prune; undefined when nothing is left. */
+  async step(step: number): Promise<StepLog | undefined> {
+    const t0 = performance.now();
+    await this.stage1(step);
+    this.checkScores(
+      step,
+      "stage-1 importance",
+      (k, s) => this.pruned[s] ? 0 : this.stage1Raw[k][s],
+    );
+    const imp1 = this.importances(this.stage1Raw);
+    const t1 = performance.now();
+    const { target, candidates, stage2 } = await this.chooseTarget(step);
+    if (target === undefined) return undefined;
+    const t2 = performance.now();
+    const tuned = await this.prune(target, step);
+    const loss = await this.calibrationLoss();
+    this.checkLoss(loss, `step ${step} (after pruning sublayer ${target})`);
+    const t3 = performance.now();
+    const sp = this.speedups();
+    return {
+      step,
+      sublayer: target,
+      type: target % 2 === 0 ? "attention" : "mlp",
+      block: target >> 1,
+      stage1: imp1.map((v) => v.map((x) => (Number.isFinite(x) ? x : null))),
+      candidates,
+      stage2,
+      tuned,
+      estimatedSpeedup: this.opts.speedupModel === "sublayers" ? sp.sublayers : sp.total,
+      estimatedSpeedupSublayers: sp.sublayers,
+      estimatedSpeedupTotal: sp.total,
+      calibrationLoss: loss,
+      seconds: {
+        stage1: (t1 - t0) / 1e3,
+        stage2: (t2 - t1) / 1e3,
+        apply: (t3 - t2) / 1e3,
+        total: (t3 - t0) / 1e3,
+      },
+    };
   }
 
   async run(): Promise<SprintResult> {
     this.gpu.memory.resetPeak();
-    if (this.o.resume) {
-      for (const t of this.o.resume.applied) await applyTunedRows(this.model, t);
-      this.restore(this.o.resume);
-      for (const e of this.o.resume.cache) {
-        this.cache.set(e.candidate, { tuned: e.tuned, score: e.score });
-      }
-      // Stage-1 bookkeeping (tuneIdx) is recomputed by a full stage 1 from 0.
-      this.start = 0;
-    } else {
+    if (this.opts.resume) await this.resume(this.opts.resume);
+    else {
       this.state.denseLoss = await this.calibrationLoss();
       this.checkLoss(this.state.denseLoss, "the dense model (before step 1)");
     }
     await this.initCheckpoint0();
-    const maxSteps = this.n - 1;
-    for (;;) {
+    while (!this.done()) {
       const stepNo = this.state.steps.length + 1;
-      if (this.o.targetSpeedup !== undefined && this.o.targetSpeedup >= 1) {
-        if (this.speedup() >= this.o.targetSpeedup) break;
-      } else if (this.o.numSublayers !== undefined) {
-        if (this.state.pruned.length >= this.o.numSublayers) break;
-      } else throw new Error("sprint: give targetSpeedup or numSublayers");
-      if (this.state.pruned.length >= maxSteps) break;
-      const t0 = performance.now();
-      await this.stage1(stepNo);
-      this.checkScores(
-        stepNo,
-        "stage-1 importance",
-        (k, s) => this.pruned[s] ? 0 : this.score1[k][s],
-      );
-      const imp1 = this.importances(this.score1);
-      const t1 = performance.now();
-      let target: number;
-      let candidates: number[] = [];
-      const stage2: Record<string, number[]> = {};
-      if (this.o.tuning) {
-        candidates = await this.stage2(stepNo);
-        for (const [s, e] of this.cache) {
-          // +∞ marks an untunable candidate; NaN is a fault.
-          if (e.score.some((v) => Number.isNaN(v))) {
-            this.fault(stepNo, "stage-2 importance", s, NaN);
-          }
-        }
-        const raw2 = this.metrics.map((_, k) => {
-          const v = new Array<number>(this.n).fill(Infinity);
-          for (const [s, e] of this.cache) v[s] = e.score[k];
-          return v;
-        });
-        const ord = this.order(raw2);
-        const imp2 = this.importances(raw2);
-        for (const s of this.cache.keys()) stage2[s] = imp2.map((v) => v[s]);
-        target = ord.length > 0 ? ord[0] : this.order(this.score1)[0];
-      } else {
-        candidates = this.order(this.score1).slice(0, this.o.candidates);
-        target = candidates[0];
-      }
-      if (target === undefined) break;
-      const t2 = performance.now();
-      // Apply: prune, write tuned rows, invalidate, restart point.
-      this.pruned[target] = true;
-      this.state.pruned.push(target);
-      const entry = this.cache.get(target);
-      this.cache.delete(target);
-      let tunedInfo: StepLog["tuned"];
-      if (entry && this.o.updateTunedWeights && entry.tuned.rows.length > 0) {
-        await applyTunedRows(this.model, entry.tuned);
-        this.state.applied.push({ ...entry.tuned, step: stepNo });
-        tunedInfo = {
-          sublayer: entry.tuned.sublayer,
-          block: entry.tuned.block,
-          rows: entry.tuned.rows.length,
-          fellBack: entry.tuned.fellBack,
-        };
-      }
-      for (const [s, e] of [...this.cache]) if (e.tuned.sublayer >= target) this.cache.delete(s);
-      this.state.cache = [...this.cache].map(([candidate, e]) => ({
-        candidate,
-        tuned: e.tuned,
-        score: e.score,
-      }));
-      const restart = this.o.checkpoints > 0 ? restartIndex(this.tuneIdx, target, this.Q) : 0;
-      this.start = Math.min(this.start, restart);
-      const loss = await this.calibrationLoss();
-      this.checkLoss(loss, `step ${stepNo} (after pruning sublayer ${target})`);
-      const t3 = performance.now();
-      const sp = this.speedups();
-      const log: StepLog = {
-        step: stepNo,
-        sublayer: target,
-        type: target % 2 === 0 ? "attention" : "mlp",
-        block: target >> 1,
-        stage1: imp1.map((v) => v.map((x) => (Number.isFinite(x) ? x : null))),
-        candidates,
-        stage2,
-        tuned: tunedInfo,
-        estimatedSpeedup: this.o.speedupModel === "sublayers" ? sp.sublayers : sp.total,
-        estimatedSpeedupSublayers: sp.sublayers,
-        estimatedSpeedupTotal: sp.total,
-        calibrationLoss: loss,
-        seconds: {
-          stage1: (t1 - t0) / 1e3,
-          stage2: (t2 - t1) / 1e3,
-          apply: (t3 - t2) / 1e3,
-          total: (t3 - t0) / 1e3,
-        },
-      };
+      const log = await this.step(stepNo);
+      if (!log) break;
       this.state.steps.push(log);
       this.progress(stepNo, "apply", 1, 1);
-      await this.o.onStep?.(log, this.state);
+      await this.opts.onStep?.(log, this.state);
     }
     return {
       steps: this.state.steps,

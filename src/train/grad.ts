@@ -37,9 +37,13 @@ import { swigluBackward } from "./kernels/swiglu_backward.ts";
 export interface ModelGrads {
   /** Gradients of LoRA adapters by the same keys as {@link ForwardHooks.lora}. */
   lora?: Map<string, { a: LinearGrad; b: LinearGrad }>;
+  /** Embedding-table gradient `[V, D]`. */
   embed?: Tensor;
+  /** Final norm gradient `[D]`. */
   finalNorm?: Tensor;
+  /** LM head gradient (untied heads). */
   lmHead?: LinearGrad;
+  /** Per block: norm and linear-layer gradients of each sublayer present. */
   blocks: {
     attention?: { norm?: Tensor; q?: LinearGrad; k?: LinearGrad; v?: LinearGrad; o?: LinearGrad };
     mlp?: { norm?: Tensor; gate?: LinearGrad; up?: LinearGrad; down?: LinearGrad };
@@ -48,8 +52,11 @@ export interface ModelGrads {
 
 /** A parameter with its gradient, named as in a Hugging Face checkpoint. */
 export interface NamedParam {
+  /** Hugging Face tensor name. */
   name: string;
+  /** The parameter tensor. */
   param: Tensor;
+  /** Its gradient. */
   grad: Tensor;
   /** Weight decay applies (matrices; not norms, biases or embeddings' padding). */
   decay: boolean;
@@ -184,7 +191,9 @@ export function zeroGrads(rec: Recorder, grads: ModelGrads): void {
 
 /** A batch of B token windows of length T: inputs and next-token targets. */
 export interface TokenBatch {
+  /** Windows B. */
   batch: number;
+  /** Tokens T per window. */
   tokens: number;
   /** `[B·T]` input ids. */
   ids: Uint32Array<ArrayBuffer>;
@@ -198,6 +207,7 @@ export interface TokenBatch {
 export interface LossAndGrads {
   /** `[1]`: the mean loss over counted targets (times `scale`). */
   loss: Tensor;
+  /** Frees the step's temporaries (after the step's submission completed). */
   release(): void;
 }
 

@@ -1,5 +1,5 @@
 /**
- * LoRA fast tuning: low-rank adapters on the linear layers that are present (a pruned model's
+ * LoRA fine-tuning: low-rank adapters on the linear layers that are present (a pruned model's
  * removed sublayers get none), trained with the toolkit's training loop while the model's own
  * weights stay frozen, then merged into the weights (`W += (alpha/rank)·B·A`).
  *
@@ -10,7 +10,7 @@ import { readTensors } from "../gpu/tensor.ts";
 import { type Linear, packLinear, unpackWeightHost } from "../kernels/matmul.ts";
 import type { LoraAdapter } from "../model/forward.ts";
 import type { LlamaModel } from "../model/model.ts";
-import { seededRandom } from "../model/generate.ts";
+import { seededRandom } from "../util/random.ts";
 import { train, type TrainOptions, type TrainResult } from "./trainer.ts";
 
 /** Layer names LoRA can target. */
@@ -49,7 +49,14 @@ function layerOf(model: LlamaModel, b: number, name: LoraTarget): Linear | undef
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * import { createLora } from "@sprint-wgpu/toolkit/train";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR); // the embedded 8-layer model
  * const lora = createLora(model, { rank: 8, alpha: 16, targets: ["q", "v"] });
+ * assert.equal(lora.size, 2 * model.config.numLayers); // "<block>.q" and "<block>.v"
+ * model.destroy();
  * ```
  */
 export function createLora(model: LlamaModel, options: LoraOptions = {}): Map<string, LoraAdapter> {
@@ -111,9 +118,20 @@ export function createLora(model: LlamaModel, options: LoraOptions = {}): Map<st
  *
  * @example
  * ```ts
- * const lora = createLora(model, { rank: 8 });
- * await train(model, trainIds, valIds, { steps: 200, batch: 4, seqLen: 128, lr: 1e-3, lora });
- * await mergeLora(model, lora);
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * import { currentDownWeight } from "@sprint-wgpu/toolkit/sprint";
+ * import { createLora, mergeLora, train } from "@sprint-wgpu/toolkit/train";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR); // the embedded 8-layer model
+ * const ids = model.tokenizer!.encode(await Deno.readTextFile(`${DEFAULT_MODEL_DIR}/calibration.txt`));
+ * const before = await currentDownWeight(model, 0);
+ * const lora = createLora(model, { rank: 4, targets: ["down"] });
+ * const opts = { steps: 1, batch: 2, seqLen: 32, lr: 1e-3, evalWindows: 1, lora };
+ * await train(model, ids.slice(0, 2000), ids.slice(2000, 2400), opts);
+ * await mergeLora(model, lora); // W += (alpha/rank)·B·A
+ * assert.notDeepEqual(await currentDownWeight(model, 0), before);
+ * model.destroy();
  * ```
  */
 export async function mergeLora(
@@ -163,11 +181,20 @@ export async function mergeLora(
  *
  * @example
  * ```ts
- * const r = await loraTune(model, trainIds, valIds, { rank: 8, alpha: 16 }, { steps: 200, batch: 4, seqLen: 128, lr: 1e-3 });
- * await saveModel(model, "out/tuned");
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * import { loraFineTune } from "@sprint-wgpu/toolkit/train";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR); // the embedded 8-layer model
+ * const ids = model.tokenizer!.encode(await Deno.readTextFile(`${DEFAULT_MODEL_DIR}/calibration.txt`));
+ * const r = await loraFineTune(model, ids.slice(0, 2000), ids.slice(2000, 2400), { rank: 4 }, {
+ *   steps: 2, batch: 2, seqLen: 32, lr: 1e-3, evalWindows: 1,
+ * }); // merged into the weights: save with saveModel(model, dir)
+ * assert.equal(r.adapters, 7 * model.config.numLayers);
+ * model.destroy();
  * ```
  */
-export async function loraTune(
+export async function loraFineTune(
   model: LlamaModel,
   trainTokens: ArrayLike<number>,
   valTokens: ArrayLike<number>,

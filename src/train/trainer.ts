@@ -15,7 +15,7 @@ import { linearGradTensors } from "./kernels/linear_backward.ts";
 import type { Gpu } from "../gpu/device.ts";
 import { meanNll } from "../model/loss.ts";
 import { openSafetensors, writeSafetensors } from "../model/safetensors.ts";
-import { seededRandom } from "../model/generate.ts";
+import { seededRandom } from "../util/random.ts";
 import { writeJsonAtomic } from "../report/json.ts";
 import {
   allocGrads,
@@ -123,8 +123,10 @@ export interface TrainResult {
  *
  * @example
  * ```ts
- * learningRate(1, { steps: 100, lr: 1e-3 }); // 0.0002: 1 of 5 warm-up steps
- * learningRate(100, { steps: 100, lr: 1e-3 }); // 0.0001: minLr = lr / 10
+ * import assert from "node:assert/strict";
+ * import { learningRate } from "@sprint-wgpu/toolkit/train";
+ * assert.equal(learningRate(1, { steps: 100, lr: 1e-3 }), 0.0002); // 1 of 5 warm-up steps
+ * assert.ok(Math.abs(learningRate(100, { steps: 100, lr: 1e-3 }) - 1e-4) < 1e-12); // minLr = lr/10
  * ```
  */
 export function learningRate(
@@ -144,7 +146,12 @@ export function learningRate(
  *
  * @example
  * ```ts
- * const { ids, targets } = sampleBatch(trainIds, 8, 128, 0, 1); // [8·128] each, next tokens
+ * import assert from "node:assert/strict";
+ * import { sampleBatch } from "@sprint-wgpu/toolkit/train";
+ * const trainIds = Array.from({ length: 500 }, (_, i) => i);
+ * const { ids, targets } = sampleBatch(trainIds, 8, 128, 0, 1); // [8·128] each
+ * assert.equal(ids.length, 8 * 128);
+ * assert.equal(targets[0], ids[0] + 1); // the next token
  * ```
  */
 export function sampleBatch(
@@ -243,7 +250,17 @@ async function loadCheckpoint(
  *
  * @example
  * ```ts
- * const r = await train(model, trainIds, valIds, { steps: 1000, batch: 8, seqLen: 128, lr: 3e-3 });
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * import { train } from "@sprint-wgpu/toolkit/train";
+ * const gpu = await getGpu();
+ * const model = await loadModel(gpu, DEFAULT_MODEL_DIR, { dtype: "f32" }); // full training: f32
+ * const ids = model.tokenizer!.encode(await Deno.readTextFile(`${DEFAULT_MODEL_DIR}/calibration.txt`));
+ * const opts = { steps: 2, batch: 2, seqLen: 32, lr: 1e-4, evalWindows: 1 };
+ * const r = await train(model, ids.slice(0, 2000), ids.slice(2000, 2400), opts);
+ * assert.equal(r.tokensSeen, 2 * 2 * 32);
+ * model.destroy();
  * ```
  */
 export async function train(

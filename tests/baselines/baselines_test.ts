@@ -17,7 +17,7 @@ import {
   refMeanNll,
   refShortGptOrder,
   refSleb,
-} from "../ref/baselines.ts";
+} from "../../ref/baselines.ts";
 import { writeTinyModel } from "../fixtures.ts";
 import { assertClose, GPU_TEST, rng, testGpuF32 } from "../util.ts";
 

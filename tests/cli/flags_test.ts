@@ -19,8 +19,8 @@ import {
   TUNE_COMMAND,
 } from "../../src/cli/commands.ts";
 import { parsePruneArgs, PRUNE_COMMAND } from "../../src/prune/flags.ts";
-import { EVAL_COMMAND } from "../../src/eval/cli.ts";
-import { COMPARE_COMMAND } from "../../src/compare/args.ts";
+import { EVAL_COMMAND } from "../../src/cli/eval.ts";
+import { COMPARE_COMMAND } from "../../src/cli/compare.ts";
 
 const COMMANDS: CommandSpec[] = [
   PRUNE_COMMAND,

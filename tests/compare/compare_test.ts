@@ -1,6 +1,6 @@
 import { deepStrictEqual as assertEquals, match, ok } from "node:assert";
 import { join } from "node:path";
-import { parseCompareArgs } from "../../src/compare/args.ts";
+import { parseCompareArgs } from "../../src/cli/compare.ts";
 import { logMatches, runCompare, splitText } from "../../src/compare/run.ts";
 import { ToolkitError } from "../../src/errors.ts";
 import { writeTinyEvalModel } from "../eval/helpers.ts";

@@ -19,7 +19,7 @@ import { loadModel } from "../../src/model/model.ts";
 import { generate } from "../../src/model/generate.ts";
 import { perplexity } from "../../src/eval/perplexity.ts";
 import { encodePair, loglikelihoodTokens } from "../../src/eval/loglikelihood.ts";
-import { refForward } from "../ref/forward.ts";
+import { refForward } from "../../ref/forward.ts";
 import { sharedModelDir, writeTinyModel } from "../fixtures.ts";
 import { writeTinyTokenizer } from "../export/helpers.ts";
 import { GPU_TEST, rng, testGpuF32 } from "../util.ts";

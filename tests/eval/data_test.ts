@@ -6,7 +6,7 @@ import {
   readChoiceFile,
   readLambada,
   readWinogrande,
-} from "../../src/data/bench.ts";
+} from "../../src/data/zeroshot_files.ts";
 import { wikitextRows, wikitextText } from "../../src/data/corpus.ts";
 import { ToolkitError } from "../../src/errors.ts";
 

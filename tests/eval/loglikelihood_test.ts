@@ -11,9 +11,9 @@ import {
 } from "../../src/eval/loglikelihood.ts";
 import { evaluateDocs } from "../../src/eval/zeroshot.ts";
 import { TASKS } from "../../src/eval/tasks.ts";
-import { scoreChoices } from "../../src/eval/metrics.ts";
+import { scoreChoices } from "../../src/eval/accuracy.ts";
 import { loadModel } from "../../src/model/model.ts";
-import { refLoglikelihood } from "../ref/eval.ts";
+import { refLoglikelihood } from "../../ref/eval.ts";
 import { GPU_TEST, rng, testGpuF32 } from "../util.ts";
 import { writeTinyData, writeTinyEvalModel } from "./helpers.ts";
 import { join } from "node:path";

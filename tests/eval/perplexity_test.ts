@@ -2,7 +2,7 @@
 import { deepStrictEqual as assertEquals, ok, rejects, throws } from "node:assert";
 import { perplexity, perplexityWindows } from "../../src/eval/perplexity.ts";
 import { loadModel } from "../../src/model/model.ts";
-import { refPerplexity } from "../ref/eval.ts";
+import { refPerplexity } from "../../ref/eval.ts";
 import { GPU_TEST, rng, testGpuF32 } from "../util.ts";
 import { writeTinyEvalModel } from "./helpers.ts";
 

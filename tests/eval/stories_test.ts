@@ -9,7 +9,7 @@ import { readConfig } from "../../src/model/config.ts";
 import { loadModel, readHostWeights } from "../../src/model/model.ts";
 import { openCheckpoint } from "../../src/model/safetensors.ts";
 import { sharedModelDir } from "../fixtures.ts";
-import { refLoglikelihood, refPerplexity } from "../ref/eval.ts";
+import { refLoglikelihood, refPerplexity } from "../../ref/eval.ts";
 import { GPU_TEST, testGpuF32 } from "../util.ts";
 
 const dir = await sharedModelDir();

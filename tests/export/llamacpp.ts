@@ -1,12 +1,15 @@
 /**
- * Test-side client of src/engines/llamacpp_child.mjs: llama.cpp (npm node-llama-cpp 3.21.1) in a
- * `node` child process, one JSON line per request. When the package is not installed the tests
- * that need it are skipped with a message, or fail when env REQUIRE_LLAMACPP=1 (CI).
+ * Test-side client of src/engines/llamacpp_server.mjs, the engine's own llama.cpp child (npm
+ * node-llama-cpp 3.21.1 in a `node` process, one JSON line per request). When the package is not
+ * installed the tests that need it are skipped with a message, or fail when env
+ * REQUIRE_LLAMACPP=1 (CI).
  */
-import { fileURLToPath as fromFileUrl } from "node:url";
+import { fileURLToPath as fromFileUrl, pathToFileURL } from "node:url";
+import { JsonLineChild } from "../../src/engines/child.ts";
+import { locateNodeLlamaCpp } from "../../src/engines/llamacpp.ts";
 
 const ROOT = fromFileUrl(new URL("../../", import.meta.url));
-const CHILD = fromFileUrl(new URL("../../src/engines/llamacpp_child.mjs", import.meta.url));
+const SERVER = fromFileUrl(new URL("../../src/engines/llamacpp_server.mjs", import.meta.url));
 
 /** Why llama.cpp cannot run here, or undefined when it can. */
 export async function llamaCppUnavailable(): Promise<string | undefined> {
@@ -46,15 +49,10 @@ export async function skipWithoutLlamaCpp(what: string): Promise<boolean> {
 
 /** A llama.cpp child process with one model loaded. */
 export class LlamaCppChild {
-  readonly #proc: Deno.ChildProcess;
-  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
-  readonly #lines: AsyncIterator<string>;
-  #id = 0;
+  readonly #child: JsonLineChild;
 
-  private constructor(proc: Deno.ChildProcess) {
-    this.#proc = proc;
-    this.#writer = proc.stdin.getWriter();
-    this.#lines = lines(proc.stdout)[Symbol.asyncIterator]();
+  private constructor(child: JsonLineChild) {
+    this.#child = child;
   }
 
   /** Starts a child and loads `model` (F32 KV cache, flash attention off, CPU). */
@@ -62,37 +60,25 @@ export class LlamaCppChild {
     model: string,
     options: { contextSize?: number; threads?: number } = {},
   ): Promise<LlamaCppChild> {
-    const proc = new Deno.Command("node", {
-      args: [CHILD],
-      cwd: ROOT,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
-    const c = new LlamaCppChild(proc);
-    await c.request("load", { model, ...options });
+    const found = locateNodeLlamaCpp();
+    if ("error" in found) throw new Error(found.error);
+    const child = new JsonLineChild("node", [SERVER, pathToFileURL(found.entry).href], {
+      label: "llama.cpp child",
+    });
+    const c = new LlamaCppChild(child);
+    try {
+      await c.request("load", { model, ...options });
+    } catch (e) {
+      await child.close().catch(() => {});
+      throw e;
+    }
     return c;
   }
 
-  /** Sends one request and waits for its reply. */
-  async request<T>(op: string, args: Record<string, unknown> = {}): Promise<T> {
-    const id = ++this.#id;
-    await this.#writer.write(new TextEncoder().encode(JSON.stringify({ id, op, ...args }) + "\n"));
-    let reply: { id?: number; ok: boolean; result?: T; error?: string } | undefined;
-    while (reply?.id !== id) {
-      const next = await this.#lines.next();
-      if (next.done) {
-        const status = await this.#proc.status;
-        throw new Error(`llama.cpp child exited (code ${status.code}, signal ${status.signal})`);
-      }
-      try {
-        reply = JSON.parse(next.value);
-      } catch {
-        console.error(`llama.cpp child: ${next.value}`); // a stray log line
-      }
-    }
-    if (!reply.ok) throw new Error(`llama.cpp child: ${op}: ${reply.error}`);
-    return reply.result as T;
+  /** Sends one request and waits for its reply (`load`: 256 positions and 1 thread by default). */
+  request<T>(op: string, args: Record<string, unknown> = {}): Promise<T> {
+    const a = op === "load" ? { contextSize: 256, threads: 1, ...args } : args;
+    return this.#child.request<T>(op, a);
   }
 
   /** Token ids of `text` without BOS. */
@@ -100,37 +86,22 @@ export class LlamaCppChild {
     return this.request("tokenize", { text });
   }
 
-  /** log p(tokens[i] | tokens[<i]) for i = 1..n−1, and the argmax at each of those positions. */
-  logprobs(tokens: readonly number[]): Promise<{ logprobs: number[]; argmax: number[] }> {
-    return this.request("logprobs", { tokens });
+  /** log p(tokens[i] | tokens[<i]) for i = 1..n−1. */
+  async logprobs(tokens: readonly number[]): Promise<{ logprobs: number[] }> {
+    const positions = tokens.slice(1).map((_, i) => i);
+    const [r] = await this.request<{ logProbs: (number | null)[] }[]>("score", {
+      requests: [{ input: tokens, positions, targets: tokens.slice(1) }],
+    });
+    return { logprobs: r.logProbs.map((x) => x ?? -Infinity) }; // null: underflow
   }
 
-  /** `n` greedy tokens after `tokens`. */
+  /** `n` greedy tokens after `tokens` (an end-of-generation token does not stop it). */
   greedy(tokens: readonly number[], n: number): Promise<number[]> {
-    return this.request("greedy", { tokens, n });
+    return this.request("generate", { prompt: tokens, maxNewTokens: n, stopAtEos: false });
   }
 
   /** Closes the model and waits for the process to end. */
-  async close(): Promise<void> {
-    try {
-      await this.request("close");
-    } finally {
-      await this.#writer.close().catch(() => {});
-      await this.#proc.status;
-    }
-  }
-}
-
-async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  const dec = new TextDecoder();
-  let buf = "";
-  for await (const chunk of stream) {
-    buf += dec.decode(chunk, { stream: true });
-    let nl: number;
-    while ((nl = buf.indexOf("\n")) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      if (line.trim()) yield line;
-    }
+  close(): Promise<void> {
+    return this.#child.close(); // sends `close`, waits for the exit
   }
 }

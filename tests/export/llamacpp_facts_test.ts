@@ -23,7 +23,7 @@ import { loadModel, readHostWeights } from "../../src/model/model.ts";
 import { openCheckpoint } from "../../src/model/safetensors.ts";
 import { saveModel } from "../../src/model/save.ts";
 import { loadTokenizer } from "../../src/model/tokenizer.ts";
-import { refForward } from "../ref/forward.ts";
+import { refForward } from "../../ref/forward.ts";
 import { sharedModelDir } from "../fixtures.ts";
 import { GPU_TEST, testGpuF32 } from "../util.ts";
 import { maxAbsDiff, nextTokenLogprobs, tempDir } from "./helpers.ts";

@@ -15,7 +15,7 @@ import { type LlamaModel, loadModel, readHostWeights } from "../../src/model/mod
 import { openCheckpoint } from "../../src/model/safetensors.ts";
 import { saveModel } from "../../src/model/save.ts";
 import { loadTokenizer } from "../../src/model/tokenizer.ts";
-import { refForward, refGreedy } from "../ref/forward.ts";
+import { refForward, refGreedy } from "../../ref/forward.ts";
 import { sharedModelDir, writeTinyModel } from "../fixtures.ts";
 import { GPU_TEST, testGpuF32 } from "../util.ts";
 import { maxAbsDiff, nextTokenLogprobs, tempDir, writeTinyTokenizer } from "./helpers.ts";

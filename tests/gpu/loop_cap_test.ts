@@ -14,9 +14,9 @@ import {
 import { rmsnorm } from "../../src/kernels/rmsnorm.ts";
 import { argmax, logSoftmax, nll } from "../../src/kernels/softmax.ts";
 import { sum, sumRows, sumSquares, sumSquaresRows } from "../../src/kernels/reduce.ts";
-import { rmsnormRef } from "../ref/rmsnorm.ts";
-import { argmaxRef, logSoftmaxRef, nllRef } from "../ref/softmax.ts";
-import { sumRef, sumRowsRef, sumSquaresRowsRef, totalErrorBound } from "../ref/reduce.ts";
+import { rmsnormRef } from "../../ref/rmsnorm.ts";
+import { argmaxRef, logSoftmaxRef, nllRef } from "../../ref/softmax.ts";
+import { sumRef, sumRowsRef, sumSquaresRowsRef, totalErrorBound } from "../../ref/reduce.ts";
 import { assertClose, GPU_TEST, randn, testGpu, testGpuF32 } from "../util.ts";
 
 Deno.test({

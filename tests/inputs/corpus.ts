@@ -17,7 +17,7 @@ import { openCheckpoint, openSafetensors, writeSafetensors } from "../../src/mod
 import { loadTokenizer } from "../../src/model/tokenizer.ts";
 import { calibrationFromFile } from "../../src/sprint/calibration.ts";
 import { readLatencyTable } from "../../src/sprint/latency.ts";
-import { readChoiceFile, readHellaswag } from "../../src/data/bench.ts";
+import { readChoiceFile, readHellaswag } from "../../src/data/zeroshot_files.ts";
 import { readPlainText, readWikitext2 } from "../../src/data/corpus.ts";
 import { testGpuF32 } from "../util.ts";
 import { writeTinyData, writeTinyEvalModel } from "../eval/helpers.ts";

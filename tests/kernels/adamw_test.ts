@@ -1,5 +1,5 @@
 import { adamwStep, gradNormClip } from "../../src/train/kernels/adamw.ts";
-import { adamwRef, clipRef } from "../ref/adamw.ts";
+import { adamwRef, clipRef } from "../../ref/adamw.ts";
 import { assertClose, GPU_TEST, randn, testGpuF32 } from "../util.ts";
 
 // Tolerance: parameters after 3 steps within 1e-6 + 1e-5·|ref| of the f64 PyTorch-semantics

@@ -3,7 +3,7 @@ import {
   attentionForwardTrain,
   type TrainAttentionOptions,
 } from "../../src/train/kernels/attention_backward.ts";
-import { attentionBackwardRef, attentionForwardRef } from "../ref/backward.ts";
+import { attentionBackwardRef, attentionForwardRef } from "../../ref/backward.ts";
 import { assertClose, F32_TOL, GPU_TEST, randn, testGpuF32 } from "../util.ts";
 
 // Tolerance against the f64 reference: F32_TOL (1e-5 + 1e-4·|ref|) for the output, the LSE and

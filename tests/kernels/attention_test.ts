@@ -1,5 +1,5 @@
 import { appendKv, attention } from "../../src/kernels/attention.ts";
-import { appendRef, attentionRef } from "../ref/attention.ts";
+import { appendRef, attentionRef } from "../../ref/attention.ts";
 import { assertClose, GPU_TEST, randn, testGpu } from "../util.ts";
 
 // Tolerance: the F32_TOL default of assertClose, |gpu − ref| ≤ 1e-5 + 1e-4·|ref|, against the f64

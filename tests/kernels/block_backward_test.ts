@@ -4,7 +4,7 @@
  * causal GQA attention → o_proj + residual → RMSNorm → SwiGLU MLP + residual → final RMSNorm →
  * LM head → cross-entropy with an ignored target), computed on the GPU by chaining the forward
  * kernels and the backward kernels, against central finite differences of the f64 reference
- * forward (tests/ref/forward.ts: refForward = refEmbed + refSublayer + refHead) on random entries
+ * forward (ref/forward.ts: refForward = refEmbed + refSublayer + refHead) on random entries
  * of every parameter tensor.
  */
 import type { ModelConfig } from "../../src/model/config.ts";
@@ -28,7 +28,7 @@ import {
 import { rmsnormBackward } from "../../src/train/kernels/rmsnorm_backward.ts";
 import { ropeBackward } from "../../src/train/kernels/rope_backward.ts";
 import { swigluBackward } from "../../src/train/kernels/swiglu_backward.ts";
-import { refForward, type RefWeights } from "../ref/forward.ts";
+import { refForward, type RefWeights } from "../../ref/forward.ts";
 import { F32_TOL, GPU_TEST, randn, rng, testGpuF32 } from "../util.ts";
 
 // Sizes: none a multiple of the kernels' 16-wide tiles (D = 20, F = 28, V = 36), GQA ratio 2,

@@ -1,5 +1,5 @@
 import { crossEntropy, IGNORE_TARGET } from "../../src/train/kernels/cross_entropy.ts";
-import { crossEntropyRef } from "../ref/backward.ts";
+import { crossEntropyRef } from "../../ref/backward.ts";
 import { assertClose, F32_TOL, GPU_TEST, randn, rng, testGpuF32 } from "../util.ts";
 
 // Tolerance: F32_TOL on dLogits (softmax·scale − onehot·scale in f32); losses: atol 1e-5 +

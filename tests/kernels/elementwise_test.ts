@@ -1,5 +1,5 @@
 import { add, addInto, swiglu } from "../../src/kernels/elementwise.ts";
-import { addRef, swigluRef } from "../ref/elementwise.ts";
+import { addRef, swigluRef } from "../../ref/elementwise.ts";
 import { assertClose, assertThrows, GPU_TEST, randn, testGpuF32 } from "../util.ts";
 
 // [M, F]: sizes not multiples of 4 or of the 256-wide workgroup, single elements, many rows.
@@ -124,7 +124,7 @@ Deno.test({
   ...GPU_TEST,
   async fn() {
     const { sub } = await import("../../src/kernels/elementwise.ts");
-    const { subRef } = await import("../ref/elementwise.ts");
+    const { subRef } = await import("../../ref/elementwise.ts");
     const gpu = await testGpuF32();
     for (const [m, f] of [[1, 1], [3, 33], [7, 1001], [4, 64]]) {
       const a = randn(m * f, 31 + f, 3);

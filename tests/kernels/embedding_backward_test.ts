@@ -3,7 +3,7 @@ import {
   embeddingBackward,
   planEmbeddingBackward,
 } from "../../src/train/kernels/embedding_backward.ts";
-import { embeddingBackwardRef } from "../ref/backward.ts";
+import { embeddingBackwardRef } from "../../ref/backward.ts";
 import { assertClose, assertThrows, F32_TOL, GPU_TEST, randn, rng, testGpuF32 } from "../util.ts";
 
 // Tolerance: F32_TOL; each element sums the rows of one id in f32 (≤ 300 terms here).

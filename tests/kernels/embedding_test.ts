@@ -1,5 +1,5 @@
 import { embedding } from "../../src/kernels/embedding.ts";
-import { embeddingRef } from "../ref/embedding.ts";
+import { embeddingRef } from "../../ref/embedding.ts";
 import {
   assertClose,
   assertThrows,

@@ -1,6 +1,6 @@
 import { gemv } from "../../src/kernels/gemv.ts";
 import { packLinear } from "../../src/kernels/matmul.ts";
-import { gemvRef } from "../ref/gemv.ts";
+import { gemvRef } from "../../ref/gemv.ts";
 import { assertClose, assertThrows, GPU_TEST, randn, roundF16, testGpu } from "../util.ts";
 
 // Odd shapes: N not a multiple of the 16 columns per invocation or of 128 per workgroup, K a

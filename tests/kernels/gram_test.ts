@@ -1,5 +1,5 @@
 import { columnSumSquares, GRAM_CHUNK_ROWS, gramAccumulate } from "../../src/kernels/gram.ts";
-import { columnSumSquaresRef, gramRef } from "../ref/gram.ts";
+import { columnSumSquaresRef, gramRef } from "../../ref/gram.ts";
 import { assertClose, assertThrows, GPU_TEST, randn, rng, testGpuF32 } from "../util.ts";
 
 /**

@@ -8,7 +8,7 @@ import {
   linearGradTensors,
   NT_CHUNK_COLUMNS,
 } from "../../src/train/kernels/linear_backward.ts";
-import { linearBackwardRef } from "../ref/backward.ts";
+import { linearBackwardRef } from "../../ref/backward.ts";
 import {
   assertClose,
   assertThrows,

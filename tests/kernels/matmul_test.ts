@@ -1,5 +1,5 @@
 import { matmul, packLinear, packWeightHost, unpackWeightHost } from "../../src/kernels/matmul.ts";
-import { linearRef } from "../ref/matmul.ts";
+import { linearRef } from "../../ref/matmul.ts";
 import { assertClose, GPU_TEST, randn, roundF16, testGpu, testGpuF32 } from "../util.ts";
 
 // Odd shapes: M not a multiple of the 32/8/4-row blocks, N not a multiple of 16, K not of 4,

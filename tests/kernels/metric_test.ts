@@ -1,5 +1,5 @@
 /**
- * Metric kernels against the f64 reference (tests/ref/metric.ts). Tolerance: every score within
+ * Metric kernels against the f64 reference (ref/metric.ts). Tolerance: every score within
  * rtol 1e-4 of the reference (|gpu − ref| ≤ 1e-4·|ref|, atol 0); row statistics within
  * atol 1e-5 + rtol 1e-4. Test activations are C = 0.8·O + 0.5·noise, so cos distances are
  * ≈ 0.15 per row, far from the cancellation regime in which no f32 computation could meet a
@@ -13,7 +13,7 @@ import {
   type MetricShape,
   metricStatsRows,
 } from "../../src/kernels/metric.ts";
-import { metricRef, metricRowStatsRef } from "../ref/metric.ts";
+import { metricRef, metricRowStatsRef } from "../../ref/metric.ts";
 import { assertClose, assertThrows, GPU_TEST, randn, testGpuF32 } from "../util.ts";
 
 /** Score tolerance: relative 1e-4 of each score. */

@@ -1,5 +1,5 @@
 import { sum, sumRows, sumSquares, sumSquaresRows } from "../../src/kernels/reduce.ts";
-import { sumRef, sumRowsRef, sumSquaresRowsRef, totalErrorBound } from "../ref/reduce.ts";
+import { sumRef, sumRowsRef, sumSquaresRowsRef, totalErrorBound } from "../../ref/reduce.ts";
 import { assertClose, assertThrows, GPU_TEST, randn, testGpuF32 } from "../util.ts";
 
 /** Checks a GPU total against the f64 reference within {@link totalErrorBound}. */

@@ -1,5 +1,5 @@
 /**
- * The analytic f64 reference gradients (tests/ref/backward.ts) against central finite
+ * The analytic f64 reference gradients (ref/backward.ts) against central finite
  * differences of the f64 forward references, on tiny odd shapes and every entry: the kernel tests
  * compare against these, so they must be right independently. CPU only.
  *
@@ -7,7 +7,7 @@
  * the analytic dL/dθ with (L(θ + h) − L(θ − h)) / 2h, h = 1e-5: agreement to 1e-7 absolute +
  * 1e-6 relative (the difference quotient's own error is ≈ h² + 1e-16/h ≈ 1e-10).
  */
-import { attentionRef } from "../ref/attention.ts";
+import { attentionRef } from "../../ref/attention.ts";
 import {
   attentionBackwardRef,
   attentionForwardRef,
@@ -17,12 +17,12 @@ import {
   rmsnormBackwardRef,
   ropeBackwardRef,
   swigluBackwardRef,
-} from "../ref/backward.ts";
-import { embeddingRef } from "../ref/embedding.ts";
-import { swigluRef } from "../ref/elementwise.ts";
-import { linearRef } from "../ref/matmul.ts";
-import { rmsnormRef } from "../ref/rmsnorm.ts";
-import { invFreqRef, ropeRef } from "../ref/rope.ts";
+} from "../../ref/backward.ts";
+import { embeddingRef } from "../../ref/embedding.ts";
+import { swigluRef } from "../../ref/elementwise.ts";
+import { linearRef } from "../../ref/matmul.ts";
+import { rmsnormRef } from "../../ref/rmsnorm.ts";
+import { invFreqRef, ropeRef } from "../../ref/rope.ts";
 import { assertClose, randn } from "../util.ts";
 
 const TOL = { atol: 1e-7, rtol: 1e-6 } as const;

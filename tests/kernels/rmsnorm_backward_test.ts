@@ -1,5 +1,5 @@
 import { rmsnormBackward } from "../../src/train/kernels/rmsnorm_backward.ts";
-import { rmsnormBackwardRef } from "../ref/backward.ts";
+import { rmsnormBackwardRef } from "../../ref/backward.ts";
 import { assertClose, F32_TOL, GPU_TEST, randn, roundF16, testGpu, testGpuF32 } from "../util.ts";
 
 // Tolerance: F32_TOL (1e-5 + 1e-4·|ref|) for dx (two f32 row reductions of ≤ 1001 terms);

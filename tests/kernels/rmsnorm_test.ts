@@ -1,5 +1,5 @@
 import { rmsnorm } from "../../src/kernels/rmsnorm.ts";
-import { rmsnormRef } from "../ref/rmsnorm.ts";
+import { rmsnormRef } from "../../ref/rmsnorm.ts";
 import {
   assertClose,
   assertThrows,

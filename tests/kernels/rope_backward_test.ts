@@ -1,6 +1,6 @@
 import { rope, ropeTable } from "../../src/kernels/rope.ts";
 import { ropeBackward } from "../../src/train/kernels/rope_backward.ts";
-import { ropeBackwardRef } from "../ref/backward.ts";
+import { ropeBackwardRef } from "../../ref/backward.ts";
 import { assertClose, F32_TOL, GPU_TEST, randn, testGpuF32 } from "../util.ts";
 
 // Tolerance: F32_TOL; each output is two products with the f32-rounded table (≈ 6e-8 relative

@@ -5,8 +5,8 @@ import {
   type RopeScaling,
   ropeTable,
 } from "../../src/kernels/rope.ts";
-import { appendRef } from "../ref/attention.ts";
-import { invFreqRef, ropeRef, type RopeScalingRef } from "../ref/rope.ts";
+import { appendRef } from "../../ref/attention.ts";
+import { invFreqRef, ropeRef, type RopeScalingRef } from "../../ref/rope.ts";
 import { assertClose, GPU_TEST, randn, testGpu } from "../util.ts";
 
 // Tolerance: the F32_TOL default of assertClose, |gpu − ref| ≤ 1e-5 + 1e-4·|ref|, against the f64

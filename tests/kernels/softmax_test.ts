@@ -1,5 +1,5 @@
 import { argmax, logSoftmax, nll } from "../../src/kernels/softmax.ts";
-import { argmaxRef, logSoftmaxRef, nllRef } from "../ref/softmax.ts";
+import { argmaxRef, logSoftmaxRef, nllRef } from "../../ref/softmax.ts";
 import { assertClose, assertThrows, GPU_TEST, randn, rng, testGpuF32 } from "../util.ts";
 
 function assertEqualIds(actual: ArrayLike<number>, expected: ArrayLike<number>, label: string) {

@@ -1,5 +1,5 @@
 import { swigluBackward } from "../../src/train/kernels/swiglu_backward.ts";
-import { swigluBackwardRef } from "../ref/backward.ts";
+import { swigluBackwardRef } from "../../ref/backward.ts";
 import { assertClose, F32_TOL, GPU_TEST, randn, testGpuF32 } from "../util.ts";
 
 // Tolerance: F32_TOL; a handful of f32 operations per element (exp, one division).

@@ -1,6 +1,6 @@
 import { loadModel } from "../../src/model/model.ts";
 import { KvCache, recordForward } from "../../src/model/forward.ts";
-import { refForward } from "../ref/forward.ts";
+import { refForward } from "../../ref/forward.ts";
 import { writeTinyModel } from "../fixtures.ts";
 import { assertClose, GPU_TEST, testGpuF32 } from "../util.ts";
 

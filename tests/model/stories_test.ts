@@ -4,7 +4,7 @@ import { generate } from "../../src/model/generate.ts";
 import { readHostWeights } from "../../src/model/model.ts";
 import { readConfig } from "../../src/model/config.ts";
 import { openCheckpoint } from "../../src/model/safetensors.ts";
-import { refForward, refGreedy } from "../ref/forward.ts";
+import { refForward, refGreedy } from "../../ref/forward.ts";
 import { sharedModelDir } from "../fixtures.ts";
 import { assertClose, GPU_TEST, testGpu, testGpuF32 } from "../util.ts";
 import { deepStrictEqual as assertEquals, match as assertMatch } from "node:assert";

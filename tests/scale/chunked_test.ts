@@ -22,10 +22,10 @@ import {
 import { saveModel } from "../../src/model/save.ts";
 import { sprint } from "../../src/sprint/sprint.ts";
 import { sampleCalibration } from "../../src/sprint/calibration.ts";
-import { refSprintStep } from "../ref/sprint.ts";
-import { embeddingRef } from "../ref/embedding.ts";
-import { refForward } from "../ref/forward.ts";
-import { linearRef } from "../ref/matmul.ts";
+import { refSprintStep } from "../../ref/sprint.ts";
+import { embeddingRef } from "../../ref/embedding.ts";
+import { refForward } from "../../ref/forward.ts";
+import { linearRef } from "../../ref/matmul.ts";
 import { tinyConfigJson, writeTinyModel } from "../fixtures.ts";
 import { assertClose, GPU_TEST, randn, rng, roundF16, testGpu, testGpuF32 } from "../util.ts";
 

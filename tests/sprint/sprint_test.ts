@@ -5,7 +5,7 @@ import { recordForward } from "../../src/model/forward.ts";
 import { sprint, type SprintOptions, type SprintState } from "../../src/sprint/sprint.ts";
 import { sampleCalibration } from "../../src/sprint/calibration.ts";
 import { replayLog, writePruneLog } from "../../src/sprint/log.ts";
-import { refSprintStep } from "../ref/sprint.ts";
+import { refSprintStep } from "../../ref/sprint.ts";
 import { writeTinyModel } from "../fixtures.ts";
 import { assertClose, GPU_TEST, rng, testGpuF32 } from "../util.ts";
 

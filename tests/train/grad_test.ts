@@ -1,7 +1,7 @@
 import { loadModel } from "../../src/model/model.ts";
 import { allocGrads, recordLossAndGrads, zeroGrads } from "../../src/train/grad.ts";
 import { packedShape } from "../../src/kernels/matmul.ts";
-import { refMeanNll } from "../ref/forward.ts";
+import { refMeanNll } from "../../ref/forward.ts";
 import { writeTinyModel } from "../fixtures.ts";
 import { GPU_TEST, testGpuF32 } from "../util.ts";
 

@@ -1,11 +1,11 @@
 import { throws } from "node:assert";
 import { loadModel } from "../../src/model/model.ts";
 import { recordForward } from "../../src/model/forward.ts";
-import { createLora, loraTune, mergeLora } from "../../src/train/lora.ts";
+import { createLora, loraFineTune, mergeLora } from "../../src/train/lora.ts";
 import { recordLossAndGrads, zeroGrads } from "../../src/train/grad.ts";
 import { linearGradTensors } from "../../src/train/kernels/linear_backward.ts";
 import { packedShape, unpackWeightHost } from "../../src/kernels/matmul.ts";
-import { refMeanNll } from "../ref/forward.ts";
+import { refMeanNll } from "../../ref/forward.ts";
 import { writeTinyModel } from "../fixtures.ts";
 import { assertClose, GPU_TEST, randn, testGpuF32 } from "../util.ts";
 
@@ -132,7 +132,7 @@ Deno.test({
       );
       throws(() => createLora(model, { rank: 30 }), /--rank: 30 exceeds/);
       const text = Array.from({ length: 3000 }, (_, i) => (i * 7) % config.vocabSize);
-      const r = await loraTune(model, text, text.slice(0, 256), { rank: 4, alpha: 8 }, {
+      const r = await loraFineTune(model, text, text.slice(0, 256), { rank: 4, alpha: 8 }, {
         steps: 30,
         batch: 4,
         seqLen: 16,

@@ -76,8 +76,18 @@ export interface AdamWState {
  *
  * @example
  * ```ts
- * const clip = gradNormClip(rec, grads, 1.0);
- * for (const s of states) adamwStep(rec, s, { lr: 3e-4, step: t, weightDecay: 0.1, clip });
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { adamwStep, gradNormClip } from "@sprint-wgpu/toolkit/train";
+ * const gpu = await getGpu();
+ * const f32 = (...v: number[]) => gpu.tensor([v.length], "f32", new Float32Array(v));
+ * const state = { param: f32(1), grad: f32(0.5), m: f32(0), v: f32(0) };
+ * gpu.run((rec) => {
+ *   const clip = gradNormClip(rec, [state.grad], 1.0); // norm 0.5: factor 1
+ *   adamwStep(rec, state, { lr: 0.1, step: 1, weightDecay: 0, clip });
+ * });
+ * const [p] = await state.param.read(); // first step: p − lr·sign(g)
+ * assert.ok(Math.abs(p - 0.9) < 1e-5);
  * ```
  */
 export function adamwStep(rec: Recorder, state: AdamWState, options: AdamWOptions): void {
@@ -140,7 +150,15 @@ export interface GradNormOptions {
  *
  * @example
  * ```ts
- * const clip = gradNormClip(rec, states.map((s) => s.grad), 1.0);
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { gradNormClip } from "@sprint-wgpu/toolkit/train";
+ * const gpu = await getGpu();
+ * const g1 = gpu.tensor([1], "f32", new Float32Array([3]));
+ * const g2 = gpu.tensor([1], "f32", new Float32Array([4]));
+ * const clip = gpu.run((rec) => gradNormClip(rec, [g1, g2], 1.0));
+ * const [norm, factor] = await clip.read();
+ * assert.ok(norm === 5 && Math.abs(factor - 1 / 5) < 1e-6); // [norm, min(1, max/norm)]
  * ```
  */
 export function gradNormClip(

@@ -109,9 +109,17 @@ export interface AttentionForwardTrainOptions extends TrainAttentionOptions {
  *
  * @example
  * ```ts
- * const { out, lse } = attentionForwardTrain(rec, q, k, v, {
- *   batch: 2, tokens: 256, heads: 8, kvHeads: 2, headDim: 64,
- * });
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { attentionForwardTrain } from "@sprint-wgpu/toolkit/train";
+ * const gpu = await getGpu();
+ * const q = gpu.tensor([1, 4], "f32", new Float32Array([1, 0, 0, 0])); // 1 token, 1 head of 4
+ * const k = gpu.tensor([1, 4], "f32", new Float32Array([2, 0, 0, 0]));
+ * const v = gpu.tensor([1, 4], "f32", new Float32Array([1, 2, 3, 4]));
+ * const shape = { batch: 1, tokens: 1, heads: 1, kvHeads: 1, headDim: 4 };
+ * const { out, lse } = gpu.run((rec) => attentionForwardTrain(rec, q, k, v, shape));
+ * assert.deepEqual([...await out.read()], [1, 2, 3, 4]); // one position: its value
+ * assert.ok(Math.abs((await lse.read())[0] - Math.LOG2E) < 1e-6); // log2 Σ exp(q·k/√4) = log2 e
  * ```
  */
 export function attentionForwardTrain(
@@ -168,7 +176,20 @@ export interface AttentionBackwardOptions extends TrainAttentionOptions {
  *
  * @example
  * ```ts
- * const { dq, dk, dv } = attentionBackward(rec, q, k, v, out, lse, dAttn, shape);
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { attentionBackward, attentionForwardTrain } from "@sprint-wgpu/toolkit/train";
+ * const gpu = await getGpu();
+ * const t = (...x: number[]) => gpu.tensor([1, 4], "f32", new Float32Array(x));
+ * const [q, k, v] = [t(1, 0, 0, 0), t(2, 0, 0, 0), t(1, 2, 3, 4)];
+ * const shape = { batch: 1, tokens: 1, heads: 1, kvHeads: 1, headDim: 4 };
+ * const dOut = t(1, 1, 1, 1);
+ * const { dq, dv } = gpu.run((rec) => {
+ *   const { out, lse } = attentionForwardTrain(rec, q, k, v, shape);
+ *   return attentionBackward(rec, q, k, v, out, lse, dOut, shape);
+ * });
+ * assert.deepEqual([...await dv.read()], [1, 1, 1, 1]); // one key: dV = dOut, dQ = 0
+ * assert.deepEqual([...await dq.read()], [0, 0, 0, 0]);
  * ```
  */
 export function attentionBackward(

@@ -31,25 +31,13 @@ export function checkDistinct(fn: string, tensors: Record<string, Tensor | undef
   }
 }
 
-const scratch = new WeakMap<Gpu, Map<string, Tensor>>();
-
 /**
- * A per-device f32 scratch tensor named `key` of at least `size` elements (grown, never shrunk).
- * Dispatches recorded into one recorder run in order, so successive kernels may reuse the same
- * scratch; a kernel must not hold on to one across calls that use the same key. A replaced
- * (smaller) buffer is left to the garbage collector rather than destroyed, since commands
- * recorded but not yet submitted may still refer to it.
+ * A per-device f32 scratch tensor named `key` of at least `size` elements (grown, never shrunk),
+ * held by the device's workspace. Dispatches recorded into one recorder run in order, so
+ * successive kernels may reuse the same scratch; a kernel must not hold on to one across calls
+ * that use the same key. A replaced (smaller) buffer is retired, not destroyed, since commands
+ * recorded but not yet submitted may still refer to it (see `Workspace.trim`).
  */
 export function scratchF32(gpu: Gpu, key: string, size: number): Tensor {
-  let m = scratch.get(gpu);
-  if (!m) {
-    m = new Map();
-    scratch.set(gpu, m);
-  }
-  let t = m.get(key);
-  if (!t || t.size < size) {
-    t = gpu.tensor([Math.max(size, 1)], "f32");
-    m.set(key, t);
-  }
-  return t;
+  return gpu.workspace.atLeast(`train.${key}`, size);
 }

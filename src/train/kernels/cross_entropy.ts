@@ -72,8 +72,15 @@ export interface CrossEntropyResult {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { crossEntropy } from "@sprint-wgpu/toolkit/train";
+ * const gpu = await getGpu();
+ * const logits = gpu.tensor([1, 2], "f32", new Float32Array([0, 0]));
  * const loss = gpu.tensor([1], "f32");
- * const { dLogits } = crossEntropy(rec, logits, targets, { inPlace: true, loss });
+ * const { dLogits } = gpu.run((rec) => crossEntropy(rec, logits, [0], { inPlace: true, loss }));
+ * assert.ok(Math.abs((await loss.read())[0] - Math.LN2) < 1e-6);
+ * assert.deepEqual([...await dLogits.read()], [-0.5, 0.5]); // softmax − one-hot
  * ```
  */
 export function crossEntropy(

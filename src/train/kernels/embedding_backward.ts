@@ -101,7 +101,12 @@ export function buildEmbeddingCsr(
  *
  * @example
  * ```ts
- * const plan = planEmbeddingBackward(gpu, batchIds, cfg.vocabSize);
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { planEmbeddingBackward } from "@sprint-wgpu/toolkit/train";
+ * const gpu = await getGpu();
+ * const plan = planEmbeddingBackward(gpu, [1, 1, 0], 4); // rows by token, built once per batch
+ * assert.ok(plan !== undefined);
  * ```
  */
 export function planEmbeddingBackward(
@@ -131,7 +136,15 @@ export interface EmbeddingBackwardOptions {
  *
  * @example
  * ```ts
- * embeddingBackward(rec, plan, dh, dEmbed, { accumulate: true });
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { embeddingBackward, planEmbeddingBackward } from "@sprint-wgpu/toolkit/train";
+ * const gpu = await getGpu();
+ * const plan = planEmbeddingBackward(gpu, [1, 1, 0], 4);
+ * const dh = gpu.tensor([3, 1], "f32", new Float32Array([1, 2, 3]));
+ * const dEmbed = gpu.tensor([4, 1], "f32");
+ * gpu.run((rec) => embeddingBackward(rec, plan, dh, dEmbed, { accumulate: true }));
+ * assert.deepEqual([...await dEmbed.read()], [3, 3, 0, 0]); // row t sums the positions of t
  * ```
  */
 export function embeddingBackward(

@@ -68,7 +68,14 @@ export interface LinearGrad {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { packLinear } from "@sprint-wgpu/toolkit/kernels";
+ * import { linearGradTensors } from "@sprint-wgpu/toolkit/train";
+ * const gpu = await getGpu();
+ * const lin = packLinear(gpu, new Float32Array(6), 2, 3, { dtype: "f32" });
  * const grad = linearGradTensors(gpu, lin);
+ * assert.deepEqual(grad.weight.shape, lin.weight.shape); // the packed layout
  * ```
  */
 export function linearGradTensors(gpu: Gpu, lin: Linear): LinearGrad {
@@ -93,8 +100,15 @@ export interface LinearInputGradOptions {
  *
  * @example
  * ```ts
- * const dx = linearBackwardInput(rec, dq, wq);                          // dXn = dQ·Wq
- * linearBackwardInput(rec, dk, wk, { out: dx, accumulate: true });      // dXn += dK·Wk
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { packLinear } from "@sprint-wgpu/toolkit/kernels";
+ * import { linearBackwardInput } from "@sprint-wgpu/toolkit/train";
+ * const gpu = await getGpu();
+ * const w = packLinear(gpu, new Float32Array([1, 2, 3, 4]), 2, 2, { dtype: "f32" }); // W [out, in]
+ * const dy = gpu.tensor([1, 2], "f32", new Float32Array([1, 2]));
+ * const dx = gpu.run((rec) => linearBackwardInput(rec, dy, w)); // dX = dY·W
+ * assert.deepEqual([...await dx.read()], [7, 10]);
  * ```
  */
 export function linearBackwardInput(
@@ -169,7 +183,18 @@ function rowsOf(fn: string, t: Tensor, cols: number, name: string): number {
  *
  * @example
  * ```ts
- * linearBackwardWeight(rec, xn, dq, grad.weight, { inFeatures: d, outFeatures: h * hd });
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { packLinear, unpackWeightHost } from "@sprint-wgpu/toolkit/kernels";
+ * import { linearBackwardWeight, linearGradTensors } from "@sprint-wgpu/toolkit/train";
+ * const gpu = await getGpu();
+ * const lin = packLinear(gpu, new Float32Array(2), 1, 2, { dtype: "f32" }); // out 1, in 2
+ * const grad = linearGradTensors(gpu, lin);
+ * const x = gpu.tensor([1, 2], "f32", new Float32Array([2, 3]));
+ * const dy = gpu.tensor([1, 1], "f32", new Float32Array([10]));
+ * gpu.run((rec) => linearBackwardWeight(rec, x, dy, grad.weight, { inFeatures: 2, outFeatures: 1 }));
+ * const dw = unpackWeightHost(await grad.weight.read(), 1, 2); // dW = dYᵀ·X, HF layout
+ * assert.deepEqual([...dw], [20, 30]);
  * ```
  */
 export function linearBackwardWeight(
@@ -211,7 +236,14 @@ export function linearBackwardWeight(
  *
  * @example
  * ```ts
- * linearBackwardBias(rec, dq, grad.bias!, { accumulate: true });
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { linearBackwardBias } from "@sprint-wgpu/toolkit/train";
+ * const gpu = await getGpu();
+ * const dy = gpu.tensor([2, 2], "f32", new Float32Array([1, 2, 3, 4]));
+ * const db = gpu.tensor([2], "f32");
+ * gpu.run((rec) => linearBackwardBias(rec, dy, db, { accumulate: true })); // db += Σ_rows dY
+ * assert.deepEqual([...await db.read()], [4, 6]);
  * ```
  */
 export function linearBackwardBias(
@@ -264,8 +296,17 @@ export interface LinearBackwardOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { packLinear } from "@sprint-wgpu/toolkit/kernels";
+ * import { linearBackward, linearGradTensors } from "@sprint-wgpu/toolkit/train";
+ * const gpu = await getGpu();
+ * const wo = packLinear(gpu, new Float32Array([1, 2, 3, 4]), 2, 2, { dtype: "f32" });
  * const grad = linearGradTensors(gpu, wo);
- * const dAttn = linearBackward(rec, attn, dh, wo, grad);
+ * const attn = gpu.tensor([1, 2], "f32", new Float32Array([1, 1]));
+ * const dh = gpu.tensor([1, 2], "f32", new Float32Array([1, 2]));
+ * const dAttn = gpu.run((rec) => linearBackward(rec, attn, dh, wo, grad)); // and dW into grad
+ * assert.deepEqual([...await dAttn!.read()], [7, 10]);
  * ```
  */
 export function linearBackward(

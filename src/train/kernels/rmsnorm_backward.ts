@@ -47,8 +47,19 @@ export interface RmsnormBackwardOptions {
  *
  * @example
  * ```ts
- * // dh += rmsnorm'(h)ᵀ·dxn, and the norm weight's gradient
- * rmsnormBackward(rec, h, norm, dxn, 1e-5, { dx: dh, accumulate: true, dWeight: dNorm });
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { rmsnormBackward } from "@sprint-wgpu/toolkit/train";
+ * const gpu = await getGpu();
+ * const h = gpu.tensor([1, 2], "f32", new Float32Array([1, 1])); // rms 1: y = h·w
+ * const norm = gpu.tensor([2], "f32", new Float32Array([1, 1]));
+ * const dxn = gpu.tensor([1, 2], "f32", new Float32Array([1, 1]));
+ * const dh = gpu.tensor([1, 2], "f32");
+ * const dNorm = gpu.tensor([2], "f32");
+ * gpu.run((rec) => rmsnormBackward(rec, h, norm, dxn, 0, { dx: dh, accumulate: true, dWeight: dNorm }));
+ * const [a, b] = await dh.read(); // a uniform upstream gradient only rescales: dx = 0
+ * assert.ok(Math.abs(a) < 1e-6 && Math.abs(b) < 1e-6);
+ * assert.deepEqual([...await dNorm.read()], [1, 1]); // dw = Σ dy·x/rms
  * ```
  */
 export function rmsnormBackward(

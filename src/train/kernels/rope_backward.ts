@@ -16,7 +16,20 @@ import { rope, type RopeOptions, type RopeTable } from "../../kernels/rope.ts";
  *
  * @example
  * ```ts
- * ropeBackward(rec, dq, table, { heads: 8, headDim: 64, tokensPerSeq: 70, batch: 2, past: 0 });
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { rope, ropeTable } from "@sprint-wgpu/toolkit/kernels";
+ * import { ropeBackward } from "@sprint-wgpu/toolkit/train";
+ * const gpu = await getGpu();
+ * const table = ropeTable(gpu, { headDim: 2, theta: 10000, maxPositions: 4 });
+ * const g = gpu.tensor([2, 2], "f32", new Float32Array([1, 2, 3, 4])); // 2 tokens, 1 head of 2
+ * const pos = { heads: 1, headDim: 2, tokensPerSeq: 2, batch: 1, past: 0 };
+ * gpu.run((rec) => {
+ *   rope(rec, g, table, pos);
+ *   ropeBackward(rec, g, table, pos); // the transpose of a rotation undoes it
+ * });
+ * const r = await g.read();
+ * assert.ok([1, 2, 3, 4].every((v, i) => Math.abs(r[i] - v) < 1e-5));
  * ```
  */
 export function ropeBackward(

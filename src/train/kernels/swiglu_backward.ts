@@ -34,7 +34,15 @@ export interface SwigluBackwardOptions {
  *
  * @example
  * ```ts
- * const { dGate, dUp } = swigluBackward(rec, gate, up, dAct, { inPlace: true });
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { swigluBackward } from "@sprint-wgpu/toolkit/train";
+ * const gpu = await getGpu();
+ * const gate = gpu.tensor([1], "f32", new Float32Array([0]));
+ * const up = gpu.tensor([1], "f32", new Float32Array([2]));
+ * const dAct = gpu.tensor([1], "f32", new Float32Array([1]));
+ * const { dGate, dUp } = gpu.run((rec) => swigluBackward(rec, gate, up, dAct, { inPlace: true }));
+ * assert.deepEqual([...await dGate.read(), ...await dUp.read()], [1, 0]); // up·silu′(0), silu(0)
  * ```
  */
 export function swigluBackward(
