@@ -1303,11 +1303,14 @@ export async function buildSweep(root: string): Promise<SweepCase[]> {
     /max_position_embeddings/,
     ["prune", "generate"],
   );
-  cfg(
+  // null is read as "not given" (the Hugging Face default of 2048), like a missing field
+  broken(
+    C,
     "max_position_embeddings null",
-    (c) => void (c.max_position_embeddings = null),
+    { config: (c) => void (c.max_position_embeddings = null) },
     /max_position_embeddings/,
     ["prune"],
+    "any",
   );
   cfg(
     "unsupported architecture (gpt2)",
@@ -1628,7 +1631,10 @@ export async function buildSweep(root: string): Promise<SweepCase[]> {
       setup: async () => {
         await model(dir);
         await Deno.mkdir(join(data, "bench"), { recursive: true });
-        if (content !== null) await Deno.writeTextFile(join(data, "bench", file), content);
+        if (content !== null) {
+          await Deno.mkdir(dirname(join(data, "bench", file)), { recursive: true });
+          await Deno.writeTextFile(join(data, "bench", file), content);
+        }
       },
     });
   };
@@ -1901,10 +1907,10 @@ export async function buildSweep(root: string): Promise<SweepCase[]> {
     ["--num-sublayers", "10"],
   );
   lat(
-    "sleb --num-sublayers 6 (blocks)",
+    "sleb --num-sublayers 8 (first and last blocks stay)",
     `{"attention":1,"mlp":2,"dense":20}`,
     /--num-sublayers.*largest reachable/,
-    ["--num-sublayers", "6", "--method", "sleb"],
+    ["--num-sublayers", "8", "--method", "sleb"],
   );
   lat(
     "--no-latency-aware --num-sublayers 999",
