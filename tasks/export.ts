@@ -8,7 +8,7 @@
 import { runCli, ToolkitError } from "../src/errors.ts";
 import { parseTaskArgs } from "../src/cli/flags.ts";
 import { EXPORT_COMMAND } from "../src/cli/commands.ts";
-import { checkModelDir, checkOutputFile, exists } from "../src/cli/paths.ts";
+import { checkModelDir, checkOutputApart, checkOutputFile, exists } from "../src/cli/paths.ts";
 import { exportGguf } from "../src/export/gguf.ts";
 
 await runCli(async () => {
@@ -16,6 +16,7 @@ await runCli(async () => {
   if (!values) return;
   await checkModelDir(values.model, true);
   await checkOutputFile(values.out, "--out");
+  await checkOutputApart(values.out, "--out", [["--model", values.model]]);
   if (!values.overwrite && await exists(values.out)) {
     throw new ToolkitError(`--out ${values.out}: exists (use --overwrite to replace it)`);
   }

@@ -12,6 +12,7 @@ import { parseTaskArgs } from "../src/cli/flags.ts";
 import { TUNE_COMMAND } from "../src/cli/commands.ts";
 import {
   checkModelDir,
+  checkOutputApart,
   checkOutputDirParent,
   checkReadableFile,
   exists,
@@ -21,6 +22,7 @@ import { readConfig } from "../src/model/config.ts";
 import { loadModel } from "../src/model/model.ts";
 import { saveModel } from "../src/model/save.ts";
 import { loraFineTune } from "../src/train/lora.ts";
+import { readText } from "../src/data/jsonl.ts";
 
 await runCli(async () => {
   const values = parseTaskArgs(TUNE_COMMAND, Deno.args);
@@ -30,6 +32,7 @@ await runCli(async () => {
   const dataPath = values.data ?? join(values.model, "calibration.txt");
   await checkReadableFile(dataPath, "--data");
   await checkOutputDirParent(values.out, "--out");
+  await checkOutputApart(values.out, "--out", [["--model", values.model], ["--data", dataPath]]);
   if (!values.overwrite && await exists(values.out)) {
     throw new ToolkitError(`--out ${values.out}: output exists (use --overwrite to replace it)`);
   }
@@ -40,15 +43,12 @@ await runCli(async () => {
       `--seq-len ${seqLen} exceeds the model's ${config.maxPositions} positions`,
     );
   }
+  // The training text is checked (UTF-8 text, not binary, not empty) before the model is loaded.
+  const text = await readText(dataPath, "training text");
+  if (text.trim() === "") throw new ToolkitError(`${dataPath}: training text is empty`);
   const gpu = await getGpu();
   const model = await loadModel(gpu, values.model);
   if (!model.tokenizer) throw new ToolkitError(`${values.model}: tokenizer.json is missing`);
-  let text: string;
-  try {
-    text = await Deno.readTextFile(dataPath);
-  } catch (e) {
-    throw new ToolkitError(`${dataPath}: cannot read training text (${(e as Error).message})`);
-  }
   const ids = model.tokenizer.encode(text);
   const cut = Math.floor(ids.length * 0.9);
   if (ids.length - cut < seqLen || cut < seqLen + 2) {

@@ -31,7 +31,7 @@
  */
 import { join } from "node:path";
 import { defineCommand, parseValues, showHelp } from "./flags.ts";
-import { checkModelDir, checkOutputFile } from "./paths.ts";
+import { checkModelDir, checkOutputApart, checkOutputFile } from "./paths.ts";
 import { ToolkitError } from "../errors.ts";
 import { getGpu, type Gpu } from "../gpu/device.ts";
 import { readConfig } from "../model/config.ts";
@@ -569,6 +569,10 @@ export async function runEval(argv: string[]): Promise<Record<string, unknown>> 
   if (args.json !== undefined) await checkOutputFile(args.json, "--json");
   if (args.samples !== undefined) await checkOutputFile(args.samples, "--samples");
   if (args.baseline !== undefined) await checkModelDir(args.baseline, true, "--baseline");
+  const evalInputs: [string, string][] = [["--model", args.modelDir]];
+  if (args.baseline !== undefined) evalInputs.push(["--baseline", args.baseline]);
+  if (args.json !== undefined) await checkOutputApart(args.json, "--json", evalInputs);
+  if (args.samples !== undefined) await checkOutputApart(args.samples, "--samples", evalInputs);
   await checkTaskInputs(args, [args.modelDir, ...(args.baseline ? [args.baseline] : [])]);
   const gpu = await getGpu();
   const samples: string[] | undefined = args.samples ? [] : undefined;

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve, sep } from "node:path";
 import { ToolkitError } from "../errors.ts";
 
 async function statOrUndefined(path: string): Promise<Deno.FileInfo | undefined> {
@@ -132,5 +132,59 @@ export async function exists(path: string): Promise<boolean> {
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return false;
     throw e;
+  }
+}
+
+/** The real path of `p`, or of its nearest existing ancestor joined with the rest. */
+async function realish(p: string): Promise<string> {
+  const abs = resolve(p);
+  try {
+    return await Deno.realPath(abs);
+  } catch {
+    const parent = dirname(abs);
+    if (parent === abs) return abs;
+    return join(await realish(parent), basename(abs));
+  }
+}
+
+function within(inner: string, outer: string): boolean {
+  return inner === outer || inner.startsWith(outer.endsWith(sep) ? outer : outer + sep);
+}
+
+/**
+ * Refuses an output that would overwrite or land inside one of the run's inputs, or that holds
+ * one: `out` equal to an input, a folder holding an input, or a path inside an input folder
+ * (symlinks resolved). `inputs` are `[flag, path]` pairs.
+ *
+ * @example
+ * ```ts
+ * import { checkOutputApart } from "./paths.ts";
+ * const dir = await Deno.makeTempDir();
+ * await checkOutputApart(`${dir}/out`, "--out", [["--model", `${dir}/model`]]);
+ * ```
+ */
+export async function checkOutputApart(
+  out: string,
+  flag: string,
+  inputs: [string, string][],
+): Promise<void> {
+  const o = await realish(out);
+  for (const [inFlag, path] of inputs) {
+    const p = await realish(path);
+    if (p === o) {
+      throw new ToolkitError(
+        `${flag} ${out}: is the ${inFlag} input ${path}; choose another ${flag}`,
+      );
+    }
+    if (within(p, o)) {
+      throw new ToolkitError(
+        `${flag} ${out}: is a folder holding the ${inFlag} input ${path}; choose another ${flag}`,
+      );
+    }
+    if (within(o, p)) {
+      throw new ToolkitError(
+        `${flag} ${out}: is inside the ${inFlag} folder ${path}; choose a place outside it`,
+      );
+    }
   }
 }

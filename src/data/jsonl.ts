@@ -161,10 +161,11 @@ export class Fields {
     );
   }
 
-  /** A string field. */
-  string(name: string): string {
+  /** A string field (`nonEmpty`: not "" or only whitespace). */
+  string(name: string, nonEmpty = false): string {
     const v = this.#rec.value[name];
     if (typeof v !== "string") this.#fail(name, "a string", v);
+    if (nonEmpty && v.trim() === "") this.#fail(name, "a non-empty string", v);
     return v;
   }
 

@@ -87,7 +87,7 @@ export async function readWinogrande(path: string, limit = Infinity): Promise<Wi
   return (await readJsonl(path, limit)).map((rec) => {
     const f = new Fields(rec, path);
     const contextOptions = f.strings("context_options", 2);
-    const continuation = f.string("continuation");
+    const continuation = f.string("continuation", true);
     const gold = f.index("gold", contextOptions.length);
     return { line: rec.line, contextOptions, continuation, gold };
   });
@@ -97,7 +97,12 @@ export async function readWinogrande(path: string, limit = Infinity): Promise<Wi
 export async function readLambada(path: string, limit = Infinity): Promise<LambadaRecord[]> {
   return (await readJsonl(path, limit)).map((rec) => {
     const f = new Fields(rec, path);
-    return { line: rec.line, context: f.string("context"), continuation: f.string("continuation") };
+    return {
+      line: rec.line,
+      context: f.string("context"),
+      // The scored last word: an empty one would count as correct for any model.
+      continuation: f.string("continuation", true),
+    };
   });
 }
 

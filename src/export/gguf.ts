@@ -19,7 +19,7 @@ import { ToolkitError } from "../errors.ts";
 import { readTensors } from "../gpu/tensor.ts";
 import { unpackWeightHost } from "../kernels/matmul.ts";
 import { type ModelConfig, readConfig } from "../model/config.ts";
-import { expectedTensors, type LlamaModel } from "../model/model.ts";
+import { expectedTensors, type LlamaModel, readHostWeights } from "../model/model.ts";
 import { openCheckpoint } from "../model/safetensors.ts";
 import { tokenizerMetadata } from "./gguf_tokenizer.ts";
 import { type GgufTensorType, GgufWriter } from "./gguf_writer.ts";
@@ -134,22 +134,15 @@ async function dirSource(dir: string): Promise<WeightSource> {
   checkSupported(config, join(dir, "config.json"));
   const ckpt = await openCheckpoint(dir);
   const file = join(dir, "model.safetensors");
-  for (const [name, shape] of expectedTensors(config)) {
-    const info = ckpt.info(name, file);
-    if (info.dtype !== "F32" && info.dtype !== "F16" && info.dtype !== "BF16") {
-      throw new ToolkitError(
-        `${file}: tensor ${name} has dtype ${info.dtype}, expected F32, F16 or BF16`,
-      );
-    }
-    if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
-      throw new ToolkitError(
-        `${file}: tensor ${name} has shape [${info.shape}], config.json implies [${shape}]`,
-      );
-    }
-  }
+  // The loader's validation: unaccounted tensors, dtypes, shapes and non-finite values refused.
+  const weights = await readHostWeights(config, ckpt, file);
   return {
     config,
-    get: (name) => ckpt.float32(name),
+    get: (name) => {
+      const v = weights.get(name);
+      if (!v) throw new ToolkitError(`${file}: tensor ${name} is missing`);
+      return Promise.resolve(v);
+    },
     tokenizerDir: dir,
     name: basename(dir.replace(/\/+$/, "")),
   };

@@ -94,6 +94,15 @@ export function parseConfig(raw: unknown, file = "config.json"): ModelConfig {
     throw new ToolkitError(`${file}: expected a JSON object`);
   }
   const c = raw as Record<string, unknown>;
+  const archs = c.architectures;
+  if (
+    archs !== undefined && archs !== null &&
+    (!Array.isArray(archs) || archs.some((a) => typeof a !== "string"))
+  ) {
+    throw new ToolkitError(
+      `${file}: field architectures is ${JSON.stringify(archs)} (expected a list of class names)`,
+    );
+  }
   const modelType = c.model_type;
   if (typeof modelType !== "string" || !(SUPPORTED as readonly string[]).includes(modelType)) {
     throw new ToolkitError(

@@ -364,6 +364,8 @@ export async function openCheckpoint(dir: string): Promise<Checkpoint> {
     } catch {
       throw new ToolkitError(`${dir}: no model.safetensors or model.safetensors.index.json`);
     }
+    // The same confinement as an index's shards: a symlink out of the folder is not followed.
+    await confinedShard(await Deno.realPath(dir), dir, "model.safetensors", single);
     return openSafetensors(single);
   }
   let index: unknown;

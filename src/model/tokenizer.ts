@@ -137,6 +137,19 @@ function checkIds(tj: Record<string, unknown>, file: string): number {
     throw new ToolkitError(`${file}: field model is missing (expected an object)`);
   }
   const vocab = (model as { vocab?: unknown }).vocab;
+  const type = (model as { type?: unknown }).type;
+  const KNOWN = ["BPE", "Unigram", "WordPiece", "WordLevel"];
+  if (type !== undefined && (typeof type !== "string" || !KNOWN.includes(type))) {
+    throw new ToolkitError(
+      `${file}: field model.type is ${JSON.stringify(type)} (expected one of ${KNOWN.join(", ")})`,
+    );
+  }
+  if (type !== undefined && type !== "Unigram" && Array.isArray(vocab)) {
+    throw new ToolkitError(`${file}: field model.vocab must be an object for a ${type} model`);
+  }
+  if (type === "Unigram" && vocab !== undefined && !Array.isArray(vocab)) {
+    throw new ToolkitError(`${file}: field model.vocab must be a list for a Unigram model`);
+  }
   let maxId = -1;
   if (Array.isArray(vocab)) {
     maxId = vocab.length - 1; // Unigram: [[piece, score], …], the id is the position

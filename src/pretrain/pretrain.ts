@@ -209,7 +209,10 @@ export async function pretrain(gpu: Gpu, o: PretrainOptions): Promise<TrainResul
   }
   if (trainText.length < 10000 || valText.length < 1000) {
     throw new ToolkitError(
-      `corpus too short: ${trainText.length} training and ${valText.length} validation characters`,
+      `${
+        o.corpusDir ? join(o.corpusDir, "train.txt") : "corpus"
+      }: too short (${trainText.length} ` +
+        `training and ${valText.length} validation characters; need 10000 and 1000)`,
     );
   }
   const vocabSize = o.vocabSize ?? 4096;

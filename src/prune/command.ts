@@ -15,9 +15,15 @@
  *
  * @module
  */
-import { basename, dirname, join, resolve, sep } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { ToolkitError } from "../errors.ts";
-import { checkModelDir, checkOutputDirParent, checkReadableFile, exists } from "../cli/paths.ts";
+import {
+  checkModelDir,
+  checkOutputApart,
+  checkOutputDirParent,
+  checkReadableFile,
+  exists,
+} from "../cli/paths.ts";
 import { getGpu } from "../gpu/device.ts";
 import { readConfig } from "../model/config.ts";
 import { type LlamaModel, loadModel } from "../model/model.ts";
@@ -31,7 +37,12 @@ import {
   readLatencyTable,
 } from "../sprint/latency.ts";
 import { cachedLatencyLlamaCpp } from "../sprint/latency_llamacpp.ts";
-import { formatPlan } from "../plan/memory.ts";
+import {
+  assertHostFits,
+  formatPlan,
+  planSprintMemory,
+  resolveDeviceBudget,
+} from "../plan/memory.ts";
 import { type PruneLog, reportMarkdown, reportSvg, writePruneLog } from "../sprint/log.ts";
 import { sprint, type SprintState } from "../sprint/sprint.ts";
 import type { BaselineMethod, BaselineState } from "../baselines/common.ts";
@@ -151,6 +162,13 @@ export async function pruneCommand(args: PruneArgs): Promise<void> {
   if (f["latency-table"] !== undefined) {
     await checkReadableFile(f["latency-table"], "--latency-table");
     latencyFromFile = await readLatencyTable(f["latency-table"]);
+    const bad = latencyFromFile.probeBlocks?.find((b) => b >= config.numLayers);
+    if (bad !== undefined) {
+      throw new ToolkitError(
+        `${f["latency-table"]}: field probeBlocks names block ${bad}, but the model has ` +
+          `${config.numLayers} (config.json field num_hidden_layers)`,
+      );
+    }
   }
   // Latency is used for choices (latency-aware SPRINT) and for a speedup target.
   const latencyUsed = args.targetSpeedup !== undefined ||
@@ -204,11 +222,31 @@ export async function pruneCommand(args: PruneArgs): Promise<void> {
     };
 
   await checkOutputDirParent(outDir, "--out");
-  await checkNotAnInput(outDir, [
+  await checkOutputApart(outDir, "--out", [
     ["--model", modelDir],
     ["--calib", args.calibFile],
     ...(f["latency-table"] ? [["--latency-table", f["latency-table"]] as [string, string]] : []),
   ]);
+  // The memory plan (SPRINT) is decided by config + flags (and the adapter): a budget or host
+  // memory it cannot meet is refused here, before the lock, the load or any search.
+  const preGpu = method === "sprint" ? await getGpu() : undefined;
+  if (preGpu) {
+    const budget = resolveDeviceBudget(preGpu, f["device-memory"]);
+    const plan = planSprintMemory(config, f.f32 ? "f32" : preGpu.weightDType, {
+      nsamples,
+      seqLen,
+      batchSize: batch,
+      checkpoints: f.checkpoints,
+      tuning: !f["no-tuning"],
+      lossSequences: 8,
+      deviceMemory: budget.bytes,
+      budgetNote: budget.note,
+    }, {
+      bindingLimit: Math.min(preGpu.caps.maxStorageBindingSize, preGpu.caps.maxBufferSize),
+      maxPositions: config.maxPositions,
+    });
+    assertHostFits(plan, "SPRINT");
+  }
   const lock = await OutputLock.acquire(paths.lock, `--out ${outDir}`);
   await lock.guard(async () => {
     crashPoint("locked");
@@ -291,7 +329,7 @@ export async function pruneCommand(args: PruneArgs): Promise<void> {
     } else if (f.resume) log("no saved state to resume; starting fresh");
 
     // ---- 3. Model, calibration, latency. ----
-    const gpu = await getGpu();
+    const gpu = preGpu ?? await getGpu();
     const model = await loadModel(gpu, modelDir, f.f32 ? { dtype: "f32" } : {});
     try {
       crashPoint("loaded");
@@ -357,11 +395,17 @@ export async function pruneCommand(args: PruneArgs): Promise<void> {
         );
         const sum = config.numLayers * (latency.attention + latency.mlp);
         if (latency.dense < sum) {
-          log(
-            `latency: warning: dense ${latency.dense.toFixed(3)} ms < Σ sublayers ${
-              sum.toFixed(3)
-            } ms; the fixed cost is taken as 0 ("total" speedup model = "sublayers")`,
-          );
+          const msg = `dense ${latency.dense.toFixed(3)} ms < Σ sublayers ${
+            sum.toFixed(3)
+          } ms; the fixed cost is taken as 0 ("total" speedup model = "sublayers")`;
+          // Reported even with --quiet, and kept in latency.json / prune_log.json.
+          console.error(`latency: warning: ${msg}`);
+          const warnings = latency.warnings ?? [];
+          latency = {
+            ...latency,
+            fixedCost: latency.dense - sum,
+            warnings: warnings.some((w) => w.includes("Σ")) ? warnings : [...warnings, msg],
+          };
         }
       }
       if (args.targetSpeedup !== undefined) {
@@ -556,20 +600,6 @@ export async function pruneCommand(args: PruneArgs): Promise<void> {
 }
 
 /** Refuses an `--out` that is, or contains, one of the run's inputs (it would be replaced). */
-async function checkNotAnInput(outDir: string, inputs: [string, string][]): Promise<void> {
-  const real = async (p: string) => await Deno.realPath(p).catch(() => resolve(p));
-  const out = await real(outDir);
-  for (const [flag, path] of inputs) {
-    const p = await real(path);
-    if (p === out || p.startsWith(out.endsWith(sep) ? out : out + sep)) {
-      throw new ToolkitError(
-        `--out ${outDir}: is ${p === out ? "" : "a folder holding "}the ${flag} input ${path}; ` +
-          "choose another --out",
-      );
-    }
-  }
-}
-
 function destroyModel(model: LlamaModel): void {
   model.destroy();
 }

@@ -244,6 +244,7 @@ export const PRUNE_COMMAND = defineCommand({
   ],
   exclusive: [
     ["target-speedup", "num-sublayers"],
+    ["resume", "overwrite"],
     ["latency-table", "latency-mode"],
     [
       "latency-table",
