@@ -27,8 +27,9 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import type { Gpu } from "../gpu/device.ts";
+import { ToolkitError } from "../errors.ts";
 import { type ModelConfig, parseConfig } from "../model/config.ts";
-import { type LlamaModel, modelFromHostWeights } from "../model/model.ts";
+import { type HostWeights, type LlamaModel, modelFromHostWeights } from "../model/model.ts";
 import { meanNll } from "../model/loss.ts";
 import { type Calibration, sampleCalibration } from "../sprint/calibration.ts";
 import type { LatencyTable } from "../sprint/latency.ts";
@@ -195,9 +196,19 @@ function randomCalibration(vocab: number, nsamples: number, seqLen: number): Cal
   return sampleCalibration(tokens, { nsamples, seqLen, sampling: "sequential" });
 }
 
-function build(gpu: Gpu, json: Record<string, unknown>, dtype: "f32" | "f16"): LlamaModel {
-  const cfg = parseConfig(json, "scale bench config");
-  return modelFromHostWeights(gpu, cfg, benchWeights(json), { dtype });
+/** A generated model: its config and host weights, made once and uploaded per run. */
+interface Generated {
+  json: Record<string, unknown>;
+  config: ModelConfig;
+  weights: HostWeights;
+}
+
+function generate(json: Record<string, unknown>): Generated {
+  return { json, config: parseConfig(json, "scale bench config"), weights: benchWeights(json) };
+}
+
+function build(gpu: Gpu, g: Generated, dtype: "f32" | "f16"): LlamaModel {
+  return modelFromHostWeights(gpu, g.config, g.weights, { dtype });
 }
 
 /** Checks a mask against the sublayers a run says it removed; returns the check line. */
@@ -237,7 +248,7 @@ function greedyCandidates(method: "blockpruner" | "sleb", L: number, numSublayer
 
 async function runMethod(
   gpu: Gpu,
-  json: Record<string, unknown>,
+  json: Generated,
   method: ScaleMethod,
   calib: Calibration,
   o: Required<Pick<ScaleOptions, "numSublayers" | "dtype" | "checkSteps">> & {
@@ -488,12 +499,14 @@ export async function benchScaleEntry(
       log: (l: string) => void;
     },
 ): Promise<ScaleEntry> {
-  const cfg = parseConfig(json, name);
+  o.log(`${name}: generating random weights …`);
+  const g = generate(json);
+  const cfg = g.config;
   const calib = randomCalibration(cfg.vocabSize, o.nsamples, o.seqLen);
   const methods: ScaleMethodResult[] = [];
   for (const m of o.methods) {
     o.log(`${name}: ${m} …`);
-    const r = await runMethod(gpu, json, m, calib, o);
+    const r = await runMethod(gpu, g, m, calib, o);
     o.log(
       `${name}: ${m} ${r.searchSeconds.toFixed(1)} s ${r.measured ? "measured" : "projected"} ` +
         `(${r.steps.measured}/${r.steps.total} steps measured), ${
@@ -570,6 +583,9 @@ export async function benchScale(gpu: Gpu, options: ScaleOptions = {}): Promise<
   const nsamples = options.nsamples ?? 16;
   const seqLen = options.seqLen ?? 128;
   const dtype = options.dtype ?? "f32";
+  if (dtype === "f16" && !gpu.caps.f16) {
+    throw new ToolkitError(`--scale-dtype f16: the adapter (${gpu.description}) has no shader-f16`);
+  }
   const o = {
     numSublayers: options.numSublayers ?? 8,
     dtype,
