@@ -3,6 +3,7 @@
 # scripts/gpu/scale.sh needs into out/gpu/ (ignored by git; name it in the device tool's `carry`):
 #   out/gpu/deno.xz   this machine's Deno binary, xz-compressed (the device machine has no Deno)
 #   out/gpu/debs/     the Vulkan/EGL loader packages (amd64) in case the device lacks libvulkan
+#   out/gpu/deno_dir/ a Deno cache with the npm packages the benchmark and kernel tests import
 # Usage: scripts/gpu/prepare.sh [DENO_BINARY]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -27,6 +28,12 @@ if [ -z "$(ls "$dest/debs"/*.deb 2>/dev/null)" ] && [ "${SKIP_DEBS:-0}" != 1 ]; 
   apt-get $o update >/dev/null
   # shellcheck disable=SC2086
   (cd "$dest/debs" && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
+fi
+# The npm packages the tasks import (the device machine cannot reach the registry): a Deno
+# cache holding exactly what the benchmark and the kernel tests load.
+if [ ! -d "$dest/deno_dir/npm" ]; then
+  (cd "$root" && DENO_DIR="$dest/deno_dir" "$deno_bin" cache tasks/bench.ts tests/kernels/*.ts tests/gpu/*.ts >/dev/null)
+  rm -rf "$dest/deno_dir/gen" # compiled for this checkout's paths: useless there
 fi
 du -sh "$dest"/* | sed "s|$root/||"
 echo "carry: out/gpu   (the working tree plus this must stay under 64 MiB)"

@@ -57,6 +57,10 @@ done
 export DENO_WEBGPU_BACKEND=${DENO_WEBGPU_BACKEND:-vulkan}
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$(mktemp -d)}
 export DENO_NO_UPDATE_CHECK=1
+if [ -d out/gpu/deno_dir ]; then
+  rm -rf /tmp/scale-deno-dir && cp -r out/gpu/deno_dir /tmp/scale-deno-dir
+  export DENO_DIR=/tmp/scale-deno-dir
+fi
 {
   echo "date: $(date -u +%FT%TZ)"
   echo "deno: $("$DENO" --version | head -1)"
@@ -72,7 +76,7 @@ grep -q '^adapter: none' "$OUT/env.txt" && { say "no WebGPU adapter: stopping"; 
 tests="tests/kernels tests/gpu"
 [ "${SCALE_TINY:-0}" = 1 ] && tests="tests/kernels/rmsnorm_test.ts"
 say "kernel tests: $tests (limit $(($(left) / 3)) s)"
-timeout $(($(left) / 3)) "$DENO" test -A $tests >"$OUT/kernels.log" 2>&1
+timeout $(($(left) / 3)) "$DENO" test -A --cached-only $tests >"$OUT/kernels.log" 2>&1
 rc=$?
 tail -3 "$OUT/kernels.log" | tee -a "$log"
 if [ $rc -ne 0 ]; then say "kernel tests failed or timed out (rc $rc): no benchmark"; exit 1; fi
@@ -84,7 +88,7 @@ stage() { # name, share of the remaining time (percent), flags...
   local limit=$(($(left) * share / 100))
   if [ "$limit" -lt 30 ]; then say "$name: skipped (only $(left) s left)"; return; fi
   say "$name: deno task bench --scale $* (limit $limit s)"
-  timeout "$limit" "$DENO" run -A tasks/bench.ts --scale "$@" --json "$OUT/$name.json" >"$OUT/$name.log" 2>&1
+  timeout "$limit" "$DENO" run -A --cached-only tasks/bench.ts --scale "$@" --json "$OUT/$name.json" >"$OUT/$name.log" 2>&1
   local rc=$?
   say "$name: rc $rc$([ $rc = 124 ] && echo ' (time limit: partial, see the log)')"
   grep -E 'search time ÷|plan .* vs measured|^\| ' "$OUT/$name.log" | tee -a "$log" >/dev/null
