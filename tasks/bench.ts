@@ -49,7 +49,7 @@ await runCli(async () => {
   if (values.scale) {
     const gpu = await getGpu();
     const r = await benchScale(gpu, {
-      depths: values["scale-depths"],
+      depths: values["scale-depths"].filter((d) => d > 0),
       hidden: values["scale-hidden"],
       vocab: values["scale-vocab"],
       nsamples: values["scale-nsamples"],
@@ -60,6 +60,7 @@ await runCli(async () => {
       checkSteps: values["scale-check-steps"],
       dtype: values["scale-dtype"],
       llama1b: values["scale-1b"],
+      llama1bCalibration: scaleCalibration(values["scale-1b-calibration"]),
       log: (line) => console.log(line),
     });
     console.log(formatScale(r));
@@ -199,6 +200,11 @@ await runCli(async () => {
     console.log(`wrote ${values.json}`);
   }
 });
+
+function scaleCalibration(v: number[]): { nsamples: number; seqLen: number } {
+  if (v.length !== 2) throw new ToolkitError("--scale-1b-calibration: expected N,T (two integers)");
+  return { nsamples: v[0], seqLen: v[1] };
+}
 
 function formatResult(r: BenchResult): string {
   const rate = r.gflops !== undefined

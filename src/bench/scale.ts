@@ -122,6 +122,8 @@ export interface ScaleEntry {
   dtype: "f32" | "f16";
   calibration: { nsamples: number; seqLen: number; tokens: "random uniform, seed 0" };
   numSublayers: number;
+  /** The fixed latency table of this depth ({@link fixedLatency}). */
+  latency: LatencyTable;
   methods: ScaleMethodResult[];
   /** SPRINT search seconds ÷ each other method's (present when SPRINT ran). */
   ratios: Record<string, { ratio: number; measured: boolean }>;
@@ -139,7 +141,7 @@ export interface ScalePlanEntry {
 export interface ScaleReport {
   format: "sprint-wgpu scale bench v1";
   protocol: Record<string, unknown>;
-  /** The latency table every method stops on (fixed; nothing measured). */
+  /** The fixed latency table of the first depth (each entry carries its own; nothing measured). */
   latency: LatencyTable;
   projectionRule: string;
   entries: ScaleEntry[];
@@ -533,6 +535,7 @@ export async function benchScaleEntry(
     dtype: o.dtype,
     calibration: { nsamples: o.nsamples, seqLen: o.seqLen, tokens: "random uniform, seed 0" },
     numSublayers: o.numSublayers,
+    latency: fixedLatency(cfg.numLayers),
     methods,
     ratios,
   };
