@@ -11,10 +11,11 @@
  *   efficiency** stated below.
  *
  * Usage:
- *   deno run -A scripts/scale_paper.ts [--measured out/gpu-results/scale-d4096.json --as rtx4090]
+ *   deno run -A scripts/scale_paper.ts [--measured FILE --as rtx4090|m2max|cpu [--peak-ratio R]]
  *
- * `--measured FILE --as TARGET` replaces TARGET's assumed rate with the file's measured one
- * (for a GPU of a different model than the target, scale by the ratio of their public peaks).
+ * `--measured FILE --as TARGET` replaces TARGET's assumed rate (and link rate) with the file's
+ * measured ones; `--peak-ratio R` scales the measured rate for a target of another GPU model
+ * (R = target's public peak ÷ the measured GPU's, e.g. 82.6 / 67 for an RTX 4090 from an H200).
  *
  * @module
  */
@@ -177,8 +178,12 @@ if (measuredAt >= 0) {
   ).filter((m: { method: string; cost?: unknown }) => m.method === "sprint" && m.cost).at(-1);
   const t = list.find((x) => x.key === key);
   if (!t || !sp) throw new Error(`--measured: no SPRINT cost in ${file} or unknown target ${key}`);
-  t.rate = sp.cost.gflops * 1e9;
-  t.rateNote = `measured: effective SPRINT first-step rate of ${file} (${j.protocol.adapter})`;
+  const ratioAt = args.indexOf("--peak-ratio");
+  const ratio = ratioAt >= 0 ? Number(args[ratioAt + 1]) : 1;
+  if (!(ratio > 0)) throw new Error("--peak-ratio: expected a positive number");
+  t.rate = sp.cost.gflops * 1e9 * ratio;
+  t.rateNote = `measured: effective SPRINT first-step rate of ${file} (${j.protocol.adapter})` +
+    (ratio !== 1 ? ` × ${ratio} (ratio of public peaks, target ÷ measured GPU)` : "");
   if (j.transfer?.uploadGBps) t.link = j.transfer.uploadGBps * GB;
 }
 
