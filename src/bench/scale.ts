@@ -96,7 +96,11 @@ export interface ScaleMethodResult {
   stepSeconds: number[];
   /** Candidates evaluated at each step of the full run (greedy methods), measured or not. */
   candidatesPerStep?: number[];
-  /** Submit→await round trips: total (measured or projected), per step, measured per step. */
+  /**
+   * Submit→await round trips: total (measured or projected), per step (setup excluded), each
+   * measured step, and the setup before step 1 (dense calibration loss; SPRINT's embedding
+   * checkpoint).
+   */
   syncs: { total: number; perStep: number; measuredPerStep: number[]; setup: number };
   /** Peak device bytes held by tensors during the run (weights included). */
   peakDeviceBytes: number;
@@ -282,6 +286,7 @@ async function runMethod(
     host.start();
     const syncs0 = gpu.syncs;
     lastSyncs = syncs0;
+    let setupSyncs: number | undefined;
     const t0 = performance.now();
     if (method === "sprint") {
       const r = await sprint(model, calib, {
@@ -289,8 +294,16 @@ async function runMethod(
         latency,
         speedupModel: "sublayers",
         onStep,
+        // The first stage-1 report follows the first stage-1 sync: the syncs before it are the
+        // setup (dense calibration loss, embedding checkpoint), not part of step 1.
+        onProgress: (e) => {
+          if (setupSyncs === undefined && e.step === 1 && e.stage === "stage1") {
+            setupSyncs = gpu.syncs - syncs0 - 1;
+          }
+        },
       });
       const wall = (performance.now() - t0) / 1e3;
+      const syncsEnd = gpu.syncs;
       const peakHost = host.stop();
       const peakDevice = Math.max(r.memory.peakDeviceBytes, gpu.memory.peak);
       const pruned = r.state.pruned;
@@ -341,7 +354,12 @@ async function runMethod(
       }
       const first = r.steps[0]?.seconds.total ?? NaN;
       const flops = sprintStepCost(c, { nsamples: calib.nsamples, seqLen: calib.seqLen }).total;
-      const setup = (gpu.syncs - syncs0) - stepSyncs.reduce((a, b) => a + b, 0);
+      const setup = setupSyncs ?? 0;
+      if (stepSyncs.length > 0) stepSyncs[0] -= setup;
+      const stepSum = stepSyncs.reduce((a, b) => a + b, 0);
+      if (setup + stepSum !== syncsEnd - syncs0) {
+        throw new Error(`scale check: sprint syncs ${setup} + ${stepSum} ≠ ${syncsEnd - syncs0}`);
+      }
       return {
         method,
         pruned,
@@ -351,8 +369,8 @@ async function runMethod(
         measuredSeconds: wall,
         stepSeconds: r.steps.map((s) => s.seconds.total),
         syncs: {
-          total: stepSyncs.reduce((a, b) => a + b, 0) + setup,
-          perStep: stepSyncs.reduce((a, b) => a + b, 0) / Math.max(1, stepSyncs.length),
+          total: setup + stepSum,
+          perStep: stepSum / Math.max(1, stepSyncs.length),
           measuredPerStep: stepSyncs,
           setup,
         },

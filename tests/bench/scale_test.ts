@@ -62,6 +62,10 @@ Deno.test({
       assertEquals(sp.steps, { total: 2, measured: 2 });
       ok(sp.checks.some((c: string) => c.includes("uninstrumented rerun")), sp.checks.join());
       ok(sp.plan.deviceBytes >= sp.peakDeviceBytes, "plan bounds the measured peak");
+      const sum = (v: number[]) => v.reduce((a, b) => a + b, 0);
+      ok(sp.syncs.setup >= 1, "the dense loss is a sync before step 1");
+      assertEquals(sp.syncs.total, sp.syncs.setup + sum(sp.syncs.measuredPerStep));
+      assertEquals(sp.syncs.perStep, sum(sp.syncs.measuredPerStep) / 2);
       ok(sp.cost.firstStepFlops > 0 && sp.cost.gflops > 0);
       // BlockPruner: 1 of 2 steps measured (8 then 7 candidates), the second projected.
       assertEquals(bp.measured, false);
