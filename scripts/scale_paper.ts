@@ -11,7 +11,7 @@
  *   efficiency** stated below.
  *
  * Usage:
- *   deno run -A scripts/scale_paper.ts [--measured FILE --as rtx4090|m2max|cpu [--peak-ratio R]]
+ *   deno run -A scripts/scale_paper.ts [--measured FILE --as rtx4090|h200|m2max|cpu [--peak-ratio R]]
  *
  * `--measured FILE --as TARGET` replaces TARGET's assumed rate (and link rate) with the file's
  * measured ones; `--peak-ratio R` scales the measured rate for a target of another GPU model
@@ -78,6 +78,18 @@ function targets(): Target[] {
       ram: 60 * GB,
       link: 25 * GB,
       linkNote: "PCIe 4.0 x16 (32 GB/s public) at ~25 GB/s",
+      ssd: 6 * GB,
+      unified: false,
+    },
+    {
+      key: "h200",
+      label: "H200 141 GB (the device machine)",
+      rate: 67e12 * EFF,
+      rateNote: `public peak 67 TFLOP/s FP32 (non-tensor) × ${EFF}`,
+      device: 135 * GB,
+      ram: 120 * GB,
+      link: 50 * GB,
+      linkNote: "PCIe 5.0 x16 (64 GB/s public) at ~50 GB/s",
       ssd: 6 * GB,
       unified: false,
     },

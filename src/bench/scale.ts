@@ -139,6 +139,8 @@ export interface ScalePlanEntry {
   dtype: "f32" | "f16";
   params: number;
   plans: { calibration: string; plan: MemoryPlan; firstStepFlops: number }[];
+  /** Why the requested step did not run (a device limit), when it did not. */
+  stepError?: string;
 }
 
 /** Everything the scale benchmark reports. */
@@ -637,16 +639,24 @@ export async function benchScale(gpu: Gpu, options: ScaleOptions = {}): Promise<
     );
     if (mode === "step") {
       json.max_position_embeddings = Math.max(small.seqLen, 16);
-      entries.push(
-        await benchScaleEntry(gpu, "Llama-3.2-1B shape (random weights)", json, {
-          ...o,
-          ...small,
-          dtype: gpu.caps.f16 ? "f16" : "f32",
-          numSublayers: 1,
-          methods: ["sprint"],
-          checkSteps: 0,
-        }),
-      );
+      try {
+        entries.push(
+          await benchScaleEntry(gpu, "Llama-3.2-1B shape (random weights)", json, {
+            ...o,
+            ...small,
+            dtype: gpu.caps.f16 ? "f16" : "f32",
+            numSublayers: 1,
+            methods: ["sprint"],
+            checkSteps: 0,
+          }),
+        );
+      } catch (e) {
+        // A limit of the device (e.g. the F × F Gram matrix over the binding limit) is a result
+        // of this entry, reported with the plan; the other entries are kept.
+        if (!(e instanceof ToolkitError)) throw e;
+        planOnly[0].stepError = e.message;
+        log(`Llama-3.2-1B step: ${e.message}`);
+      }
     }
   }
   return {
@@ -732,6 +742,7 @@ export function formatScale(r: ScaleReport): string {
     }
   }
   for (const p of r.planOnly) {
+    if (p.stepError) lines.push(`${p.name}: the SPRINT step did not run: ${p.stepError}`);
     for (const x of p.plans) {
       lines.push(
         `${p.name} (${
