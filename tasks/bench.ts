@@ -1,13 +1,14 @@
 /**
  * `deno task bench [--json FILE] [--quick] [--filter TEXT] [--reps N] [--only kernels|forward]`
  * `deno task bench --vs llamacpp [--rounds N] [--threads 1,2] [--dtypes f32,f16] [--json FILE]`
+ * `deno task bench --scale [--scale-depths 8,16,32] [--scale-steps K] [--scale-1b plan] [--json FILE]`
  *
  * Prints, per kernel and shape, the median time and GFLOP/s or GB/s after checking each output
  * against the f64 reference; then model-level prefill / decode tokens per second and decode
  * weight traffic for stories260K (when ../shared is present) and a generated ~20M-parameter
  * model. Every figure carries the adapter and Deno version. `--json` writes the same figures.
  */
-import { runCli } from "../src/errors.ts";
+import { runCli, ToolkitError } from "../src/errors.ts";
 import { parseTaskArgs } from "../src/cli/flags.ts";
 import { BENCH_COMMAND } from "../src/cli/commands.ts";
 import { checkOutputFile } from "../src/cli/paths.ts";
@@ -28,6 +29,7 @@ import { DEFAULT_MODEL_DIR } from "../src/model/default.ts";
 import { train } from "../src/train/trainer.ts";
 import { benchEvalPiqa } from "../src/bench/eval_bench.ts";
 import { benchVsLlamaCppModels, formatVsLlamaCpp } from "../src/bench/vs_llamacpp.ts";
+import { benchScale, formatScale, type ScaleMethod } from "../src/bench/scale.ts";
 
 await runCli(async () => {
   const values = parseTaskArgs(BENCH_COMMAND, Deno.args);
@@ -42,6 +44,34 @@ await runCli(async () => {
     console.log(formatVsLlamaCpp(r));
     if (values.json !== undefined) await writeJsonAtomic(values.json, { vsLlamaCpp: r });
     return;
+  }
+  const scaleFlags = Object.keys(values).filter((k) => k.startsWith("scale-"));
+  if (values.scale) {
+    const gpu = await getGpu();
+    const r = await benchScale(gpu, {
+      depths: values["scale-depths"].filter((d) => d > 0),
+      hidden: values["scale-hidden"],
+      vocab: values["scale-vocab"],
+      nsamples: values["scale-nsamples"],
+      seqLen: values["scale-seq-len"],
+      numSublayers: values["scale-sublayers"],
+      methods: values["scale-methods"] as ScaleMethod[],
+      steps: values["scale-steps"],
+      checkSteps: values["scale-check-steps"],
+      dtype: values["scale-dtype"],
+      llama1b: values["scale-1b"],
+      llama1bCalibration: scaleCalibration(values["scale-1b-calibration"]),
+      log: (line) => console.log(line),
+    });
+    console.log(formatScale(r));
+    if (values.json !== undefined) {
+      await writeJsonAtomic(values.json, r);
+      console.log(`wrote ${values.json}`);
+    }
+    return;
+  }
+  if (Deno.args.some((a) => scaleFlags.some((f) => a === `--${f}` || a.startsWith(`--${f}=`)))) {
+    throw new ToolkitError("--scale-* flags need --scale");
   }
   const gpu = await getGpu();
   let cases = allCases(gpu);
@@ -170,6 +200,11 @@ await runCli(async () => {
     console.log(`wrote ${values.json}`);
   }
 });
+
+function scaleCalibration(v: number[]): { nsamples: number; seqLen: number } {
+  if (v.length !== 2) throw new ToolkitError("--scale-1b-calibration: expected N,T (two integers)");
+  return { nsamples: v[0], seqLen: v[1] };
+}
 
 function formatResult(r: BenchResult): string {
   const rate = r.gflops !== undefined
