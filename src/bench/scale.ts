@@ -36,7 +36,7 @@ import type { LatencyTable } from "../sprint/latency.ts";
 import { sprint } from "../sprint/sprint.ts";
 import { type BaselineResult, runBaseline } from "../baselines/mod.ts";
 import { slebCandidates } from "../baselines/sleb.ts";
-import { seededRandom } from "../model/generate.ts";
+import { seededRandom } from "../util/random.ts";
 import { fmtBytes, type MemoryPlan, planSprintMemory } from "../plan/memory.ts";
 import { benchWeights } from "./forward_bench.ts";
 import { chunkBytesLimit, rowsPerChunk } from "../gpu/chunked.ts";
