@@ -26,6 +26,7 @@ import { scale, swiglu } from "../kernels/elementwise.ts";
 import { embedding } from "../kernels/embedding.ts";
 import { headLogits } from "../kernels/head.ts";
 import type { LlamaModel } from "./model.ts";
+import { blockWeights } from "./residency.ts";
 
 /**
  * Key/value cache for generation: per block `[B, capacity, KVH, hd]` f32 keys and values
@@ -322,8 +323,8 @@ export function runSublayers(
     const cap = hooks?.captureResidual?.get(s);
     if (cap) rec.copy(h, cap, h.byteLength);
     const b = s >> 1;
-    const blk = model.blocks[b];
     if (!mask[s]) continue;
+    const blk = blockWeights(rec, model, b); // resident, or streamed into a slot (--offload)
     if (s % 2 === 0) {
       const a = blk.attention;
       if (!a) throw new Error(`sublayer ${s} (block ${b} attention) has no weights`);

@@ -21,6 +21,7 @@ import { type Linear, packLinear, unpackWeightHost } from "../kernels/matmul.ts"
 import { gramAccumulate } from "../kernels/gram.ts";
 import { choleskySolve, decodeSolveStatus } from "../kernels/solve.ts";
 import { runSublayers } from "../model/forward.ts";
+import { readWeightValues, replaceOffloadedLinear, residencyOf } from "../model/residency.ts";
 import type { LlamaModel } from "../model/model.ts";
 import { meanNll } from "../model/loss.ts";
 import type { Calibration } from "./calibration.ts";
@@ -197,7 +198,8 @@ export async function applyTunedRows(model: LlamaModel, tuned: TunedRows): Promi
   const f = mlp.down.inFeatures;
   tuned.rows.forEach((r, i) => w.set(tuned.values.subarray(i * f, (i + 1) * f), r * f));
   const old = mlp.down;
-  const bias = old.bias ? (await old.bias.read()).slice(0, old.outFeatures) : undefined;
+  const bias = old.bias ? (await readWeightValues(old.bias)).slice(0, old.outFeatures) : undefined;
+  if (replaceOffloadedLinear(model, tuned.block, "down", w, bias)) return; // --offload: host copy
   mlp.down = packLinear(model.gpu, w, old.outFeatures, old.inFeatures, {
     dtype: model.dtype,
     bias,
@@ -220,7 +222,7 @@ export async function currentDownWeight(
   block: number,
 ): Promise<Float32Array<ArrayBuffer>> {
   const down = model.blocks[block].mlp!.down;
-  return unpackWeightHost(await down.weight.read(), down.outFeatures, down.inFeatures);
+  return unpackWeightHost(await readWeightValues(down.weight), down.outFeatures, down.inFeatures);
 }
 
 /**
@@ -270,6 +272,8 @@ function sprintPlan(
     deviceMemory: budget.bytes,
     budgetNote: budget.note,
     placement: o.placement,
+    offload: residencyOf(model) !== undefined, // decided when the model was loaded
+    slots: residencyOf(model)?.slotCount,
   }, {
     bindingLimit: Math.min(model.gpu.caps.maxStorageBindingSize, model.gpu.caps.maxBufferSize),
     headChunkOutputs: model.head.parts[0]?.count,
@@ -612,7 +616,9 @@ class SprintRun {
     const newW = W.slice();
     if (!fellBack) rows.forEach((o, j) => newW.set(values.subarray(j * F, (j + 1) * F), o * F));
     const old = this.model.blocks[bt].mlp!.down;
-    const bias = old.bias ? (await old.bias.read()).slice(0, old.outFeatures) : undefined;
+    const bias = old.bias
+      ? (await readWeightValues(old.bias)).slice(0, old.outFeatures)
+      : undefined;
     const linear = packLinear(this.gpu, newW, d, F, { dtype: this.model.dtype, bias });
     for (const x of [G, Hm, Xp, Rp, solved.x, solved.status]) x.destroy();
     streamedY?.destroy();
@@ -814,7 +820,10 @@ class SprintRun {
   async calibrationLoss(): Promise<number | undefined> {
     const k = Math.min(this.o.lossSequences, this.calib.nsamples);
     if (k === 0) return undefined;
-    return await meanNll(this.model, this.calib.ids, k, this.T, this.alive);
+    const perWindow = this.streamed; // the plan's streamed placement has one window's logits
+    return await meanNll(this.model, this.calib.ids, k, this.T, this.alive, undefined, {
+      perWindow,
+    });
   }
 
   /** Stops the run on a non-finite value: it names the step and sublayer; no model is written. */
