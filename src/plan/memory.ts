@@ -185,7 +185,7 @@ export function sharedWeightBytes(
 }
 
 /** The weights row of a plan, resident or streamed through `slots` block slots. */
-function weightsRow(
+export function weightsRow(
   c: ModelConfig,
   dtype: "f16" | "f32",
   streamed: boolean,
@@ -498,8 +498,21 @@ export function planEvalMemory(
   };
 }
 
-/** Host bytes available now (free physical memory; `os.freemem`). */
+/**
+ * Host bytes available now: the kernel's estimate of memory available without swapping
+ * (`Deno.systemMemoryInfo().available`, i.e. /proc/meminfo MemAvailable on Linux), else
+ * `os.freemem`.
+ *
+ * @example
+ * ```ts
+ * console.log(fmtBytes(hostMemoryAvailable()));
+ * ```
+ */
 export function hostMemoryAvailable(): number {
+  try {
+    const info = Deno.systemMemoryInfo();
+    if (info.available > 0) return info.available;
+  } catch { /* not permitted or not supported: fall back */ }
   try {
     return freemem();
   } catch {
@@ -542,7 +555,13 @@ export function resolveDeviceBudget(
   }
   const desc = gpu ? `${gpu.adapterInfo.description} ${gpu.adapterInfo.device}`.toLowerCase() : "";
   if (/llvmpipe|lavapipe|swiftshader/.test(desc)) {
-    return { bytes: hostMemoryAvailable(), note: "CPU adapter: free host memory" };
+    const bytes = hostMemoryAvailable();
+    return {
+      bytes,
+      note: `default: CPU adapter (${
+        gpu!.adapterInfo.description || gpu!.adapterInfo.device
+      }), its memory is host memory: ${fmtBytes(bytes)} available (MemAvailable)`,
+    };
   }
   return { note: "unbounded: WebGPU does not report the adapter's memory (set --device-memory)" };
 }

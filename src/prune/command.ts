@@ -31,7 +31,8 @@ import {
   readLatencyTable,
 } from "../sprint/latency.ts";
 import { cachedLatencyLlamaCpp } from "../sprint/latency_llamacpp.ts";
-import { formatPlan } from "../plan/memory.ts";
+import { fmtBytes, formatPlan } from "../plan/memory.ts";
+import { planPrune } from "../plan/prune.ts";
 import { type PruneLog, reportMarkdown, reportSvg, writePruneLog } from "../sprint/log.ts";
 import { sprint, type SprintState } from "../sprint/sprint.ts";
 import type { BaselineMethod, BaselineState } from "../baselines/common.ts";
@@ -292,7 +293,23 @@ export async function pruneCommand(args: PruneArgs): Promise<void> {
 
     // ---- 3. Model, calibration, latency. ----
     const gpu = await getGpu();
-    const model = await loadModel(gpu, modelDir, f.f32 ? { dtype: "f32" } : {});
+    const memPlan = planPrune(gpu, config, {
+      method,
+      dtype: f.f32 ? "f32" : gpu.weightDType,
+      nsamples,
+      seqLen,
+      batch,
+      checkpoints: f.checkpoints,
+      tuning: !f["no-tuning"],
+      lossSequences: method === "sprint" ? undefined : nsamples,
+      deviceMemory: f["device-memory"],
+      offload: f.offload,
+    }); // refuses (one line) before the load when the budget or host memory cannot hold it
+    log(formatPlan(memPlan));
+    const model = await loadModel(gpu, modelDir, {
+      ...(f.f32 ? { dtype: "f32" as const } : {}),
+      offload: memPlan.weights === "streamed",
+    });
     try {
       crashPoint("loaded");
       const now = { dtype: model.dtype, adapter: gpu.description };
@@ -387,6 +404,7 @@ export async function pruneCommand(args: PruneArgs): Promise<void> {
         if (!f.quiet) Deno.stderr.writeSync(encoder.encode(`\r${text}   `));
       };
       const searchStart = performance.now();
+      let memory: PruneLog["memory"];
       let result: {
         steps: PruneLog["steps"];
         mask: boolean[];
@@ -426,7 +444,8 @@ export async function pruneCommand(args: PruneArgs): Promise<void> {
             await writeState({ kind: "sprint", state, latency });
           },
         });
-        log(formatPlan(r.memory.plan, r.memory.peakDeviceBytes));
+        memory = r.memory;
+        log(`measured peak device bytes: ${fmtBytes(r.memory.peakDeviceBytes)}`);
         const last = r.steps[r.steps.length - 1];
         result = {
           steps: r.steps,
@@ -439,7 +458,9 @@ export async function pruneCommand(args: PruneArgs): Promise<void> {
             : r.state.pruned.length >= (args.numSublayers ?? 0),
         };
       } else {
+        gpu.memory.resetPeak();
         const r = await runBaseline(method as BaselineMethod, model, calib, {
+          perWindowLoss: memPlan.placement === "streamed",
           targetSpeedup: args.targetSpeedup,
           numSublayers: args.numSublayers,
           speedupModel,
@@ -477,6 +498,8 @@ export async function pruneCommand(args: PruneArgs): Promise<void> {
             await writeState({ kind: "baseline", state, latency });
           },
         });
+        memory = { plan: memPlan, peakDeviceBytes: gpu.memory.peak };
+        log(`\nmeasured peak device bytes: ${fmtBytes(gpu.memory.peak)}`);
         const steps = r.steps as unknown as PruneLog["steps"];
         result = {
           steps,
@@ -522,6 +545,7 @@ export async function pruneCommand(args: PruneArgs): Promise<void> {
         },
         wallSeconds,
         fingerprint,
+        memory,
       };
       await saveModel(model, outDir, {
         mask: result.mask,
