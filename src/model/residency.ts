@@ -45,6 +45,9 @@ interface HostTensor {
 const ATT = ["q", "k", "v", "o"] as const;
 const MLP = ["gate", "up", "down"] as const;
 
+/** A linear layer of a block: `q`, `k`, `v`, `o` (attention) or `gate`, `up`, `down` (MLP). */
+export type LayerName = "q" | "k" | "v" | "o" | "gate" | "up" | "down";
+
 /** A block in host memory: tensors by `"<q|k|v|o|gate|up|down>.<weight|bias>"`, `"att.norm"`, `"mlp.norm"`. */
 type HostBlock = Map<string, HostTensor>;
 
@@ -65,6 +68,13 @@ export interface OffloadOptions {
 /**
  * The host copies and device slots of an offloaded model (see the module doc). Obtain it with
  * {@link residencyOf}.
+ *
+ * @example
+ * ```ts
+ * const model = await loadModel(gpu, dir, { offload: true });
+ * const r = residencyOf(model)!;
+ * console.log(r.slotCount, r.slotBytes, r.hostBytes);
+ * ```
  */
 export class BlockResidency {
   /** The device. */
@@ -277,7 +287,14 @@ export function hostTensorValues(t: Tensor): Float32Array<ArrayBuffer> | undefin
   return p ? residencies.get(p.model)!.values(p.block, p.name) : undefined;
 }
 
-/** `t.read()`, or the host values of an offloaded model's placeholder. */
+/**
+ * `t.read()`, or the host values of an offloaded model's placeholder.
+ *
+ * @example
+ * ```ts
+ * const w = await readWeightValues(model.blocks[0].mlp!.down.weight); // packed [KP, NP] values
+ * ```
+ */
 export async function readWeightValues(t: Tensor): Promise<Float32Array<ArrayBuffer>> {
   return hostTensorValues(t) ?? (await t.read()) as Float32Array<ArrayBuffer>;
 }
@@ -295,7 +312,7 @@ export async function readWeightValues(t: Tensor): Promise<Float32Array<ArrayBuf
 export function replaceOffloadedLinear(
   model: LlamaModel,
   b: number,
-  layer: (typeof ATT)[number] | (typeof MLP)[number],
+  layer: LayerName,
   w: Float32Array<ArrayBuffer>,
   bias?: ArrayLike<number>,
 ): boolean {
@@ -459,7 +476,14 @@ export function offloadModelFromHostWeights(
   return model;
 }
 
-/** Frees an offloaded model's slots (called by {@link LlamaModel.destroy}). */
+/**
+ * Frees an offloaded model's slots (called by {@link LlamaModel.destroy}).
+ *
+ * @example
+ * ```ts
+ * releaseResidency(model); // the next forward would fail: call model.destroy() instead
+ * ```
+ */
 export function releaseResidency(model: LlamaModel): void {
   residencies.get(model)?.destroy();
   residencies.delete(model);

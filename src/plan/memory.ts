@@ -42,8 +42,8 @@ export interface PlanRow {
 
 /** A memory plan: rows by category, totals, the budget and the placement chosen. */
 export interface MemoryPlan {
-  /** What is planned (`sprint`, `eval`). */
-  kind: "sprint" | "eval";
+  /** What is planned (`sprint`, a `baseline` prune, `eval`). */
+  kind: "sprint" | "baseline" | "eval";
   /** Rows by category. */
   rows: PlanRow[];
   /** Sum of the device column (the planned peak when everything is live at once). */
@@ -165,6 +165,11 @@ export function blockBytes(c: ModelConfig, b: number, dtype: "f16" | "f32"): num
 /**
  * Device bytes of the weights that stay resident under block streaming: final norm, embedding,
  * LM head (per chunk) and RoPE table.
+ *
+ * @example
+ * ```ts
+ * sharedWeightBytes(config, "f16"); // ≈ 2·V·D·2 bytes for an untied head
+ * ```
  */
 export function sharedWeightBytes(
   c: ModelConfig,
@@ -184,7 +189,14 @@ export function sharedWeightBytes(
   return total;
 }
 
-/** The weights row of a plan, resident or streamed through `slots` block slots. */
+/**
+ * The weights row of a plan, resident or streamed through `slots` block slots.
+ *
+ * @example
+ * ```ts
+ * weightsRow(config, "f16", true, 2, {}); // device: vocabulary tables + 2 blocks; host: all blocks
+ * ```
+ */
 export function weightsRow(
   c: ModelConfig,
   dtype: "f16" | "f32",

@@ -62,7 +62,14 @@ function deviceOptions(gpu: Gpu | undefined, c: ModelConfig, dtype: "f16" | "f32
   };
 }
 
-/** Host bytes the loader holds while reading the checkpoint (every tensor as f32). */
+/**
+ * Host bytes the loader holds while reading the checkpoint (every tensor as f32).
+ *
+ * @example
+ * ```ts
+ * loadHostBytes(config); // 4 bytes per parameter
+ * ```
+ */
 export function loadHostBytes(c: ModelConfig): number {
   let n = 0;
   for (const shape of expectedTensors(c).values()) n += shape.reduce((a, b) => a * b, 1) * 4;
@@ -135,7 +142,7 @@ export function planBaselineMemory(
     }
   }
   return {
-    kind: "sprint",
+    kind: "baseline",
     rows: list,
     deviceBytes: sum(list),
     hostBytes: list.reduce((a, r) => a + r.host, 0),
@@ -151,6 +158,11 @@ export function planBaselineMemory(
 /**
  * Refuses (one line, exit 2) a plan whose host part — the f32 weights the loader reads, plus
  * what the run keeps in host memory — exceeds the host memory available.
+ *
+ * @example
+ * ```ts
+ * assertHostHolds(plan, config, "SPRINT"); // throws ToolkitError("memory plan: SPRINT needs …")
+ * ```
  */
 export function assertHostHolds(plan: MemoryPlan, c: ModelConfig, what: string): void {
   const load = loadHostBytes(c);
