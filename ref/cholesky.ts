@@ -1,5 +1,5 @@
 /**
- * f64 references for the linear solver (src/kernels/solve.ts): a dense solve with LU and
+ * f64 references for the linear solver (src/kernels/cholesky.ts): a dense solve with LU and
  * partial pivoting, and the residual measures the tests compare with.
  *
  * @module

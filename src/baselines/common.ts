@@ -55,6 +55,8 @@ export interface BaselineOptions {
    * (default: all of them).
    */
   lossSequences?: number;
+  /** Compute each calibration loss window by window (a device memory budget; same values). */
+  perWindowLoss?: boolean;
   /** Progress within a step (candidates evaluated). */
   onProgress?: (e: BaselineProgress) => void;
   /** Called after each step with the state to persist (for resumable runs). */
@@ -233,7 +235,9 @@ export async function greedyNllSearch(
     state = { ...options.resume, steps: [...options.resume.steps] };
     for (const s of state.pruned) alive[s] = false;
   } else {
-    state.denseLoss = await meanNll(model, calib.ids, count, calib.seqLen, alive);
+    state.denseLoss = await meanNll(model, calib.ids, count, calib.seqLen, alive, undefined, {
+      perWindow: options.perWindowLoss,
+    });
   }
   let targetReached = false;
   for (;;) {
@@ -250,7 +254,11 @@ export async function greedyNllSearch(
     for (const u of units) {
       const mask = alive.slice();
       for (const s of u) mask[s] = false;
-      losses.push(await meanNll(model, calib.ids, count, calib.seqLen, mask));
+      losses.push(
+        await meanNll(model, calib.ids, count, calib.seqLen, mask, undefined, {
+          perWindow: options.perWindowLoss,
+        }),
+      );
       options.onProgress?.({ step: stepNo, done: losses.length, total: units.length });
     }
     let best = 0;

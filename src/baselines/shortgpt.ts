@@ -147,7 +147,9 @@ export async function shortgpt(
     state = { ...options.resume, steps: [...options.resume.steps] };
     for (const s of state.pruned) alive[s] = false;
   } else {
-    state.denseLoss = await meanNll(model, calib.ids, count, calib.seqLen, alive);
+    state.denseLoss = await meanNll(model, calib.ids, count, calib.seqLen, alive, undefined, {
+      perWindow: options.perWindowLoss,
+    });
   }
   const t0 = performance.now();
   const bi = await blockInfluence(model, calib, count, options.batchSize ?? 4);
@@ -170,7 +172,9 @@ export async function shortgpt(
     const t1 = performance.now();
     for (const s of unit) alive[s] = false;
     state.pruned.push(...unit);
-    const loss = await meanNll(model, calib.ids, count, calib.seqLen, alive);
+    const loss = await meanNll(model, calib.ids, count, calib.seqLen, alive, undefined, {
+      perWindow: options.perWindowLoss,
+    });
     const t2 = performance.now();
     const sp = speedups(options.latency, alive, speedupModel);
     const step: BaselineStep = {

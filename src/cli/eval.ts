@@ -34,6 +34,8 @@ import { defineCommand, parseValues, showHelp } from "./flags.ts";
 import { checkModelDir, checkOutputApart, checkOutputFile } from "./paths.ts";
 import { ToolkitError } from "../errors.ts";
 import { getGpu, type Gpu } from "../gpu/device.ts";
+import { fmtBytes, formatPlan, type MemoryPlan } from "../plan/memory.ts";
+import { planEval } from "../plan/prune.ts";
 import { readConfig } from "../model/config.ts";
 import { DEFAULT_MODEL_DIR } from "../model/default.ts";
 import { expectedTensors, type LlamaModel, loadModel } from "../model/model.ts";
@@ -64,6 +66,8 @@ export interface ModelReport {
   tasks: Record<string, ZeroShotResult | PerplexityTaskResult>;
   mean: { value: number; over: string[]; rule: string };
   speed?: SpeedResult;
+  /** The memory plan followed and the peak device bytes allocated during the evaluation. */
+  memory?: { plan: MemoryPlan; peakDeviceBytes: number };
 }
 
 /** Parsed command line. */
@@ -91,6 +95,12 @@ export interface EvalArgs {
   engine: "webgpu" | "llamacpp";
   /** llama.cpp threads. */
   threads: number;
+  /** `--device-memory` bytes (undefined: from the adapter where known). */
+  deviceMemory?: number;
+  /** `--offload`: stream the blocks' weights. */
+  offload: boolean;
+  /** KV-cache bytes of shared-prefix batches (set from the memory plan; default 1 GiB). */
+  kvCacheBytes?: number;
 }
 
 const EVAL_GROUP_SPEED = "Speed";
@@ -201,6 +211,20 @@ export const EVAL_COMMAND = defineCommand({
       default: "auto",
       help: "weight storage",
     },
+    {
+      name: "device-memory",
+      type: "bytes",
+      min: 1,
+      valueName: "BYTES",
+      defaultText: "from the adapter where known, else unbounded",
+      help:
+        "device bytes the evaluation may use (e.g. 8GiB): fewer rows per forward, then the blocks' weights streamed; same results",
+    },
+    {
+      name: "offload",
+      type: "bool",
+      help: "keep the blocks' weights in host memory, upload each block as the forward reaches it",
+    },
     { name: "quiet", type: "bool", help: "no progress output" },
     {
       name: "engine",
@@ -260,6 +284,8 @@ export function parseEvalArgs(args: string[]): EvalArgs {
     speedBatch: values["speed-batch"],
     reps: values.reps,
     quiet: values.quiet,
+    deviceMemory: values["device-memory"],
+    offload: values.offload,
   };
 }
 
@@ -310,13 +336,27 @@ export function autoDtype(gpu: Gpu, torchDtype: unknown): "f32" | "f16" {
   return "f16";
 }
 
-async function load(gpu: Gpu, dir: string, args: EvalArgs): Promise<LlamaModel> {
+async function load(
+  gpu: Gpu,
+  dir: string,
+  args: EvalArgs,
+): Promise<{ model: LlamaModel; plan: MemoryPlan }> {
   const cfg = await readConfig(dir);
   const dtype = args.dtype === "auto" ? autoDtype(gpu, cfg.raw.torch_dtype) : args.dtype;
   if (dtype === "f16" && !gpu.caps.f16) {
     throw new ToolkitError("--dtype f16: this device has no shader-f16");
   }
-  const model = await loadModel(gpu, dir, { dtype });
+  const zeroShot = args.tasks.some((t) => isZeroShotTask(t));
+  const plan = planEval(gpu, cfg, {
+    dtype,
+    seqLen: args.seqLen ?? Math.min(cfg.maxPositions, 2048),
+    batchTokens: args.batchTokens,
+    kvCacheBytes: zeroShot ? 1024 ** 3 : undefined,
+    deviceMemory: args.deviceMemory,
+    offload: args.offload,
+  }); // refuses (one line) before the load when the budget or host memory cannot hold it
+  if (!args.quiet) console.error(`${dir}: ${formatPlan(plan)}`);
+  const model = await loadModel(gpu, dir, { dtype, offload: plan.weights === "streamed" });
   if (!model.tokenizer) {
     throw new ToolkitError(`${dir}: tokenizer.json is missing (needed to encode the tasks)`);
   }
@@ -327,7 +367,7 @@ async function load(gpu: Gpu, dir: string, args: EvalArgs): Promise<LlamaModel> 
       `--seq-len ${args.seqLen} is longer than the context of ${dir} (${context} positions)`,
     );
   }
-  return model;
+  return { model, plan };
 }
 
 function paramCount(model: LlamaModel): number {
@@ -393,6 +433,7 @@ export async function evaluateModel(
             limit: args.limit,
             bos: args.bos,
             batchTokens: args.batchTokens,
+            kvCacheBytes: args.kvCacheBytes,
             samples: samplesOut !== undefined,
             onProgress: (done, total) => {
               bar ??= new Progress(`${tag}${name}`, total, "requests", {
@@ -581,9 +622,16 @@ export async function runEval(argv: string[]): Promise<Record<string, unknown>> 
     ? [["dense", args.baseline], ["pruned", args.modelDir]]
     : [["model", args.modelDir]];
   for (const [role, dir] of roles) {
-    const model = await load(gpu, dir, args);
+    const { model, plan } = await load(gpu, dir, args);
     try {
-      reports.push(await evaluateModel(model, dir, args, role, samples));
+      gpu.memory.resetPeak();
+      const planned = { ...args, ...plan.eval }; // rows per forward and KV cache that fit
+      const report = await evaluateModel(model, dir, planned, role, samples);
+      report.memory = { plan, peakDeviceBytes: gpu.memory.peak };
+      if (!args.quiet) {
+        console.error(`${dir}: measured peak device bytes ${fmtBytes(gpu.memory.peak)}`);
+      }
+      reports.push(report);
     } finally {
       model.destroy();
     }
@@ -627,6 +675,7 @@ export async function runEval(argv: string[]): Promise<Record<string, unknown>> 
   const doc: Record<string, unknown> = {
     protocol,
     model: main.model,
+    memory: main.memory,
     tasks: main.tasks,
     mean: main.mean,
   };

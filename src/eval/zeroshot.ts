@@ -2,7 +2,7 @@
  * Zero-shot evaluation with lm-evaluation-harness v0.4.1 semantics: documents of a task
  * (`src/eval/tasks.ts`) become log-likelihood requests (`src/eval/loglikelihood.ts`), all
  * requests of a task are scored in GPU batches (a document's choices share their context), and
- * the per-document outcomes are aggregated into lm-eval's metrics (`src/eval/metrics.ts`).
+ * the per-document outcomes are aggregated into lm-eval's metrics (`src/eval/accuracy.ts`).
  *
  * @module
  */

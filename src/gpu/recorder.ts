@@ -165,13 +165,14 @@ function cachedBindGroup(
 export class Recorder {
   /** The device recorded for. */
   readonly gpu: Gpu;
-  readonly #encoder: GPUCommandEncoder;
+  #encoder: GPUCommandEncoder;
   #pass: GPUComputePassEncoder | undefined;
-  readonly #chunks: Chunk[] = [];
+  #chunks: Chunk[] = [];
   readonly #align: number;
   readonly #timing: { querySet: GPUQuerySet; first: boolean } | undefined;
   #dispatches = 0;
   #submitted = false;
+  #flushes = 0;
 
   /**
    * Starts a recording on `gpu`'s device (usually made by `gpu.recorder()`).
@@ -268,6 +269,41 @@ export class Recorder {
     for (const c of this.#chunks) q.writeBuffer(c.buffer, 0, c.bytes, 0, Math.max(16, c.used));
     q.submit([this.#encoder.finish()]);
     for (const c of this.#chunks) this.gpu.returnUniformChunk(c.buffer);
+  }
+
+  /** Whether {@link Recorder.submit} was called. */
+  get submitted(): boolean {
+    return this.#submitted;
+  }
+
+  /** Times {@link Recorder.flush} submitted part of this recording. */
+  get flushCount(): number {
+    return this.#flushes;
+  }
+
+  /**
+   * Submits what is recorded so far and continues recording into a fresh command buffer: the
+   * same order on the queue as one submission, so a `writeBuffer` made after the flush lands
+   * after the commands before it and before those after it (block streaming re-fills a weight
+   * slot this way in the middle of a forward).
+   *
+   * @example
+   * ```ts
+   * matmul(rec, x, slot.q, { out: y });
+   * rec.flush();
+   * slot.q.weight.write(nextBlockBits); // seen by the commands recorded from here on
+   * ```
+   */
+  flush(): void {
+    if (this.#submitted) throw new Error("Recorder already submitted");
+    this.#endPass();
+    const q = this.gpu.device.queue;
+    for (const c of this.#chunks) q.writeBuffer(c.buffer, 0, c.bytes, 0, Math.max(16, c.used));
+    q.submit([this.#encoder.finish()]);
+    for (const c of this.#chunks) this.gpu.returnUniformChunk(c.buffer);
+    this.#chunks = [];
+    this.#encoder = this.gpu.device.createCommandEncoder();
+    this.#flushes++;
   }
 
   #chunkFor(size: number): Chunk {

@@ -27,6 +27,7 @@ import { embedding } from "../kernels/embedding.ts";
 import { headLogits } from "../kernels/head.ts";
 import type { LlamaModel } from "./model.ts";
 import type { Workspace } from "../gpu/workspace.ts";
+import { blockWeights } from "./residency.ts";
 
 /**
  * Key/value cache for generation: per block `[B, capacity, KVH, hd]` f32 keys and values
@@ -325,7 +326,7 @@ function attentionSublayer(
   tape: SublayerActivations | undefined,
 ): void {
   const c = model.config;
-  const a = model.blocks[b].attention;
+  const a = blockWeights(rec, model, b).attention; // resident, or streamed into a slot
   if (!a) throw new Error(`sublayer ${2 * b} (block ${b} attention) has no weights`);
   const hooks = ctx.hooks;
   const m = ctx.batch * ctx.tokens;
@@ -401,7 +402,7 @@ function mlpSublayer(
   tape: SublayerActivations | undefined,
 ): void {
   const c = model.config;
-  const f = model.blocks[b].mlp;
+  const f = blockWeights(rec, model, b).mlp; // resident, or streamed into a slot
   if (!f) throw new Error(`sublayer ${2 * b + 1} (block ${b} MLP) has no weights`);
   const hooks = ctx.hooks;
   const m = ctx.batch * ctx.tokens;

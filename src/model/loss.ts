@@ -16,7 +16,8 @@ import type { LlamaModel } from "./model.ts";
 
 /**
  * Mean NLL over every position but the first of each window (`ids` holds `count` windows of
- * `seqLen` tokens back to back), with sublayers masked by `mask`.
+ * `seqLen` tokens back to back), with sublayers masked by `mask`. `perWindow` submits and reads
+ * back window by window, so only one window's logits are on the device (same result).
  *
  * @example
  * ```ts
@@ -37,6 +38,7 @@ export async function meanNll(
   seqLen: number,
   mask: readonly boolean[] = model.alive,
   hooks?: ForwardHooks,
+  options: { perWindow?: boolean } = {},
 ): Promise<number> {
   const gpu = model.gpu;
   const c = model.config;
@@ -50,7 +52,9 @@ export async function meanNll(
   const hn = gpu.tensor([T, c.hiddenSize], "f32");
   const nlls: Tensor[] = [];
   const temps: Tensor[] = [h, hn];
-  const rec = gpu.recorder();
+  let rec = gpu.recorder();
+  // perWindow (a memory budget): each window's logits are freed before the next is recorded.
+  const values: Iterable<number>[] = [];
   for (let i = 0; i < count; i++) {
     const win = Array.from({ length: T }, (_, j) => ids[i * T + j]);
     embedding(rec, win, model.embedTable, { out: h });
@@ -64,9 +68,15 @@ export async function meanNll(
       nlls.push(nll(rec, logits, win.slice(r0 + 1, r0 + 1 + rows)));
       temps.push(part, logits);
     }
+    if (options.perWindow && i < count - 1) {
+      rec.submit();
+      values.push(...await readTensors(gpu, nlls));
+      for (const t of [...temps.splice(2), ...nlls.splice(0)]) t.destroy();
+      rec = gpu.recorder();
+    }
   }
   rec.submit();
-  const values = await readTensors(gpu, nlls);
+  values.push(...await readTensors(gpu, nlls));
   let sum = 0;
   let cnt = 0;
   for (const v of values) {

@@ -13,3 +13,4 @@ export * from "./generate.ts";
 export * from "./loss.ts";
 export * from "./save.ts";
 export * from "./default.ts";
+export * from "./residency.ts";

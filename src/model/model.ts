@@ -22,6 +22,7 @@ import { type ModelConfig, readConfig } from "./config.ts";
 import { type Checkpoint, openCheckpoint } from "./safetensors.ts";
 import { loadTokenizer, type TextTokenizer } from "./tokenizer.ts";
 import { Workspace } from "../gpu/workspace.ts";
+import { offloadModelFromHostWeights, releaseResidency } from "./residency.ts";
 
 /** Weights of one attention sublayer. */
 export interface AttentionWeights {
@@ -66,6 +67,11 @@ export interface LoadOptions {
   dtype?: "f32" | "f16";
   /** Positions the RoPE table covers (default: the config's max_position_embeddings). */
   maxPositions?: number;
+  /**
+   * Keep the blocks' weights in host memory and stream them through device slots as the forward
+   * reaches them (`true`: two slots; see src/model/residency.ts). Same results.
+   */
+  offload?: boolean | { slots: number };
 }
 
 /**
@@ -156,6 +162,7 @@ export class LlamaModel {
   /** Frees all GPU memory of the model. */
   destroy(): void {
     this.workspace.destroy();
+    releaseResidency(this);
     const lin = (l: Linear) => {
       l.weight.destroy();
       l.bias?.destroy();
@@ -414,7 +421,12 @@ export async function loadModel(
     }
   }
   const weights = await readHostWeights(config, ckpt, file);
-  return modelFromHostWeights(gpu, config, weights, { ...options, tokenizer, sourceDir: dir });
+  const opts = { ...options, tokenizer, sourceDir: dir };
+  if (options.offload) {
+    const slots = options.offload === true ? undefined : options.offload.slots;
+    return offloadModelFromHostWeights(gpu, config, weights, { ...opts, slots });
+  }
+  return modelFromHostWeights(gpu, config, weights, opts);
 }
 
 /**

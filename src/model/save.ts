@@ -15,6 +15,7 @@ import { toF16 } from "../gpu/f16.ts";
 import { type Linear, unpackWeightHost } from "../kernels/matmul.ts";
 import type { LlamaModel } from "./model.ts";
 import { type TensorToWrite, writeSafetensors } from "./safetensors.ts";
+import { hostTensorValues } from "./residency.ts";
 
 /** Options for {@link saveModel}. */
 export interface SaveOptions {
@@ -190,9 +191,12 @@ export async function saveModel(
       addLinear(p + "mlp.down_proj", options.downOverride?.get(b) ?? f.down);
     }
   });
-  const onDevice = entries.filter((e) => e.tensor);
+  // An offloaded model's block weights are read from host memory (src/model/residency.ts).
+  const offloaded = new Map(entries.map((e) => [e, e.tensor && hostTensorValues(e.tensor)]));
+  const onDevice = entries.filter((e) => e.tensor && !offloaded.get(e));
   const host = await readTensors(model.gpu, onDevice.map((e) => e.tensor!));
   const read = new Map(onDevice.map((e, i) => [e, host[i] as Float32Array<ArrayBuffer>]));
+  for (const [e, v] of offloaded) if (v) read.set(e, v);
   const tensors: TensorToWrite[] = entries.map((e) => {
     let values = e.values ?? read.get(e)!;
     if (e.values) { /* already host values in HF layout */ }

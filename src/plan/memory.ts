@@ -3,7 +3,7 @@
  * activations, SPRINT's batch states, checkpoints and dense reference outputs, the Gram/solve
  * workspace, logits), on the device and in host memory, computed from the model configuration,
  * the calibration and the settings before anything is allocated — with the same tensor shapes
- * the code allocates (src/model/forward.ts, src/sprint/sprint.ts, src/kernels/solve.ts,
+ * the code allocates (src/model/forward.ts, src/sprint/sprint.ts, src/kernels/cholesky.ts,
  * src/model/loss.ts), so the plan can be checked against the measured peak (`gpu.memory.peak`).
  *
  * A device budget ({@link resolveDeviceBudget}) decides whether SPRINT keeps its per-batch
@@ -42,8 +42,8 @@ export interface PlanRow {
 
 /** A memory plan: rows by category, totals, the budget and the placement chosen. */
 export interface MemoryPlan {
-  /** What is planned (`sprint`, `eval`). */
-  kind: "sprint" | "eval";
+  /** What is planned (`sprint`, a `baseline` prune, `eval`). */
+  kind: "sprint" | "baseline" | "eval";
   /** Rows by category. */
   rows: PlanRow[];
   /** Sum of the device column (the planned peak when everything is live at once). */
@@ -58,6 +58,15 @@ export interface MemoryPlan {
   hostAvailable: number;
   /** SPRINT placement of per-batch activations: on the device, or in host memory per batch. */
   placement: "resident" | "streamed";
+  /**
+   * The blocks' weights: on the device, or in host memory and streamed block by block through
+   * `slots` device slots (`--offload`, src/model/residency.ts).
+   */
+  weights: "resident" | "streamed";
+  /** Device slots for streamed blocks (when `weights` is `streamed`). */
+  slots?: number;
+  /** Evaluation plans: the token rows per forward and KV-cache bytes chosen to fit the budget. */
+  eval?: { batchTokens: number; kvCacheBytes: number };
 }
 
 /** Settings of a SPRINT run that determine its memory (the {@link SprintOptions} subset). */
@@ -80,6 +89,13 @@ export interface SprintMemorySettings {
   budgetNote?: string;
   /** Force a placement (default: resident when it fits the budget, else streamed). */
   placement?: "resident" | "streamed";
+  /**
+   * Weights: `true` streams the blocks (`--offload`); `false` keeps them resident; undefined:
+   * resident when the plan fits the budget, else streamed.
+   */
+  offload?: boolean;
+  /** Device slots for streamed blocks (default 2). */
+  slots?: number;
 }
 
 const F32 = 4;
@@ -113,24 +129,56 @@ export function weightBytes(
   dtype: "f16" | "f32",
   options: { maxPositions?: number; headChunkOutputs?: number } = {},
 ): number {
+  let total = 0;
+  for (let b = 0; b < c.numLayers; b++) total += blockBytes(c, b, dtype);
+  return total + sharedWeightBytes(c, dtype, options);
+}
+
+/**
+ * Device bytes of block `b`'s weights (its live sublayers: norms f32, packed linear layers) —
+ * one slot of block streaming holds the largest.
+ *
+ * @example
+ * ```ts
+ * blockBytes(config, 0, "f16"); // ≈ 2 · (4·D·hd·H-ish + 3·D·F) bytes
+ * ```
+ */
+export function blockBytes(c: ModelConfig, b: number, dtype: "f16" | "f32"): number {
   const dt = dtypeBytes(dtype);
   const D = c.hiddenSize;
   const Hd = c.numHeads * c.headDim;
   const KV = c.numKvHeads * c.headDim;
   const F = c.intermediateSize;
   let total = 0;
-  for (let b = 0; b < c.numLayers; b++) {
-    if (c.alive[2 * b]) {
-      total += pad4(D * F32);
-      total += linearBytes(Hd, D, dt, c.qkvBias) + 2 * linearBytes(KV, D, dt, c.qkvBias);
-      total += linearBytes(D, Hd, dt, c.oBias);
-    }
-    if (c.alive[2 * b + 1]) {
-      total += pad4(D * F32);
-      total += 2 * linearBytes(F, D, dt, c.mlpBias) + linearBytes(D, F, dt, c.mlpBias);
-    }
+  if (c.alive[2 * b]) {
+    total += pad4(D * F32);
+    total += linearBytes(Hd, D, dt, c.qkvBias) + 2 * linearBytes(KV, D, dt, c.qkvBias);
+    total += linearBytes(D, Hd, dt, c.oBias);
   }
-  total += pad4(D * F32); // final norm
+  if (c.alive[2 * b + 1]) {
+    total += pad4(D * F32);
+    total += 2 * linearBytes(F, D, dt, c.mlpBias) + linearBytes(D, F, dt, c.mlpBias);
+  }
+  return total;
+}
+
+/**
+ * Device bytes of the weights that stay resident under block streaming: final norm, embedding,
+ * LM head (per chunk) and RoPE table.
+ *
+ * @example
+ * ```ts
+ * sharedWeightBytes(config, "f16"); // ≈ 2·V·D·2 bytes for an untied head
+ * ```
+ */
+export function sharedWeightBytes(
+  c: ModelConfig,
+  dtype: "f16" | "f32",
+  options: { maxPositions?: number; headChunkOutputs?: number } = {},
+): number {
+  const dt = dtypeBytes(dtype);
+  const D = c.hiddenSize;
+  let total = pad4(D * F32); // final norm
   total += c.vocabSize * D * dt; // embedding (chunks are whole rows)
   const per = options.headChunkOutputs ?? c.vocabSize;
   for (let s = 0; s < c.vocabSize; s += per) {
@@ -139,6 +187,47 @@ export function weightBytes(
   const positions = options.maxPositions ?? c.maxPositions;
   total += pad4(positions * 2 * Math.floor(c.headDim / 2) * F32); // RoPE cos/sin
   return total;
+}
+
+/**
+ * The weights row of a plan, resident or streamed through `slots` block slots.
+ *
+ * @example
+ * ```ts
+ * weightsRow(config, "f16", true, 2, {}); // device: vocabulary tables + 2 blocks; host: all blocks
+ * ```
+ */
+export function weightsRow(
+  c: ModelConfig,
+  dtype: "f16" | "f32",
+  streamed: boolean,
+  slots: number,
+  options: { maxPositions?: number; headChunkOutputs?: number },
+): PlanRow {
+  if (!streamed) {
+    return {
+      category: "weights",
+      device: weightBytes(c, dtype, options),
+      host: 0,
+      note: `${dtype} packed, head per chunk`,
+    };
+  }
+  let blocks = 0;
+  let largest = 0;
+  for (let b = 0; b < c.numLayers; b++) {
+    const n = blockBytes(c, b, dtype);
+    blocks += n;
+    largest = Math.max(largest, n);
+  }
+  const used = Math.min(slots, c.numLayers);
+  return {
+    category: "weights",
+    device: sharedWeightBytes(c, dtype, options) + used * largest,
+    host: blocks,
+    note: `${dtype}; blocks streamed from host (${used} slot${used === 1 ? "" : "s"} × ${
+      fmtBytes(largest)
+    }), vocabulary tables resident`,
+  };
 }
 
 /** Bytes of the forward scratch for M rows (h, hn, xn, q, k, v, att, gate, up). */
@@ -206,13 +295,13 @@ export function planSprintMemory(
   const q = new Set(checkpointIndices(c.numLayers, s.checkpoints ?? 8)).size;
   const tuning = s.tuning ?? true;
   const limit = options.bindingLimit ?? 128 * 1024 * 1024;
-  const weights = weightBytes(c, dtype, options);
   const lossWindows = Math.min(s.lossSequences ?? 8, s.nsamples);
-  const rows = (placement: "resident" | "streamed"): PlanRow[] => {
+  const slots = s.slots ?? 2;
+  const rows = (placement: "resident" | "streamed", streamWeights: boolean): PlanRow[] => {
     const onDevice = placement === "resident";
     const batchSlots = onDevice ? nb : 1;
     const list: PlanRow[] = [
-      { category: "weights", device: weights, host: 0, note: `${dtype} packed, head per chunk` },
+      weightsRow(c, dtype, streamWeights, slots, options),
       {
         category: "activations",
         device: forwardWorkspaceBytes(c, m) + forwardWorkspaceBytes(c, T) + 3 * act,
@@ -246,20 +335,36 @@ export function planSprintMemory(
         note: `F=${c.intermediateSize}: G F×F, H F×d, solver`,
       });
     }
+    const perSubmit = onDevice ? lossWindows : Math.min(1, lossWindows);
     list.push({
       category: "logits",
-      device: lossBytes(c, lossWindows, T, limit),
+      device: lossBytes(c, perSubmit, T, limit),
       host: 0,
-      note: `calibration loss: ${lossWindows} windows × ${T - 1} rows × V=${c.vocabSize}`,
+      note: `calibration loss: ${lossWindows} windows${onDevice ? "" : " (one at a time)"} × ${
+        T - 1
+      } rows × V=${c.vocabSize}`,
     });
     return list;
   };
-  let placement = s.placement ?? "resident";
-  let list = rows(placement);
   const sum = (l: PlanRow[], k: "device" | "host") => l.reduce((a, r) => a + r[k], 0);
-  if (!s.placement && s.deviceMemory !== undefined && sum(list, "device") > s.deviceMemory) {
-    placement = "streamed";
-    list = rows(placement);
+  // The first choice that fits the budget, keeping weights resident before activations.
+  const choices: ["resident" | "streamed", boolean][] = [
+    ["resident", false],
+    ["streamed", false],
+    ["resident", true],
+    ["streamed", true],
+  ];
+  const allowed = choices.filter(([p, w]) =>
+    (s.placement === undefined || s.placement === p) && (s.offload === undefined || s.offload === w)
+  );
+  let [placement, streamWeights] = allowed[0];
+  let list = rows(placement, streamWeights);
+  if (s.deviceMemory !== undefined) {
+    for (const [p, w] of allowed) {
+      const l = rows(p, w);
+      [placement, streamWeights, list] = [p, w, l];
+      if (sum(l, "device") <= s.deviceMemory) break;
+    }
   }
   const plan: MemoryPlan = {
     kind: "sprint",
@@ -270,78 +375,161 @@ export function planSprintMemory(
     budgetNote: s.budgetNote ?? (s.deviceMemory === undefined ? "unbounded" : "given"),
     hostAvailable: hostMemoryAvailable(),
     placement,
+    weights: streamWeights ? "streamed" : "resident",
+    slots: streamWeights ? Math.min(slots, c.numLayers) : undefined,
   };
   if (s.deviceMemory !== undefined && plan.deviceBytes > s.deviceMemory) {
     throw new ToolkitError(
       `memory plan: SPRINT needs ${fmtBytes(plan.deviceBytes)} of device memory even with ` +
-        `activations in host memory, more than the budget of ${fmtBytes(s.deviceMemory)}`,
+        `activations in host memory${
+          streamWeights ? " and the weights streamed block by block" : ""
+        }, more than the budget of ${fmtBytes(s.deviceMemory)}${
+          streamWeights ? "" : " (--offload streams the weights)"
+        }`,
     );
   }
   return plan;
 }
 
+/** Settings of an evaluation that determine its memory. */
+export interface EvalMemorySettings {
+  /** Token rows per forward wanted (`--batch-tokens`, default 2048). */
+  batchTokens?: number;
+  /** Longest sequence (perplexity window) a forward must hold (a lower bound on the rows). */
+  seqLen: number;
+  /** KV-cache bytes a shared-prefix batch may allocate (zero-shot; 0 or undefined: none). */
+  kvCacheBytes?: number;
+  /** Device budget in bytes (undefined: unbounded). */
+  deviceMemory?: number;
+  /** Where the budget came from (for the printout). */
+  budgetNote?: string;
+  /** Weights: `true` streams the blocks, `false` keeps them resident, undefined: by the budget. */
+  offload?: boolean;
+  /** Device slots for streamed blocks (default 2). */
+  slots?: number;
+}
+
 /**
- * The memory plan of an evaluation (perplexity / log-likelihood) over batches of `batch`
- * sequences of `seqLen` tokens, with a KV cache of `cacheTokens` positions when generating.
+ * The memory plan of an evaluation (perplexity / log-likelihood, `scoreGroups`): weights,
+ * forward scratch and the hidden rows of one forward of `batchTokens` rows, the logits of its
+ * scored rows, and the KV cache of shared prefixes. With a budget, the rows per forward are
+ * halved (down to one window of `seqLen`) and the KV cache shrunk until the plan fits — the
+ * windows are then streamed through smaller forwards, same per-window results — and then the
+ * weights streamed block by block; {@link MemoryPlan.eval} holds the rows and cache chosen.
+ * Throws a {@link ToolkitError} when nothing fits.
+ *
+ * @example
+ * ```ts
+ * const plan = planEvalMemory(config, "f16", { seqLen: 2048, deviceMemory: 8 * 2 ** 30 });
+ * console.log(formatPlan(plan), plan.eval!.batchTokens);
+ * ```
  */
 export function planEvalMemory(
   c: ModelConfig,
   dtype: "f16" | "f32",
-  s: { batch: number; seqLen: number; cacheTokens?: number; deviceMemory?: number },
+  s: EvalMemorySettings,
   options: { bindingLimit?: number; headChunkOutputs?: number; maxPositions?: number } = {},
 ): MemoryPlan {
-  const limit = options.bindingLimit ?? 128 * 1024 * 1024;
-  const m = s.batch * s.seqLen;
-  const list: PlanRow[] = [
-    {
-      category: "weights",
-      device: weightBytes(c, dtype, options),
-      host: 0,
-      note: `${dtype} packed`,
-    },
-    {
-      category: "activations",
-      device: forwardWorkspaceBytes(c, m),
-      host: 0,
-      note: `forward scratch at M=${m}`,
-    },
-    {
-      category: "logits",
-      device: lossBytes(c, s.batch, s.seqLen, limit),
-      host: 0,
-      note: `token blocks of ≤ ${Math.floor(limit / (4 * c.vocabSize))} rows × V=${c.vocabSize}`,
-    },
-  ];
-  if (s.cacheTokens) {
-    const layers = c.alive.filter((a, i) => a && i % 2 === 0).length;
-    list.push({
-      category: "kv cache",
-      device: 2 * layers * s.batch * s.cacheTokens * c.numKvHeads * c.headDim * F32,
-      host: 0,
-      note: `${layers} attention layers × ${s.cacheTokens} positions`,
-    });
+  const want = Math.max(s.batchTokens ?? 2048, 1);
+  const minRows = Math.min(want, Math.max(1, s.seqLen));
+  const slots = s.slots ?? 2;
+  const D = c.hiddenSize;
+  const layers = c.alive.filter((a, i) => a && i % 2 === 0).length;
+  const kvPerPos = 2 * layers * c.numKvHeads * c.headDim * F32;
+  const rows = (m: number, kv: number, streamWeights: boolean): PlanRow[] => {
+    const list: PlanRow[] = [
+      weightsRow(c, dtype, streamWeights, slots, options),
+      {
+        category: "activations",
+        device: forwardWorkspaceBytes(c, m) + 2 * m * D * F32 + m * 8,
+        host: 0,
+        note: `forward scratch, hidden and normed rows at M=${m}`,
+      },
+      {
+        category: "logits",
+        device: m * (c.vocabSize + 2) * F32,
+        host: 0,
+        note: `≤ ${m} scored rows × V=${c.vocabSize} (per forward)`,
+      },
+    ];
+    if (kv > 0) {
+      list.push({
+        category: "kv cache",
+        device: kv,
+        host: 0,
+        note: `shared prefixes: ${layers} attention layers × ${
+          Math.floor(kv / kvPerPos)
+        } positions`,
+      });
+    }
+    return list;
+  };
+  const sum = (l: PlanRow[]) => l.reduce((a, r) => a + r.device, 0);
+  const weightChoices = s.offload === undefined ? [false, true] : [s.offload];
+  let m = want;
+  let kv = s.kvCacheBytes ?? 0;
+  let streamWeights = weightChoices[0];
+  let list = rows(m, kv, streamWeights);
+  const budget = s.deviceMemory;
+  if (budget !== undefined) {
+    search: for (const w of weightChoices) {
+      for (let mm = want;; mm = Math.max(minRows, Math.floor(mm / 2))) {
+        // The KV cache gets what is left (≥ one window's positions, else none is planned).
+        let k = s.kvCacheBytes ?? 0;
+        if (k > 0) {
+          const left = budget - sum(rows(mm, 0, w));
+          k = Math.min(k, Math.max(left, 0));
+          if (k < kvPerPos * Math.max(1, s.seqLen)) {
+            k = Math.min(s.kvCacheBytes!, kvPerPos * s.seqLen);
+          }
+        }
+        [m, kv, streamWeights, list] = [mm, k, w, rows(mm, k, w)];
+        if (sum(list) <= budget) break search;
+        if (mm === minRows) break;
+      }
+    }
   }
-  const deviceBytes = list.reduce((a, r) => a + r.device, 0);
-  if (s.deviceMemory !== undefined && deviceBytes > s.deviceMemory) {
+  const deviceBytes = sum(list);
+  if (budget !== undefined && deviceBytes > budget) {
     throw new ToolkitError(
-      `memory plan: evaluation needs ${fmtBytes(deviceBytes)} of device memory, more than the` +
-        ` budget of ${fmtBytes(s.deviceMemory)} (lower --batch or --seq-len)`,
+      `memory plan: evaluation needs ${fmtBytes(deviceBytes)} of device memory even with ` +
+        `${m} rows per forward${
+          streamWeights ? " and the weights streamed block by block" : ""
+        }, more than the budget of ${fmtBytes(budget)} (lower --seq-len${
+          streamWeights ? "" : ", or --offload"
+        })`,
     );
   }
   return {
     kind: "eval",
     rows: list,
     deviceBytes,
-    hostBytes: 0,
-    deviceBudget: s.deviceMemory,
-    budgetNote: s.deviceMemory === undefined ? "unbounded" : "given",
+    hostBytes: list.reduce((a, r) => a + r.host, 0),
+    deviceBudget: budget,
+    budgetNote: s.budgetNote ?? (budget === undefined ? "unbounded" : "given"),
     hostAvailable: hostMemoryAvailable(),
-    placement: "resident",
+    placement: m < want ? "streamed" : "resident",
+    weights: streamWeights ? "streamed" : "resident",
+    slots: streamWeights ? Math.min(slots, c.numLayers) : undefined,
+    eval: { batchTokens: m, kvCacheBytes: kv },
   };
 }
 
-/** Host bytes available now (free physical memory; `os.freemem`). */
+/**
+ * Host bytes available now: the kernel's estimate of memory available without swapping
+ * (`Deno.systemMemoryInfo().available`, i.e. /proc/meminfo MemAvailable on Linux), else
+ * `os.freemem`.
+ *
+ * @example
+ * ```ts
+ * console.log(fmtBytes(hostMemoryAvailable()));
+ * ```
+ */
 export function hostMemoryAvailable(): number {
+  try {
+    const info = Deno.systemMemoryInfo();
+    if (info.available > 0) return info.available;
+  } catch { /* not permitted or not supported: fall back */ }
   try {
     return freemem();
   } catch {
@@ -384,7 +572,13 @@ export function resolveDeviceBudget(
   }
   const desc = gpu ? `${gpu.adapterInfo.description} ${gpu.adapterInfo.device}`.toLowerCase() : "";
   if (/llvmpipe|lavapipe|swiftshader/.test(desc)) {
-    return { bytes: hostMemoryAvailable(), note: "CPU adapter: free host memory" };
+    const bytes = hostMemoryAvailable();
+    return {
+      bytes,
+      note: `default: CPU adapter (${
+        gpu!.adapterInfo.description || gpu!.adapterInfo.device
+      }), its memory is host memory: ${fmtBytes(bytes)} available (MemAvailable)`,
+    };
   }
   return { note: "unbounded: WebGPU does not report the adapter's memory (set --device-memory)" };
 }
@@ -412,7 +606,9 @@ export function fmtBytes(n: number): string {
  */
 export function formatPlan(plan: MemoryPlan, measuredPeak?: number): string {
   const lines = [
-    `memory plan (${plan.kind}, ${plan.placement}; device budget ${
+    `memory plan (${plan.kind}: activations ${plan.placement}, weights ${plan.weights}${
+      plan.slots ? ` through ${plan.slots} block slots` : ""
+    }; device budget ${
       plan.deviceBudget === undefined ? "unbounded" : fmtBytes(plan.deviceBudget)
     }: ${plan.budgetNote})`,
     "| category | device | host | note |",

@@ -37,12 +37,8 @@ import {
   readLatencyTable,
 } from "../sprint/latency.ts";
 import { cachedLatencyLlamaCpp } from "../sprint/latency_llamacpp.ts";
-import {
-  assertHostFits,
-  formatPlan,
-  planSprintMemory,
-  resolveDeviceBudget,
-} from "../plan/memory.ts";
+import { fmtBytes, formatPlan } from "../plan/memory.ts";
+import { planPrune } from "../plan/prune.ts";
 import { type PruneLog, reportMarkdown, reportSvg, writePruneLog } from "../sprint/log.ts";
 import { sprint, type SprintState } from "../sprint/sprint.ts";
 import type { BaselineMethod, BaselineState } from "../baselines/common.ts";
@@ -227,26 +223,21 @@ export async function pruneCommand(args: PruneArgs): Promise<void> {
     ["--calib", args.calibFile],
     ...(f["latency-table"] ? [["--latency-table", f["latency-table"]] as [string, string]] : []),
   ]);
-  // The memory plan (SPRINT) is decided by config + flags (and the adapter): a budget or host
-  // memory it cannot meet is refused here, before the lock, the load or any search.
-  const preGpu = method === "sprint" ? await getGpu() : undefined;
-  if (preGpu) {
-    const budget = resolveDeviceBudget(preGpu, f["device-memory"]);
-    const plan = planSprintMemory(config, f.f32 ? "f32" : preGpu.weightDType, {
-      nsamples,
-      seqLen,
-      batchSize: batch,
-      checkpoints: f.checkpoints,
-      tuning: !f["no-tuning"],
-      lossSequences: 8,
-      deviceMemory: budget.bytes,
-      budgetNote: budget.note,
-    }, {
-      bindingLimit: Math.min(preGpu.caps.maxStorageBindingSize, preGpu.caps.maxBufferSize),
-      maxPositions: config.maxPositions,
-    });
-    assertHostFits(plan, "SPRINT");
-  }
+  // The memory plan is decided by config + flags (and the adapter): a budget or host memory it
+  // cannot meet is refused here, before the lock, the load or any search.
+  const gpu = await getGpu();
+  const memPlan = planPrune(gpu, config, {
+    method,
+    dtype: f.f32 ? "f32" : gpu.weightDType,
+    nsamples,
+    seqLen,
+    batch,
+    checkpoints: f.checkpoints,
+    tuning: !f["no-tuning"],
+    lossSequences: method === "sprint" ? undefined : nsamples,
+    deviceMemory: f["device-memory"],
+    offload: f.offload,
+  });
   const lock = await OutputLock.acquire(paths.lock, `--out ${outDir}`);
   await lock.guard(async () => {
     crashPoint("locked");
@@ -329,8 +320,11 @@ export async function pruneCommand(args: PruneArgs): Promise<void> {
     } else if (f.resume) log("no saved state to resume; starting fresh");
 
     // ---- 3. Model, calibration, latency. ----
-    const gpu = preGpu ?? await getGpu();
-    const model = await loadModel(gpu, modelDir, f.f32 ? { dtype: "f32" } : {});
+    log(formatPlan(memPlan));
+    const model = await loadModel(gpu, modelDir, {
+      ...(f.f32 ? { dtype: "f32" as const } : {}),
+      offload: memPlan.weights === "streamed",
+    });
     try {
       crashPoint("loaded");
       const now = { dtype: model.dtype, adapter: gpu.description };
@@ -431,6 +425,7 @@ export async function pruneCommand(args: PruneArgs): Promise<void> {
         if (!f.quiet) Deno.stderr.writeSync(encoder.encode(`\r${text}   `));
       };
       const searchStart = performance.now();
+      let memory: PruneLog["memory"];
       let result: {
         steps: PruneLog["steps"];
         mask: boolean[];
@@ -470,7 +465,8 @@ export async function pruneCommand(args: PruneArgs): Promise<void> {
             await writeState({ kind: "sprint", state, latency });
           },
         });
-        log(formatPlan(r.memory.plan, r.memory.peakDeviceBytes));
+        memory = r.memory;
+        log(`measured peak device bytes: ${fmtBytes(r.memory.peakDeviceBytes)}`);
         const last = r.steps[r.steps.length - 1];
         result = {
           steps: r.steps,
@@ -483,7 +479,9 @@ export async function pruneCommand(args: PruneArgs): Promise<void> {
             : r.state.pruned.length >= (args.numSublayers ?? 0),
         };
       } else {
+        gpu.memory.resetPeak();
         const r = await runBaseline(method as BaselineMethod, model, calib, {
+          perWindowLoss: memPlan.placement === "streamed",
           targetSpeedup: args.targetSpeedup,
           numSublayers: args.numSublayers,
           speedupModel,
@@ -521,6 +519,8 @@ export async function pruneCommand(args: PruneArgs): Promise<void> {
             await writeState({ kind: "baseline", state, latency });
           },
         });
+        memory = { plan: memPlan, peakDeviceBytes: gpu.memory.peak };
+        log(`\nmeasured peak device bytes: ${fmtBytes(gpu.memory.peak)}`);
         const steps = r.steps as unknown as PruneLog["steps"];
         result = {
           steps,
@@ -566,6 +566,7 @@ export async function pruneCommand(args: PruneArgs): Promise<void> {
         },
         wallSeconds,
         fingerprint,
+        memory,
       };
       await saveModel(model, outDir, {
         mask: result.mask,

@@ -222,7 +222,13 @@ export const PRUNE_COMMAND = defineCommand({
       min: 1,
       defaultText: "from the adapter where known, else unbounded",
       help:
-        "device bytes SPRINT may use (e.g. 8GiB): activations and checkpoints that do not fit stay in host memory, same results",
+        "device bytes the prune may use (e.g. 8GiB): activations, checkpoints and (then) the blocks' weights that do not fit stay in host memory and are streamed, same results",
+    },
+    {
+      name: "offload",
+      type: "bool",
+      help:
+        "keep the blocks' weights in host memory and upload each block as the forward reaches it (same results; chosen by itself when the weights do not fit --device-memory)",
     },
     {
       name: "latency-engine",
@@ -304,9 +310,6 @@ export function parsePruneArgs(argv: readonly string[]): PruneArgs | undefined {
   const method = f.method;
   if (method !== "sprint" && (f["no-tuning"] || f["no-latency-aware"])) {
     throw new ToolkitError("--no-tuning and --no-latency-aware apply to --method sprint only");
-  }
-  if (method !== "sprint" && f["device-memory"] !== undefined) {
-    throw new ToolkitError("--device-memory applies to --method sprint only");
   }
   if (f.threads !== undefined && f["latency-engine"] !== "llamacpp") {
     throw new ToolkitError("--threads applies to --latency-engine llamacpp only");

@@ -11,6 +11,7 @@ import type { Tensor } from "../gpu/tensor.ts";
 import { fromF16, toF16 } from "../gpu/f16.ts";
 import { sub } from "../kernels/elementwise.ts";
 import { type Linear, packLinear, unpackWeightHost } from "../kernels/matmul.ts";
+import { readWeightValues, replaceOffloadedLinear } from "../model/residency.ts";
 import { gramAccumulate } from "../kernels/gram.ts";
 import { choleskySolve, decodeSolveStatus } from "../kernels/cholesky.ts";
 import { type ForwardHooks, runSublayers, type SublayerContext } from "../model/forward.ts";
@@ -75,7 +76,7 @@ export async function refitDownProj(
   const newW = W.slice();
   if (!fellBack) rows.forEach((o, j) => newW.set(values.subarray(j * F, (j + 1) * F), o * F));
   const old = model.blocks[block].mlp!.down;
-  const bias = old.bias ? (await old.bias.read()).slice(0, old.outFeatures) : undefined;
+  const bias = old.bias ? (await readWeightValues(old.bias)).slice(0, old.outFeatures) : undefined;
   const linear = packLinear(model.gpu, newW, d, F, { dtype: model.dtype, bias });
   eq.destroy();
   return { tuned: { sublayer: t, block, rows, values, fellBack }, linear, Y: eq.dense };
@@ -244,7 +245,8 @@ export async function applyTunedRows(model: LlamaModel, tuned: TunedRows): Promi
   const f = mlp.down.inFeatures;
   tuned.rows.forEach((r, i) => w.set(tuned.values.subarray(i * f, (i + 1) * f), r * f));
   const old = mlp.down;
-  const bias = old.bias ? (await old.bias.read()).slice(0, old.outFeatures) : undefined;
+  const bias = old.bias ? (await readWeightValues(old.bias)).slice(0, old.outFeatures) : undefined;
+  if (replaceOffloadedLinear(model, tuned.block, "down", w, bias)) return; // --offload: host copy
   mlp.down = packLinear(model.gpu, w, old.outFeatures, old.inFeatures, {
     dtype: model.dtype,
     bias,
@@ -274,5 +276,5 @@ export async function currentDownWeight(
   block: number,
 ): Promise<Float32Array<ArrayBuffer>> {
   const down = model.blocks[block].mlp!.down;
-  return unpackWeightHost(await down.weight.read(), down.outFeatures, down.inFeatures);
+  return unpackWeightHost(await readWeightValues(down.weight), down.outFeatures, down.inFeatures);
 }

@@ -17,6 +17,7 @@ import type { Recorder } from "../gpu/recorder.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { embedding } from "../kernels/embedding.ts";
 import type { Linear } from "../kernels/matmul.ts";
+import { residencyOf } from "../model/residency.ts";
 import { type ForwardHooks, runSublayers, type SublayerContext } from "../model/forward.ts";
 import type { LlamaModel } from "../model/model.ts";
 import { meanNll } from "../model/loss.ts";
@@ -114,6 +115,8 @@ function sprintPlan(
     deviceMemory: budget.bytes,
     budgetNote: budget.note,
     placement: o.placement,
+    offload: residencyOf(model) !== undefined, // decided when the model was loaded
+    slots: residencyOf(model)?.slotCount,
   }, {
     bindingLimit: Math.min(model.gpu.caps.maxStorageBindingSize, model.gpu.caps.maxBufferSize),
     headChunkOutputs: model.head.parts[0]?.count,
@@ -558,7 +561,10 @@ class SprintRun implements RefitRun {
   async calibrationLoss(): Promise<number | undefined> {
     const k = Math.min(this.opts.lossSequences, this.calib.nsamples);
     if (k === 0) return undefined;
-    return await meanNll(this.model, this.calib.ids, k, this.seqLen, this.alive);
+    const perWindow = this.streamed; // the plan's streamed placement has one window's logits
+    return await meanNll(this.model, this.calib.ids, k, this.seqLen, this.alive, undefined, {
+      perWindow,
+    });
   }
 
   /** Stops the run on a non-finite value: it names the step and sublayer; no model is written. */

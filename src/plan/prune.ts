@@ -1,0 +1,254 @@
+/**
+ * The memory plan of a prune (SPRINT or a baseline) or an evaluation decided from the config and
+ * the flags before the model is loaded: the device budget (`--device-memory`, else derived from
+ * the adapter), whether the blocks' weights are streamed (`--offload`, or because they do not fit
+ * the budget), and the one-line refusal when even host memory cannot hold the plan (the f32
+ * weights the loader reads, plus what stays in host memory during the run).
+ *
+ * @module
+ */
+import { ToolkitError } from "../errors.ts";
+import type { Gpu } from "../gpu/device.ts";
+import { chunkBytesLimit, rowsPerChunk } from "../gpu/chunked.ts";
+import { packedShape } from "../kernels/matmul.ts";
+import type { ModelConfig } from "../model/config.ts";
+import { expectedTensors } from "../model/model.ts";
+import {
+  fmtBytes,
+  forwardWorkspaceBytes,
+  hostMemoryAvailable,
+  lossBytes,
+  type MemoryPlan,
+  planEvalMemory,
+  type PlanRow,
+  planSprintMemory,
+  resolveDeviceBudget,
+  weightsRow,
+} from "./memory.ts";
+
+/** What a prune's memory depends on (flags and defaults, resolved). */
+export interface PrunePlanInput {
+  /** `sprint` or a baseline (`sleb`, `blockpruner`, `shortgpt`). */
+  method: string;
+  /** Weight dtype on the device. */
+  dtype: "f16" | "f32";
+  /** Calibration windows. */
+  nsamples: number;
+  /** Tokens per window. */
+  seqLen: number;
+  /** Sequences per batch. */
+  batch: number;
+  /** SPRINT: activation checkpoints (default 8). */
+  checkpoints?: number;
+  /** SPRINT: stage-2 tuning (default true). */
+  tuning?: boolean;
+  /** Calibration-loss windows per evaluation (SPRINT default 8; baselines: nsamples). */
+  lossSequences?: number;
+  /** `--device-memory` bytes. */
+  deviceMemory?: number;
+  /** `--offload`: stream the blocks' weights whatever the budget. */
+  offload?: boolean;
+}
+
+/** Options shared by the plan builders: the device's binding limit and head chunking. */
+function deviceOptions(gpu: Gpu | undefined, c: ModelConfig, dtype: "f16" | "f32") {
+  if (!gpu) return {};
+  const limit = chunkBytesLimit(gpu);
+  const { kp } = packedShape(c.vocabSize, c.hiddenSize);
+  const per = rowsPerChunk(kp * (dtype === "f16" ? 2 : 4), limit, 16);
+  return {
+    bindingLimit: Math.min(gpu.caps.maxStorageBindingSize, gpu.caps.maxBufferSize),
+    headChunkOutputs: Math.min(per, c.vocabSize),
+  };
+}
+
+/**
+ * Host bytes the loader holds while reading the checkpoint (every tensor as f32).
+ *
+ * @example
+ * ```ts
+ * loadHostBytes(config); // 4 bytes per parameter
+ * ```
+ */
+export function loadHostBytes(c: ModelConfig): number {
+  let n = 0;
+  for (const shape of expectedTensors(c).values()) n += shape.reduce((a, b) => a * b, 1) * 4;
+  return n;
+}
+
+/**
+ * The plan of a baseline (SLEB, BlockPruner, ShortGPT): weights, one window's forward (ShortGPT: a
+ * batch), and the calibration loss of `lossSequences` windows — all recorded before one
+ * submission, or window by window (`placement` `streamed`) when that does not fit the budget.
+ *
+ * @example
+ * ```ts
+ * const plan = planBaselineMemory(config, "f16", { nsamples: 128, seqLen: 2048, batch: 4 });
+ * ```
+ */
+export function planBaselineMemory(
+  c: ModelConfig,
+  dtype: "f16" | "f32",
+  s: {
+    nsamples: number;
+    seqLen: number;
+    batch: number;
+    lossSequences?: number;
+    deviceMemory?: number;
+    budgetNote?: string;
+    offload?: boolean;
+  },
+  options: { bindingLimit?: number; headChunkOutputs?: number; maxPositions?: number } = {},
+): MemoryPlan {
+  const T = s.seqLen;
+  const m = Math.min(s.batch, s.nsamples) * T;
+  const windows = Math.min(s.lossSequences ?? s.nsamples, s.nsamples);
+  const limit = options.bindingLimit ?? 128 * 1024 * 1024;
+  const rows = (perWindow: boolean, stream: boolean): PlanRow[] => [
+    weightsRow(c, dtype, stream, 2, options),
+    {
+      category: "activations",
+      device: forwardWorkspaceBytes(c, m) + 3 * m * c.hiddenSize * 4,
+      host: 0,
+      note: `forward scratch at M=${m}, ShortGPT's batch streams`,
+    },
+    {
+      category: "logits",
+      device: lossBytes(c, perWindow ? 1 : windows, T, limit),
+      host: 0,
+      note: `calibration loss: ${windows} windows${perWindow ? " (one at a time)" : ""} × ${
+        T - 1
+      } rows × V=${c.vocabSize}`,
+    },
+  ];
+  const sum = (l: PlanRow[]) => l.reduce((a, r) => a + r.device, 0);
+  // [loss window by window, weights streamed], cheapest first.
+  const choices: [boolean, boolean][] = s.offload
+    ? [[false, true], [true, true]]
+    : [[false, false], [true, false], [true, true]];
+  let [perWindow, stream] = choices[0];
+  let list = rows(perWindow, stream);
+  if (s.deviceMemory !== undefined) {
+    for (const [p, w] of choices) {
+      [perWindow, stream, list] = [p, w, rows(p, w)];
+      if (sum(list) <= s.deviceMemory) break;
+    }
+    if (sum(list) > s.deviceMemory) {
+      throw new ToolkitError(
+        `memory plan: the baseline needs ${fmtBytes(sum(list))} of device memory even with ` +
+          `the loss window by window${stream ? " and the weights streamed block by block" : ""}` +
+          `, more than the budget of ${fmtBytes(s.deviceMemory)}`,
+      );
+    }
+  }
+  return {
+    kind: "baseline",
+    rows: list,
+    deviceBytes: sum(list),
+    hostBytes: list.reduce((a, r) => a + r.host, 0),
+    deviceBudget: s.deviceMemory,
+    budgetNote: s.budgetNote ?? (s.deviceMemory === undefined ? "unbounded" : "given"),
+    hostAvailable: hostMemoryAvailable(),
+    placement: perWindow ? "streamed" : "resident",
+    weights: stream ? "streamed" : "resident",
+    slots: stream ? Math.min(2, c.numLayers) : undefined,
+  };
+}
+
+/**
+ * Refuses (one line, exit 2) a plan whose host part — the f32 weights the loader reads, plus
+ * what the run keeps in host memory — exceeds the host memory available.
+ *
+ * @example
+ * ```ts
+ * assertHostHolds(plan, config, "SPRINT"); // throws ToolkitError("memory plan: SPRINT needs …")
+ * ```
+ */
+export function assertHostHolds(plan: MemoryPlan, c: ModelConfig, what: string): void {
+  const load = loadHostBytes(c);
+  const need = plan.hostBytes + load;
+  if (need > plan.hostAvailable) {
+    throw new ToolkitError(
+      `memory plan: ${what} needs ${fmtBytes(need)} of host memory (${
+        fmtBytes(load)
+      } to read the weights as f32, ${fmtBytes(plan.hostBytes)} during the run), ${
+        fmtBytes(plan.hostAvailable)
+      } is available`,
+    );
+  }
+}
+
+/**
+ * The memory plan of a prune from the config and flags, before the model is loaded (see the
+ * module doc). Throws a one-line {@link ToolkitError} when the device budget or host memory
+ * cannot hold it; `plan.weights === "streamed"` tells the caller to load with `offload`.
+ *
+ * @example
+ * ```ts
+ * const plan = planPrune(gpu, config, { method: "sprint", dtype: "f16", nsamples: 128, seqLen: 2048, batch: 4 });
+ * console.error(formatPlan(plan));
+ * const model = await loadModel(gpu, dir, { offload: plan.weights === "streamed" });
+ * ```
+ */
+export function planPrune(gpu: Gpu | undefined, c: ModelConfig, p: PrunePlanInput): MemoryPlan {
+  const budget = resolveDeviceBudget(gpu, p.deviceMemory);
+  const opts = deviceOptions(gpu, c, p.dtype);
+  const plan = p.method === "sprint"
+    ? planSprintMemory(c, p.dtype, {
+      nsamples: p.nsamples,
+      seqLen: p.seqLen,
+      batchSize: p.batch,
+      checkpoints: p.checkpoints,
+      tuning: p.tuning,
+      lossSequences: p.lossSequences,
+      deviceMemory: budget.bytes,
+      budgetNote: budget.note,
+      offload: p.offload ? true : undefined,
+    }, opts)
+    : planBaselineMemory(c, p.dtype, {
+      nsamples: p.nsamples,
+      seqLen: p.seqLen,
+      batch: p.batch,
+      lossSequences: p.lossSequences,
+      deviceMemory: budget.bytes,
+      budgetNote: budget.note,
+      offload: p.offload ? true : undefined,
+    }, opts);
+  assertHostHolds(plan, c, p.method === "sprint" ? "SPRINT" : p.method);
+  return plan;
+}
+
+/**
+ * The memory plan of an evaluation from the config and flags, before the model is loaded: the
+ * rows per forward and KV cache that fit the budget, and whether to stream the weights.
+ *
+ * @example
+ * ```ts
+ * const plan = planEval(gpu, config, { dtype: "f16", seqLen: 512, batchTokens: 2048 });
+ * const model = await loadModel(gpu, dir, { dtype: "f16", offload: plan.weights === "streamed" });
+ * ```
+ */
+export function planEval(
+  gpu: Gpu | undefined,
+  c: ModelConfig,
+  p: {
+    dtype: "f16" | "f32";
+    seqLen: number;
+    batchTokens: number;
+    kvCacheBytes?: number;
+    deviceMemory?: number;
+    offload?: boolean;
+  },
+): MemoryPlan {
+  const budget = resolveDeviceBudget(gpu, p.deviceMemory);
+  const plan = planEvalMemory(c, p.dtype, {
+    seqLen: p.seqLen,
+    batchTokens: p.batchTokens,
+    kvCacheBytes: p.kvCacheBytes,
+    deviceMemory: budget.bytes,
+    budgetNote: budget.note,
+    offload: p.offload ? true : undefined,
+  }, deviceOptions(gpu, c, p.dtype));
+  assertHostHolds(plan, c, "the evaluation");
+  return plan;
+}
