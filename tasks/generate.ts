@@ -23,6 +23,12 @@ await runCli(async () => {
   if (!model.tokenizer) throw new ToolkitError(`${dir}: tokenizer.json is missing`);
   const ids = model.tokenizer.encode(values.prompt);
   const ctx = model.config.maxPositions;
+  if (ids.length > ctx || (ids.length === ctx && values["max-new-tokens"] > 0)) {
+    throw new ToolkitError(
+      `--prompt: ${ids.length} tokens leave no room in the model's ${ctx} positions ` +
+        `(max_position_embeddings in ${dir}/config.json); shorten it below ${ctx} tokens`,
+    );
+  }
   if (ids.length + values["max-new-tokens"] > ctx) {
     throw new ToolkitError(
       `--max-new-tokens ${values["max-new-tokens"]}: the prompt's ${ids.length} tokens plus ` +

@@ -177,6 +177,7 @@ export function reportMarkdown(log: PruneLog): string {
     }`,
     "",
   );
+  for (const w of lt.warnings ?? []) lines.push(`Latency warning: ${w}`, "");
   lines.push(`Settings: \`${JSON.stringify(log.settings)}\``, "");
   lines.push(
     "| step | sublayer | type | block | tuned | est. speedup | (sublayer model / with fixed cost) | calib. loss | time (s) |",
