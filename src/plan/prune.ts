@@ -215,7 +215,43 @@ export function planPrune(gpu: Gpu | undefined, c: ModelConfig, p: PrunePlanInpu
       offload: p.offload ? true : undefined,
     }, opts);
   assertHostHolds(plan, c, p.method === "sprint" ? "SPRINT" : p.method);
+  if (gpu) assertBindable(gpu, c, p);
   return plan;
+}
+
+/**
+ * Refuses (one line) a prune whose single largest buffers cannot be bound on this device: the
+ * forward's `[batch·seq-len, intermediate_size]` f32 activations, and SPRINT's re-fit Gram matrix
+ * `[intermediate_size, intermediate_size]` f32 (vocabulary tables are chunked; these are not).
+ *
+ * @example
+ * ```ts
+ * assertBindable(gpu, config, { method: "sprint", dtype: "f16", nsamples: 8, seqLen: 64, batch: 2 });
+ * ```
+ */
+export function assertBindable(gpu: Gpu, c: ModelConfig, p: PrunePlanInput): void {
+  const limit = Math.min(gpu.caps.maxStorageBindingSize, gpu.caps.maxBufferSize);
+  const F = c.intermediateSize;
+  const batch = Math.min(p.batch, p.nsamples);
+  const rowBytes = 4 * Math.max(F, c.hiddenSize, c.numHeads * c.headDim);
+  if (batch * p.seqLen * rowBytes > limit) {
+    const fit = Math.floor(limit / (p.seqLen * rowBytes));
+    throw new ToolkitError(
+      `--batch ${batch} × --seq-len ${p.seqLen}: the forward's f32 activations of ` +
+        `intermediate_size ${F} take ${fmtBytes(batch * p.seqLen * rowBytes)} in one buffer, ` +
+        `over this device's ${fmtBytes(limit)} binding limit; ` +
+        (fit >= 1
+          ? `use --batch ${fit} or less`
+          : `use --seq-len ${Math.floor(limit / rowBytes)} or less`),
+    );
+  }
+  if (p.method === "sprint" && p.tuning !== false && 4 * F * F > limit) {
+    throw new ToolkitError(
+      `intermediate_size ${F} (config.json): SPRINT's re-fit needs an ${F}×${F} f32 Gram matrix ` +
+        `(${fmtBytes(4 * F * F)}) in one buffer, over this device's ${fmtBytes(limit)} binding ` +
+        `limit; run with --no-tuning, or on a device with larger storage bindings`,
+    );
+  }
 }
 
 /**
