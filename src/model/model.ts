@@ -424,7 +424,10 @@ export async function loadModel(
   const opts = { ...options, tokenizer, sourceDir: dir };
   if (options.offload) {
     const slots = options.offload === true ? undefined : options.offload.slots;
-    return offloadModelFromHostWeights(gpu, config, weights, { ...opts, slots });
+    return offloadModelFromHostWeights(gpu, config, weights, { ...opts, slots }, {
+      LlamaModel,
+      modelFromHostWeights,
+    });
   }
   return modelFromHostWeights(gpu, config, weights, opts);
 }

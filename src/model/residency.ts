@@ -23,15 +23,25 @@ import type { Recorder } from "../gpu/recorder.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { type Linear, packedShape, packWeightHost } from "../kernels/matmul.ts";
 import type { ModelConfig } from "./config.ts";
-import {
-  type AttentionWeights,
-  type BlockWeights,
-  type HostWeights,
+// Types only: model.ts imports this module (loadModel with `offload`) and hands over its
+// constructors, so there is no runtime import loop.
+import type {
+  AttentionWeights,
+  BlockWeights,
+  HostWeights,
   LlamaModel,
-  type LoadOptions,
-  type MlpWeights,
+  LoadOptions,
+  MlpWeights,
   modelFromHostWeights,
 } from "./model.ts";
+
+/** What {@link offloadModelFromHostWeights} builds models with (passed in by `model.ts`). */
+export interface ModelBuilders {
+  /** The model class. */
+  LlamaModel: typeof LlamaModel;
+  /** The resident upload path (used for the vocabulary tables, final norm and RoPE). */
+  modelFromHostWeights: typeof modelFromHostWeights;
+}
 import type { TextTokenizer } from "./tokenizer.ts";
 
 /** One weight in host memory: the bits the device tensor would hold (f16 bits or f32 values). */
@@ -394,7 +404,10 @@ function hostBlocks(
  *
  * @example
  * ```ts
- * const model = offloadModelFromHostWeights(gpu, config, weights, { slots: 2 });
+ * const model = offloadModelFromHostWeights(gpu, config, weights, { slots: 2 }, {
+ *   LlamaModel,
+ *   modelFromHostWeights,
+ * });
  * console.log(residencyOf(model)!.hostBytes);
  * ```
  */
@@ -402,8 +415,10 @@ export function offloadModelFromHostWeights(
   gpu: Gpu,
   config: ModelConfig,
   weights: HostWeights,
-  options: LoadOptions & OffloadOptions & { tokenizer?: TextTokenizer; sourceDir?: string } = {},
+  options: LoadOptions & OffloadOptions & { tokenizer?: TextTokenizer; sourceDir?: string },
+  builders: ModelBuilders,
 ): LlamaModel {
+  const { LlamaModel, modelFromHostWeights } = builders;
   const dtype = options.dtype ?? gpu.weightDType;
   const get = (name: string) => {
     const t = weights.get(name);
