@@ -52,6 +52,8 @@ export class OutputLock {
   /** Path of the lock file. */
   readonly path: string;
   private readonly token: string;
+  /** The signal handlers acquire() installed (removed once guard() has its own, or on release). */
+  private early?: EarlySignals;
   private constructor(path: string, token: string) {
     this.path = path;
     this.token = token;
@@ -70,6 +72,16 @@ export class OutputLock {
    * ```
    */
   static async acquire(path: string, what: string): Promise<OutputLock> {
+    let lock: OutputLock | undefined;
+    try {
+      lock = await OutputLock.#acquire(path, what);
+      return lock;
+    } finally {
+      if (!lock) EarlySignals.last?.remove();
+    }
+  }
+
+  static async #acquire(path: string, what: string): Promise<OutputLock> {
     const info: LockInfo = {
       pid: Deno.pid,
       host: hostname(),
@@ -78,16 +90,37 @@ export class OutputLock {
       startTicks: procStat(Deno.pid)?.[19],
     };
     const text = JSON.stringify(info) + "\n";
+    // Ctrl-C / SIGTERM is answered from before the file exists: a signal arriving between its
+    // creation and guard() would otherwise kill the process with the lock left behind.
+    let created = false;
+    const early = new EarlySignals(() => {
+      if (created) {
+        try {
+          // ours (createNew succeeded), possibly not fully written yet
+          if (text.startsWith(Deno.readTextFileSync(path))) Deno.removeSync(path);
+        } catch {
+          // already gone
+        }
+      }
+    });
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
         const f = await Deno.open(path, { write: true, createNew: true });
+        created = true;
         try {
           await f.write(new TextEncoder().encode(text));
         } finally {
           f.close();
         }
-        return new OutputLock(path, text);
+        const lock = new OutputLock(path, text);
+        lock.early = early;
+        return lock;
       } catch (e) {
+        if (created) {
+          early.remove();
+          await Deno.remove(path).catch(() => {});
+          throw new ToolkitError(`${path}: cannot write the lock file (${(e as Error).message})`);
+        }
         if (!(e instanceof Deno.errors.AlreadyExists)) {
           throw new ToolkitError(`${path}: cannot create the lock file (${(e as Error).message})`);
         }
@@ -160,6 +193,7 @@ export class OutputLock {
         // signal not supported on this platform
       }
     }
+    this.early?.remove();
     try {
       return await fn();
     } finally {
@@ -170,7 +204,35 @@ export class OutputLock {
 
   /** Removes the lock file if it still holds this run's lock. */
   async release(): Promise<void> {
+    this.early?.remove();
     const now = await Deno.readTextFile(this.path).catch(() => "");
     if (now === this.token) await Deno.remove(this.path).catch(() => {});
+  }
+}
+
+/** SIGINT / SIGTERM handlers that run `cleanup` and exit 130 / 143, until removed. */
+class EarlySignals {
+  /** The most recently installed set (acquire() removes it when it fails). */
+  static last: EarlySignals | undefined;
+  private readonly added: [Deno.Signal, () => void][] = [];
+  constructor(cleanup: () => void) {
+    for (const sig of ["SIGINT", "SIGTERM"] as const) {
+      const h = () => {
+        cleanup();
+        console.error(`\ninterrupted (${sig}); rerun with --resume to continue`);
+        Deno.exit(sig === "SIGINT" ? 130 : 143);
+      };
+      try {
+        Deno.addSignalListener(sig, h);
+        this.added.push([sig, h]);
+      } catch {
+        // signal not supported on this platform
+      }
+    }
+    EarlySignals.last = this;
+  }
+  /** Removes the handlers (idempotent). */
+  remove(): void {
+    for (const [sig, h] of this.added.splice(0)) Deno.removeSignalListener(sig, h);
   }
 }
