@@ -197,8 +197,8 @@ export class Gpu {
         label: `${source.name}:${entryPoint}`,
       });
       this.#pipelines.set(key, p);
-      const ms = performance.now() - t0;
       if (PROFILE) {
+        const ms = performance.now() - t0;
         const k = `${source.name}:${entryPoint}`;
         const s = profileStats.get(k) ?? { n: 0, ms: 0, codes: new Set<string>() };
         s.n++;
@@ -302,7 +302,12 @@ export class Gpu {
   }
 }
 
-/** `SPRINT_GPU_PROFILE=1`: pipelines compiled and their WGSL variants, printed at exit. */
+/**
+ * `SPRINT_GPU_PROFILE=1`: pipelines created per shader entry, their distinct WGSL variants and the
+ * milliseconds spent creating them, printed to stderr at exit (lavapipe compiles at creation;
+ * Mesa's GL path compiles at the first dispatch, which these figures do not include).
+ * `SPRINT_GPU_PROFILE_DIR=DIR` also writes each variant's WGSL there.
+ */
 const PROFILE = granted({ name: "env", variable: "SPRINT_GPU_PROFILE" }) &&
   Deno.env.get("SPRINT_GPU_PROFILE") === "1";
 const profileStats = new Map<string, { n: number; ms: number; codes: Set<string> }>();
