@@ -3,7 +3,7 @@
 //
 // The host records, per block column k of width B (kb = k·B), on a work copy A [FP, FP]
 // (FP = F rounded up to B; the padding is the identity):
-//   potrf  (1 workgroup)  A_kk = L_kk·L_kkᵀ in workgroup memory, with the pivot policy; writes
+//   potrf  (1 workgroup)  A_kk = L_kk·L_kkᵀ in place, with the pivot policy; writes
 //                         L_kk into A and L_kk⁻¹ into Dinv[k] (B × B, zeros above the diagonal);
 //   trsm   (row each)     L_ik = A_ik·L_kk⁻ᵀ for the rows below, into A and transposed into PT;
 //   gemm_tn (gram.wgsl)   A_22 −= PTᵀ·PT (lower blocks only);
@@ -152,29 +152,25 @@ fn load_h(
 // #endif
 
 // #if POTRF
-// Factorises the diagonal block at kb (rows and columns kb … kb+B−1 of A) in workgroup memory:
-// invocation r owns row r. Pivot j is d = A_jj − Σ L_jk²; with a = DG[kb + j] (the shifted
-// diagonal before elimination; SC[1] when a ≤ 0) a pivot d < tol·a is raised to tol·a and
-// flagged (CLAMPED; NONPOSITIVE when d ≤ 0; INDEFINITE when d < −tol·a; NONFINITE when NaN).
+// Factorises the diagonal block at kb (rows and columns kb … kb+B−1 of A) in place, in A's lower
+// triangle (storageBarrier orders the single workgroup's accesses): invocation r owns row r. Not
+// in workgroup memory: the GL back end zero-initialises a workgroup array with straight-line code
+// whose JIT took minutes for B² floats on llvmpipe (Vulkan zero-initialises natively).
+// Pivot j is d = A_jj − Σ L_jk²; with a = DG[kb + j] (the shifted diagonal before elimination;
+// SC[1] when a ≤ 0) a pivot d < tol·a is raised to tol·a and flagged (CLAMPED; NONPOSITIVE when d ≤ 0; INDEFINITE when d < −tol·a; NONFINITE when NaN).
 @group(0) @binding(1) var<storage, read_write> A: array<f32>;
 @group(0) @binding(2) var<storage, read> DG: array<f32>;
 @group(0) @binding(3) var<storage, read> SC: array<f32>;
 @group(0) @binding(4) var<storage, read_write> DINV: array<f32>; // [FP / B, B, B]
 @group(0) @binding(5) var<storage, read_write> STATUS: array<atomic<u32>>;
 
-var<workgroup> S: array<f32, {{BB}}>; // the block, row-major
-
 @compute @workgroup_size({{B}})
 fn potrf(@builtin(local_invocation_index) r: u32) {
   let kb = P.kb;
-  let arow = (kb + r) * P.fp + kb;
-  for (var c = 0u; c <= r; c++) {
-    S[r * {{B}}u + c] = A[arow + c];
-  }
-  workgroupBarrier();
+  let s0 = kb * P.fp + kb; // S[i·B + c] below is A[s0 + i·FP + c]
   let fallback = SC[1];
   for (var j = 0u; j < {{B}}u; j++) {
-    var d = S[j * {{B}}u + j];
+    var d = A[s0 + j * P.fp + j];
     let a = DG[kb + j];
     let lo = P.tol * select(fallback, a, a > 0.0 && finite(a));
     if (!(d >= lo)) {
@@ -197,37 +193,34 @@ fn potrf(@builtin(local_invocation_index) r: u32) {
     }
     let ljj = sqrt(d);
     if (r > j) {
-      S[r * {{B}}u + j] = S[r * {{B}}u + j] / ljj;
+      A[s0 + r * P.fp + j] = A[s0 + r * P.fp + j] / ljj;
     }
-    workgroupBarrier();
+    storageBarrier();
     if (r == j) {
-      S[j * {{B}}u + j] = ljj;
+      A[s0 + j * P.fp + j] = ljj;
     }
     if (r > j) {
-      let lrj = S[r * {{B}}u + j];
+      let lrj = A[s0 + r * P.fp + j];
       for (var c = j + 1u; c <= r; c++) {
-        S[r * {{B}}u + c] = S[r * {{B}}u + c] - lrj * S[c * {{B}}u + j];
+        A[s0 + r * P.fp + c] = A[s0 + r * P.fp + c] - lrj * A[s0 + c * P.fp + j];
       }
     }
-    workgroupBarrier();
+    storageBarrier();
   }
   // Column r of L⁻¹ by forward substitution, straight into DINV (this invocation alone writes
-  // and reads column r there), so that workgroup memory holds just the block (16 KiB at B = 64).
+  // and reads column r there).
   let dbase = (kb / {{B}}u) * {{BB}}u;
   let c = r;
   for (var i = 0u; i < c; i++) {
     DINV[dbase + i * {{B}}u + c] = 0.0;
   }
-  DINV[dbase + c * {{B}}u + c] = 1.0 / S[c * {{B}}u + c];
+  DINV[dbase + c * {{B}}u + c] = 1.0 / A[s0 + c * P.fp + c];
   for (var i = c + 1u; i < {{B}}u; i++) {
     var s = 0.0;
     for (var k = c; k < i; k++) {
-      s = fma(S[i * {{B}}u + k], DINV[dbase + k * {{B}}u + c], s);
+      s = fma(A[s0 + i * P.fp + k], DINV[dbase + k * {{B}}u + c], s);
     }
-    DINV[dbase + i * {{B}}u + c] = -s / S[i * {{B}}u + i];
-  }
-  for (var c2 = 0u; c2 <= r; c2++) {
-    A[arow + c2] = S[r * {{B}}u + c2];
+    DINV[dbase + i * {{B}}u + c] = -s / A[s0 + i * P.fp + i];
   }
 }
 // #endif

@@ -3,21 +3,27 @@
  * line, `N passed, N failed[, N skipped]`, which the CI harness reads (Deno's own summary is
  * `ok | N passed | N failed`).
  *
- * - Selects the WebGPU back end: `DENO_WEBGPU_BACKEND=vulkan` when Mesa's lavapipe Vulkan driver
- *   is installed and the variable is unset (Vulkan has shader-f16 and no flaky exit crash);
- *   otherwise the variable is left as it is (unset: the GL back end on llvmpipe).
+ * - Selects the WebGPU back end with `selectBackend` (src/gpu/device.ts) and prints it: an unset
+ *   `DENO_WEBGPU_BACKEND` becomes `vulkan` when Mesa's lavapipe Vulkan driver is installed
+ *   (shader-f16, fast shader compilation, no flaky exit crash) and `gl` when no Vulkan driver is
+ *   (Mesa llvmpipe through OpenGL); a value set in the environment is kept.
  * - Sets `XDG_RUNTIME_DIR` to a private temporary directory when unset (Mesa warns otherwise).
  * - Runs `deno test --allow-all --junit-path=<tmp>` with the extra arguments (e.g. a file filter)
  *   and inherited stdio, then counts the tests in the JUnit report: passed and failed tests (as
  *   Deno's own summary counts them), and skipped = ignored tests + ignored test steps.
  * - If `deno test` exits non-zero while no test case failed (a module that threw at load time, a
  *   type error, a crash at exit, a missing JUnit file), one failure is added and the reason is
- *   printed. Crashes are reported, never masked.
+ *   printed. One exception, on the GL back end only: an abort or segfault (SIGABRT/SIGSEGV,
+ *   exit 134/139) *after* `deno test` wrote its complete JUnit report with no failure is the
+ *   known teardown crash of wgpu's GL back end (docs: ARCHITECTURE.md "flaky exit crash"); the
+ *   crash is printed and the report's result stands. Any other crash counts as a failure.
  *
  * Exit code: non-zero iff `deno test` failed or a test case failed.
  *
  * @module
  */
+
+import { selectBackend } from "../src/gpu/device.ts";
 
 /** Counts of JUnit test cases. */
 export interface Counts {
@@ -58,30 +64,25 @@ export function closingLine(c: Counts): string {
   return `${c.passed} passed, ${c.failed} failed` + (c.skipped ? `, ${c.skipped} skipped` : "");
 }
 
-async function hasLavapipe(): Promise<boolean> {
-  try {
-    for await (const e of Deno.readDir("/usr/share/vulkan/icd.d")) {
-      if (/^lvp_icd.*\.json$/.test(e.name)) return true;
-    }
-  } catch {
-    // no ICD directory: no Vulkan drivers installed
-  }
-  return false;
+/**
+ * Whether a failed `deno test` status is the GL back end's teardown crash after a passing run:
+ * GL back end, killed by SIGABRT/SIGSEGV (or exit 134/139), a complete JUnit report, no failure.
+ */
+export function isGlExitCrash(
+  backend: string | undefined,
+  status: { code: number; signal: string | null },
+  reportComplete: boolean,
+  counts: Counts,
+): boolean {
+  const crashed = status.signal === "SIGABRT" || status.signal === "SIGSEGV" ||
+    status.code === 134 || status.code === 139;
+  return backend === "gl" && crashed && reportComplete && counts.failed === 0 &&
+    counts.passed > 0;
 }
 
 async function main(): Promise<number> {
-  const backend = Deno.env.get("DENO_WEBGPU_BACKEND");
-  if (backend) {
-    console.log(`test: DENO_WEBGPU_BACKEND=${backend} (from the environment)`);
-  } else if (Deno.build.os === "linux" && await hasLavapipe()) {
-    Deno.env.set("DENO_WEBGPU_BACKEND", "vulkan");
-    console.log("test: lavapipe found, using DENO_WEBGPU_BACKEND=vulkan");
-  } else {
-    console.log(
-      "test: DENO_WEBGPU_BACKEND unset and no lavapipe ICD: WebGPU picks its default back end" +
-        " (GL/llvmpipe on a CPU-only Linux machine: no f16; install mesa-vulkan-drivers for Vulkan)",
-    );
-  }
+  const { backend, reason } = selectBackend();
+  console.log(`test: WebGPU back end ${backend} (${reason})`);
   let runtimeDir: string | undefined;
   if (Deno.build.os === "linux" && !Deno.env.get("XDG_RUNTIME_DIR")) {
     runtimeDir = await Deno.makeTempDir({ prefix: "xdg-" });
@@ -100,11 +101,22 @@ async function main(): Promise<number> {
     }).spawn().status;
     const how = status.signal ? `signal ${status.signal}` : `code ${status.code}`;
     let counts: Counts;
+    let complete = false;
     try {
-      counts = countJUnit(await Deno.readTextFile(junit));
+      const xml = await Deno.readTextFile(junit);
+      complete = /<\/testsuites>\s*$/.test(xml);
+      counts = countJUnit(xml);
     } catch {
       console.log(`test: no JUnit report (deno test exited with ${how} before writing it)`);
       counts = { passed: 0, failed: 1, skipped: 0 };
+    }
+    if (!status.success && isGlExitCrash(backend, status, complete, counts)) {
+      console.log(
+        `test: deno test exited with ${how} after writing a complete report with no failure:` +
+          " the known teardown crash of the GL back end (not a test failure); result as reported",
+      );
+      console.log(closingLine(counts));
+      return 0;
     }
     if (!status.success && counts.failed === 0) {
       console.log(

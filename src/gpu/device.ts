@@ -38,6 +38,17 @@ export interface GpuCapabilities {
   maxWorkgroupsPerDimension: number;
   /** Storage buffers per shader stage. */
   maxStorageBuffersPerStage: number;
+  /**
+   * The WebGPU back end as selected by `DENO_WEBGPU_BACKEND` (see {@link selectBackend}):
+   * `"vulkan"`, `"gl"`, … or `"default"` when the variable is unset.
+   */
+  backend: string;
+  /**
+   * Shader JIT compilation is slow enough to choose smaller unrolled kernels (the GL back end:
+   * Mesa compiles naga's GLSL of a large register block or workgroup array for seconds to
+   * minutes on llvmpipe, against well under a second on Vulkan).
+   */
+  slowCompile: boolean;
 }
 
 /**
@@ -196,6 +207,7 @@ export class Gpu {
     const key = `${source.name}|${entryPoint}|${JSON.stringify(defines)}`;
     let p = this.#pipelines.get(key);
     if (!p) {
+      const t0 = performance.now();
       const code = specialise(source.text, defines);
       const module = this.device.createShaderModule({ code, label: source.name });
       p = this.device.createComputePipeline({
@@ -204,6 +216,20 @@ export class Gpu {
         label: `${source.name}:${entryPoint}`,
       });
       this.#pipelines.set(key, p);
+      if (PROFILE) {
+        const ms = performance.now() - t0;
+        const k = `${source.name}:${entryPoint}`;
+        const s = profileStats.get(k) ?? { n: 0, ms: 0, codes: new Set<string>() };
+        s.n++;
+        s.ms += ms;
+        s.codes.add(code);
+        const dir = granted({ name: "env", variable: "SPRINT_GPU_PROFILE_DIR" }) &&
+          Deno.env.get("SPRINT_GPU_PROFILE_DIR");
+        if (dir) {
+          Deno.writeTextFileSync(`${dir}/${k.replace(":", "_")}.${s.codes.size}.wgsl`, code);
+        }
+        profileStats.set(k, s);
+      }
     }
     return p;
   }
@@ -307,7 +333,31 @@ export class Gpu {
   }
 }
 
-const LAVAPIPE_ICD_DIR = "/usr/share/vulkan/icd.d";
+/**
+ * `SPRINT_GPU_PROFILE=1`: pipelines created per shader entry, their distinct WGSL variants and the
+ * milliseconds spent creating them, printed to stderr at exit (lavapipe compiles at creation;
+ * Mesa's GL path compiles at the first dispatch, which these figures do not include).
+ * `SPRINT_GPU_PROFILE_DIR=DIR` also writes each variant's WGSL there.
+ */
+const PROFILE = granted({ name: "env", variable: "SPRINT_GPU_PROFILE" }) &&
+  Deno.env.get("SPRINT_GPU_PROFILE") === "1";
+const profileStats = new Map<string, { n: number; ms: number; codes: Set<string> }>();
+if (PROFILE) {
+  globalThis.addEventListener("unload", () => {
+    const rows = [...profileStats].sort((a, b) => b[1].ms - a[1].ms);
+    let n = 0, ms = 0;
+    for (const [k, s] of rows) {
+      n += s.n;
+      ms += s.ms;
+      console.error(
+        `gpu-profile ${k}: ${s.n} pipelines, ${s.codes.size} distinct WGSL, ${s.ms.toFixed(0)} ms`,
+      );
+    }
+    console.error(`gpu-profile total: ${n} pipelines, ${ms.toFixed(0)} ms compiling`);
+  });
+}
+
+const VULKAN_ICD_DIRS = ["/usr/share/vulkan/icd.d", "/etc/vulkan/icd.d"];
 
 function granted(desc: Deno.PermissionDescriptor): boolean {
   try {
@@ -318,27 +368,92 @@ function granted(desc: Deno.PermissionDescriptor): boolean {
 }
 
 /**
- * On Linux, when `DENO_WEBGPU_BACKEND` is unset and Mesa's lavapipe Vulkan driver is installed,
- * selects the Vulkan back end (f16, timestamp-query, and none of the GL back end's flaky exit
- * crash), and points an unset `XDG_RUNTIME_DIR` at a private directory (silences a Mesa warning).
- * Does nothing without the needed permissions (it never prompts). Returns the back end chosen.
+ * The Vulkan driver manifests (ICD JSON files) the Vulkan loader would use: the files named by
+ * `VK_DRIVER_FILES` / `VK_ICD_FILENAMES` when set (only those that exist), otherwise the JSON
+ * files of the system ICD directories. Unreadable locations count as empty. Needs env and read
+ * permission (it may prompt without them; {@link selectBackend} checks first).
+ *
+ * @example
+ * ```ts
+ * const lavapipe = vulkanIcds().some((f) => f.includes("lvp_icd"));
+ * ```
  */
-export function preferLavapipe(): string | undefined {
-  if (Deno.build.os !== "linux") return undefined;
-  if (!granted({ name: "env", variable: "DENO_WEBGPU_BACKEND" })) return undefined;
-  const current = Deno.env.get("DENO_WEBGPU_BACKEND");
-  if (current) return current;
-  if (!granted({ name: "read", path: LAVAPIPE_ICD_DIR })) return undefined;
-  try {
-    const hasLvp = [...Deno.readDirSync(LAVAPIPE_ICD_DIR)].some((e) =>
-      /^lvp_icd.*\.json$/.test(e.name)
-    );
-    if (!hasLvp) return undefined;
-  } catch {
-    return undefined;
+export function vulkanIcds(): string[] {
+  const env = (name: string) => {
+    try {
+      return Deno.env.get(name);
+    } catch {
+      return undefined;
+    }
+  };
+  const listed = env("VK_DRIVER_FILES") ?? env("VK_ICD_FILENAMES");
+  if (listed !== undefined) {
+    return listed.split(":").filter((f) => {
+      try {
+        return f !== "" && Deno.statSync(f).isFile;
+      } catch {
+        return false;
+      }
+    });
   }
-  Deno.env.set("DENO_WEBGPU_BACKEND", "vulkan");
-  if (granted({ name: "env", variable: "XDG_RUNTIME_DIR" }) && !Deno.env.get("XDG_RUNTIME_DIR")) {
+  const found: string[] = [];
+  for (const dir of VULKAN_ICD_DIRS) {
+    try {
+      for (const e of Deno.readDirSync(dir)) {
+        if (e.name.endsWith(".json")) found.push(`${dir}/${e.name}`);
+      }
+    } catch { /* absent or unreadable */ }
+  }
+  return found;
+}
+
+/**
+ * Chooses the WebGPU back end before the first adapter request, deliberately, on Linux:
+ * - `DENO_WEBGPU_BACKEND` set: kept as it is (`vulkan` or `gl` forces one);
+ * - unset, with Mesa's lavapipe Vulkan driver among the Vulkan ICDs ({@link vulkanIcds};
+ *   Debian/Ubuntu `mesa-vulkan-drivers`): `vulkan` — f16, fast shader compilation, none of the
+ *   GL back end's flaky exit crash;
+ * - unset, with no Vulkan ICD at all: `gl` (Mesa llvmpipe through OpenGL, present on a fresh
+ *   machine; naming it keeps wgpu from also starting a Vulkan instance);
+ * - unset, with another Vulkan driver (a GPU): left unset, wgpu picks (it prefers Vulkan).
+ *
+ * Also points an unset `XDG_RUNTIME_DIR` at a private directory (silences a Mesa warning).
+ * Does nothing without the needed permissions (it never prompts). Returns the back end in
+ * effect (`"default"` when left to wgpu) and why.
+ *
+ * @example
+ * ```ts
+ * const { backend, reason } = selectBackend();
+ * console.log(`WebGPU back end ${backend} (${reason})`);
+ * ```
+ */
+export function selectBackend(): { backend: string; reason: string } {
+  if (!granted({ name: "env", variable: "DENO_WEBGPU_BACKEND" })) {
+    return { backend: "default", reason: "no env permission: left to wgpu" };
+  }
+  const current = Deno.env.get("DENO_WEBGPU_BACKEND");
+  if (current) return { backend: current, reason: "DENO_WEBGPU_BACKEND from the environment" };
+  if (!granted({ name: "env" })) {
+    return { backend: "default", reason: "no env permission: left to wgpu" };
+  }
+  if (Deno.build.os !== "linux") return { backend: "default", reason: "not Linux: left to wgpu" };
+  if (!granted({ name: "read" })) {
+    return { backend: "default", reason: "no read permission: left to wgpu" };
+  }
+  const icds = vulkanIcds();
+  let choice: { backend: string; reason: string };
+  if (icds.some((f) => /(^|\/)lvp_icd[^/]*\.json$/.test(f))) {
+    choice = { backend: "vulkan", reason: "Mesa lavapipe Vulkan driver found" };
+  } else if (icds.length === 0) {
+    choice = {
+      backend: "gl",
+      reason: "no Vulkan driver (install mesa-vulkan-drivers for the faster Vulkan back end)",
+    };
+  } else {
+    return { backend: "default", reason: "a non-lavapipe Vulkan driver: left to wgpu" };
+  }
+  Deno.env.set("DENO_WEBGPU_BACKEND", choice.backend);
+  if (!Deno.env.get("XDG_RUNTIME_DIR")) {
     try {
       const dir = `/tmp/sprint-wgpu-xdg-${Deno.uid() ?? 0}`;
       Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -346,7 +461,21 @@ export function preferLavapipe(): string | undefined {
       Deno.env.set("XDG_RUNTIME_DIR", dir);
     } catch { /* no permission: keep Mesa's warning */ }
   }
-  return "vulkan";
+  return choice;
+}
+
+/**
+ * The former name of {@link selectBackend}, kept for callers: selects the back end and
+ * returns it (`undefined` when left to wgpu).
+ *
+ * @example
+ * ```ts
+ * preferLavapipe(); // "vulkan" where lavapipe is installed
+ * ```
+ */
+export function preferLavapipe(): string | undefined {
+  const { backend } = selectBackend();
+  return backend === "default" ? undefined : backend;
 }
 
 /**
@@ -369,7 +498,7 @@ export async function createGpu(options: GpuOptions = {}): Promise<Gpu> {
       "WebGPU is not available in this runtime (navigator.gpu is missing); run with Deno 2.x",
     );
   }
-  preferLavapipe();
+  const { backend } = selectBackend();
   const adapter = await navigator.gpu.requestAdapter({
     powerPreference: options.powerPreference,
   });
@@ -406,6 +535,8 @@ export async function createGpu(options: GpuOptions = {}): Promise<Gpu> {
     maxInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
     maxWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
     maxStorageBuffersPerStage: l.maxStorageBuffersPerShaderStage,
+    backend,
+    slowCompile: backend === "gl",
   });
 }
 

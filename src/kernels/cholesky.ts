@@ -9,7 +9,7 @@
  *    copied (never modified) into a work matrix `A = G + shift·I`, padded to FP = ⌈F/B⌉·B with
  *    the identity; only the lower triangle of G is used.
  * 2. Blocked right-looking Cholesky, per block column k: factor the B × B diagonal block in one
- *    workgroup (unblocked, in workgroup memory) and invert its factor L_kk; the panel below is
+ *    workgroup (unblocked, in place in the work copy) and invert its factor L_kk; the panel below is
  *    `L_ik = A_ik·L_kk⁻ᵀ` (a product with the explicit inverse); the trailing lower triangle is
  *    updated by the register-blocked `A₂₂ −= L₂₁·L₂₁ᵀ` of shaders/gram.wgsl. The forward
  *    substitution `L·Y = H` runs interleaved with it (block step `Y_k = L_kk⁻¹·Y_k`, then

@@ -128,9 +128,13 @@ export interface MatmulOptions {
   accumulate?: boolean;
 }
 
-/** Rows per invocation for a given M: large blocks for prefill, small for decode. */
-function rowsPerInvocation(m: number): number {
-  if (m >= 32) return 32;
+/**
+ * Rows per invocation for a given M: large blocks for prefill, small for decode. `slowCompile`
+ * (the GL back end) caps it at 8: Mesa's GL path JIT-compiled the 32-row block for ≈ 34 s on
+ * llvmpipe (8 rows: ≈ 3 s; Vulkan: well under a second for either).
+ */
+function rowsPerInvocation(m: number, slowCompile = false): number {
+  if (m >= 32 && !slowCompile) return 32;
   if (m >= 8) return 8;
   if (m >= 4) return 4;
   return 1;
@@ -166,7 +170,7 @@ export function matmul(rec: Recorder, x: Tensor, lin: Linear, options: MatmulOpt
   }
   if (options.accumulate && !options.out) throw new Error("matmul: accumulate needs out");
   if (m === 0) return out;
-  const rm = rowsPerInvocation(m);
+  const rm = rowsPerInvocation(m, rec.gpu.caps.slowCompile);
   const pipe = rec.gpu.pipeline(SRC, {
     RM: rm,
     CN,
