@@ -13,6 +13,7 @@ import { openSafetensors, writeSafetensors } from "../model/safetensors.ts";
 import { applyTunedRows, type SprintState, type StepLog, type TunedRows } from "./sprint.ts";
 import type { LatencyTable } from "./latency.ts";
 import type { MemoryPlan } from "../plan/memory.ts";
+import { formatSublayerCosts } from "./sublayer_cost.ts";
 
 /** What `prune_log.json` holds. */
 export interface PruneLog {
@@ -176,6 +177,7 @@ export function reportMarkdown(log: PruneLog): string {
     }`,
     "",
   );
+  if (lt.cost) lines.push(`Per sublayer: ${formatSublayerCosts(lt, lt.cost)}`, "");
   lines.push(`Settings: \`${JSON.stringify(log.settings)}\``, "");
   lines.push(
     "| step | sublayer | type | block | tuned | est. speedup | (sublayer model / with fixed cost) | calib. loss | time (s) |",
