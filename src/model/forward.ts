@@ -9,9 +9,11 @@
  * and a masked attention sublayer reads and writes no KV cache.
  *
  * Decode-sized forwards (at most `GEMV_MAX_ROWS` rows, no tape, no adapters on the layer) take
- * fused kernels: RMSNorm + q and RMSNorm + k/v (`kernels/gemv.ts`), RoPE + KV-cache write
- * (`ropeAppendKv`), attention, o_proj accumulated into the residual, RMSNorm + gate/up + SwiGLU
- * and down_proj accumulated — 5 + 2 dispatches per block instead of 9 + 5.
+ * fused kernels: RMSNorm + q/k/v in one dispatch (`gemvSegments`; two with biases), RoPE + KV-cache
+ * write + attention in one (`ropeAttentionDecode`, one token per sequence; else `ropeAppendKv` and
+ * `attention`), o_proj accumulated into the residual, RMSNorm + gate/up + SwiGLU and down_proj
+ * accumulated — 3 + 2 dispatches per block instead of 9 + 5; the final RMSNorm is folded into the
+ * LM head's product.
  *
  * @module
  */
