@@ -11,8 +11,8 @@
  *   output rows, and for attention the new keys/values written to the cache;
  * - each of the G − 1 decode steps (the first new token comes from the prefill) at position p:
  *   2·B·params FLOPs (+ 4·B·H·hd·(p+1) for attention); bytes: the weights again (a decode step
- *   streams every weight), the input/output row and for attention the cache read (p+1 positions
- *   of K and V) and the new row written.
+ *   streams every weight), the input/output row and for attention the cache read (the p cached
+ *   positions of K and V) and the new row written.
  * RMSNorm and SwiGLU are included (a few FLOPs per element). This is the minimum traffic; real
  * kernels may read more (e.g. matmul tiles re-reading inputs from cache).
  *
@@ -62,7 +62,7 @@ export function sublayerCosts(
   for (let i = 0; i < steps; i++) {
     const keys = t + i + 1;
     aF += 2 * b * attnParams + normFlops(b) + coreFlops(keys);
-    aB += weightBytes * attnParams + 4 * d + 2 * 4 * b * d + 2 * 4 * b * kvw * (keys + 1);
+    aB += weightBytes * attnParams + 4 * d + 2 * 4 * b * d + 2 * 4 * b * kvw * keys;
     mF += 2 * b * mlpParams + normFlops(b) + 6 * b * c.intermediateSize;
     mB += weightBytes * mlpParams + 4 * d + 2 * 4 * b * d;
   }
