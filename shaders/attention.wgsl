@@ -35,7 +35,11 @@
 // Defines: HD4 (hd/4), QL (queries per lane: 1, 2, 4 or 8 with QL·hd ≤ 512), QLAST (QL − 1),
 // KB (keys scored per block, 4), WG (8), WGQL (WG·QL), WGQLHD4 (WG·QL·HD4), LSE (bind and write LSE at binding 5); APPEND
 // compiles the append kernel instead (only WG is used then: one invocation per vec4 of the new
-// rows, no loops).
+// rows, no loops). ROPEKV (decode, T = 1; with HH = hd/8, hd/2 a multiple of 4) fuses what
+// comes before attention in a decode step: Q holds the raw queries, KN/VN the raw new key and
+// value rows [B, KVH·hd], `table` the RoPE table of rope.wgsl; queries and the new key are
+// rotated here, the keys 0 … past−1 come from the cache, the new one from registers, and the
+// roped key and the value are written into the cache at position past.
 
 // #if APPEND
 struct Params {
@@ -87,9 +91,20 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> Q: array<vec4<f32>>;
+// #if ROPEKV
+@group(0) @binding(2) var<storage, read_write> K: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> V: array<vec4<f32>>;
+// #else
 @group(0) @binding(2) var<storage, read> K: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> V: array<vec4<f32>>;
+// #endif
 @group(0) @binding(4) var<storage, read_write> O: array<vec4<f32>>;
+// #if ROPEKV
+@group(0) @binding(5) var<storage, read> KN: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read> VN: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read> table: array<vec4<f32>>;
+const HH: u32 = {{HH}}u; // vec4s per half head (RoPE pairs column c with c ± HH)
+// #endif
 // #if LSE
 @group(0) @binding(5) var<storage, read_write> LSE: array<f32>;
 // #endif
@@ -126,6 +141,18 @@ fn main(
   let kvh = bk % P.kv_heads;
   let b = bk / P.kv_heads;
   let fbase = tile * QL; // first query of the tile, in (t, r) order
+  // #if ROPEKV
+  // One new token per sequence (T = 1) at position past: RoPE of the raw queries and of the new
+  // key is done here (HF rotate_half: column c pairs with c ± hd/2, the partner loaded again).
+  let tb = P.past * HD4; // table row of position past: cos then sin, HH vec4s each
+  let knb = bk * HD4; // the new key/value row of (b, kv head)
+  // #for c in 0..HD4
+  let rc{c} = table[tb + {c}u % HH];
+  let rs{c} = table[tb + HH + {c}u % HH] * select(1.0, -1.0, {c}u < HH);
+  let kn{c} = KN[knb + {c}u] * rc{c} + KN[knb + ({c}u + HH) % HD4] * rs{c};
+  let vn{c} = VN[knb + {c}u];
+  // #endfor
+  // #endif
   // #for i in 0..QL
   let f{i} = min(fbase + {i}u, P.qn - 1u);
   let t{i} = f{i} / P.group;
@@ -133,15 +160,34 @@ fn main(
   let qh{i} = (b * P.tokens + t{i}) * P.heads + kvh * P.group + f{i} - t{i} * P.group; // row·H + h
   let qb{i} = qh{i} * HD4;
   // #for c in 0..HD4
+  // #if ROPEKV
+  let q{i}_{c} = (Q[qb{i} + {c}u] * rc{c} + Q[qb{i} + ({c}u + HH) % HD4] * rs{c}) * P.scale;
+  // #else
   let q{i}_{c} = Q[qb{i} + {c}u] * P.scale;
+  // #endif
   var acc{i}_{c} = vec4<f32>(0.0);
   // #endfor
   var m{i} = NEG;
   var l{i} = 0.0;
   // #endfor
-  let n = p{{QLAST}} + 1u; // keys of the tile's last query
   let stride = P.kv_heads * HD4; // vec4s per cache position
   let kvb = (b * P.cap * P.kv_heads + kvh) * HD4; // key 0 of this (sequence, kv head)
+  // #if ROPEKV
+  let n = P.past; // keys in the cache before the new one (which is taken from registers)
+  // The new key/value go into the cache at position past (read by no lane of this dispatch):
+  // the first tile of each (sequence, kv head) writes them, its lane z taking columns z, z+Z, ….
+  if (tile_g < P.count && tile == 0u) {
+    let dst = kvb + P.past * stride;
+    // #for c in 0..HD4
+    if ({c}u % P.splits == z) {
+      K[dst + {c}u] = kn{c};
+      V[dst + {c}u] = vn{c};
+    }
+    // #endfor
+  }
+  // #else
+  let n = p{{QLAST}} + 1u; // keys of the tile's last query
+  // #endif
   // Lane z takes blocks of KB consecutive keys: z·KB …, (z + Z)·KB …, … Within a block the
   // scores of all KB keys come first, then one rescale of the accumulators by the block's new
   // max, then the KB value updates: each query and accumulator register is touched once per
@@ -169,7 +215,11 @@ fn main(
     // #for i in 0..QL
     var mn{i} = m{i};
     // #for u in 0..KB
+    // #if ROPEKV
+    let ok{i}_{u} = j{u} < n;
+    // #else
     let ok{i}_{u} = j{u} <= p{i};
+    // #endif
     let s{i}_{u} = select(NEG, (d{i}_{u}.x + d{i}_{u}.y) + (d{i}_{u}.z + d{i}_{u}.w), ok{i}_{u});
     mn{i} = max(mn{i}, s{i}_{u});
     // #endfor
@@ -197,6 +247,26 @@ fn main(
     // #endfor
     // #endfor
   }
+  // #if ROPEKV
+  // The new key (position past), scored by lane z = 0 only (branch-free: the other lanes' update
+  // is the identity).
+  let own = z == 0u;
+  // #for i in 0..QL
+  var dn{i} = vec4<f32>(0.0);
+  // #for c in 0..HD4
+  dn{i} = fma(q{i}_{c}, kn{c}, dn{i});
+  // #endfor
+  let sn{i} = select(NEG, (dn{i}.x + dn{i}.y) + (dn{i}.z + dn{i}.w), own);
+  let mx{i} = max(m{i}, sn{i});
+  let rn{i} = vec4<f32>(exp2(m{i} - mx{i}));
+  let en{i} = select(0.0, exp2(sn{i} - mx{i}), own);
+  l{i} = fma(l{i}, rn{i}.x, en{i});
+  m{i} = mx{i};
+  // #for c in 0..HD4
+  acc{i}_{c} = fma(vec4<f32>(en{i}), vn{c}, acc{i}_{c} * rn{i});
+  // #endfor
+  // #endfor
+  // #endif
   // #for i in 0..QL
   part_m[lid * QL + {i}u] = m{i};
   part_l[lid * QL + {i}u] = l{i};

@@ -15,7 +15,7 @@ import { fromF16, toF16 } from "../gpu/f16.ts";
 import type { Recorder } from "../gpu/recorder.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { scale } from "../kernels/elementwise.ts";
-import { gemv } from "../kernels/gemv.ts";
+import { gemv, gemvSegments } from "../kernels/gemv.ts";
 import { type Linear, packLinear } from "../kernels/matmul.ts";
 import { ropeAppendKv, ropeTable } from "../kernels/rope.ts";
 import type { BenchCase } from "./harness.ts";
@@ -127,6 +127,46 @@ function gemvCase(s: GemvShape, dtype: "f32" | "f16", streaming: boolean): Bench
   };
 }
 
+/** The forward's norm + q/k/v of one decode token in one dispatch (20M shapes: 512 → 512, 256, 256). */
+function gemvSegmentsCase(dtype: "f32" | "f16"): BenchCase {
+  const k = 512;
+  const ns = [512, 256, 256];
+  const wBytes = dtype === "f16" ? 2 : 4;
+  const total = ns.reduce((a, b) => a + b, 0);
+  return {
+    kernel: "gemv",
+    label: `norm+q/k/v (segments) K=${k} N=${ns.join("+")} ${dtype}`,
+    shape: { k, n: ns.join("+"), weights: dtype },
+    bytes: total * k * wBytes + 2 * k * 4 + total * 4,
+    prepare(gpu) {
+      const xHost = benchData(k, 84, 1);
+      const gHost = benchData(k, 85, 1);
+      const wHost = ns.map((n, i) => benchData(k * n, 86 + i, 0.05));
+      const x = gpu.tensor([1, k], "f32", xHost);
+      const g = gpu.tensor([k], "f32", gHost);
+      const lins = wHost.map((w, i) => packLinear(gpu, w, ns[i], k, { dtype }));
+      const y = ns.map((n) => gpu.tensor([1, n], "f32"));
+      const norm = { weight: g, eps: 1e-5 };
+      const run = (rec: Recorder) => gemvSegments(rec, x, lins, y, { norm });
+      return {
+        record: run,
+        async check() {
+          gpu.run(run);
+          for (let i = 0; i < ns.length; i++) {
+            const w = dtype === "f16" ? fromF16(toF16(wHost[i])) : wHost[i];
+            const [ref] = gemvRef(xHost, 1, k, ns[i], [{ w }], { norm: { g: gHost, eps: 1e-5 } });
+            expectClose(`gemvSegments output ${i}`, (await y[i].read()) as Float32Array, ref);
+          }
+        },
+        dispose: () => {
+          destroyAll(x, g, ...y);
+          for (const l of lins) l.weight.destroy();
+        },
+      };
+    },
+  };
+}
+
 /** RoPE of q and k and the KV-cache write of one decode token (32 heads, 8 kv heads, hd 64). */
 function ropeAppendCase(): BenchCase {
   const [heads, kvHeads, headDim, past, cap] = [32, 8, 64, 100, 128];
@@ -193,6 +233,7 @@ export function decodeCases(f16: boolean): BenchCase[] {
   const cases = [copyCase(32), copyCase(4)];
   for (const dtype of dtypes) {
     for (const s of GEMV_SHAPES) cases.push(gemvCase(s, dtype, false));
+    cases.push(gemvSegmentsCase(dtype));
     cases.push(gemvCase(GEMV_SHAPES[3], dtype, true), gemvCase(GEMV_SHAPES[5], dtype, true));
   }
   cases.push(ropeAppendCase());

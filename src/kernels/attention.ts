@@ -19,6 +19,7 @@
 import { loadShader } from "../gpu/shader.ts";
 import { linearGrid, Params, type Recorder } from "../gpu/recorder.ts";
 import type { Tensor } from "../gpu/tensor.ts";
+import type { RopeTable } from "./rope.ts";
 
 const SRC = await loadShader("attention.wgsl");
 
@@ -197,6 +198,86 @@ export function attention(
   vCache: Tensor,
   options: AttentionOptions,
 ): Tensor {
+  return recordAttention(rec, q, kCache, vCache, options);
+}
+
+/**
+ * Whether {@link ropeAttentionDecode} takes this head dimension (half a head a whole number of
+ * vec4s).
+ */
+export function ropeAttentionFits(headDim: number): boolean {
+  return headDim % 8 === 0 && headDim <= MAX_HEAD_DIM;
+}
+
+/**
+ * Records one decode step's attention with what precedes it fused in (one dispatch for
+ * `ropeAppendKv` + {@link attention}): `q` `[B, H·hd]` holds the raw (un-rotated) queries of one
+ * new token per sequence at position `past`, `k`, `v` `[B, KVH·hd]` its raw key and value. The
+ * kernel applies RoPE (HF rotate_half, from `table`) to the queries and the key, attends to the
+ * cached positions 0 … past−1 and to the new key, writes the roped key and the value into the
+ * caches at position `past`, and returns `o` `[B, H·hd]`. `q` is left as it was. Needs
+ * `options.tokens` = 1 and {@link ropeAttentionFits}(headDim).
+ *
+ * @example
+ * ```ts
+ * const o = gpu.run((rec) => ropeAttentionDecode(rec, q, k, v, kCache, vCache, model.rope, {
+ *   batch: 1, tokens: 1, past: 16, heads: 8, kvHeads: 4, headDim: 64,
+ * }));
+ * ```
+ */
+export function ropeAttentionDecode(
+  rec: Recorder,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  kCache: Tensor,
+  vCache: Tensor,
+  table: RopeTable,
+  options: AttentionOptions,
+): Tensor {
+  const { batch, tokens, past, kvHeads, headDim } = options;
+  if (tokens !== 1) throw new Error(`ropeAttentionDecode: one token per sequence, got ${tokens}`);
+  if (!ropeAttentionFits(headDim)) {
+    throw new Error(`ropeAttentionDecode: headDim must be a multiple of 8, got ${headDim}`);
+  }
+  if (table.headDim !== headDim) {
+    throw new Error(
+      `ropeAttentionDecode: headDim ${headDim} does not match the table's ${table.headDim}`,
+    );
+  }
+  if (past + 1 > table.maxPositions) {
+    throw new Error(
+      `ropeAttentionDecode: position ${past} exceeds the table's ${table.maxPositions} positions`,
+    );
+  }
+  for (const [name, t] of [["k", k], ["v", v]] as const) {
+    if (t.dtype !== "f32" || t.size !== batch * kvHeads * headDim) {
+      throw new Error(
+        `ropeAttentionDecode: ${name} must be f32 [${batch}, ${
+          kvHeads * headDim
+        }], got ${t.dtype} [${t.shape}]`,
+      );
+    }
+  }
+  if (options.lse) throw new Error("ropeAttentionDecode: no log-sum-exp output");
+  const o = options.out;
+  if (o && (o.buffer === k.buffer || o.buffer === v.buffer)) {
+    throw new Error("ropeAttentionDecode: out must be a tensor other than k and v");
+  }
+  if (kCache.buffer === vCache.buffer) {
+    throw new Error("ropeAttentionDecode: kCache and vCache are the same");
+  }
+  return recordAttention(rec, q, kCache, vCache, options, { k, v, table: table.tensor });
+}
+
+function recordAttention(
+  rec: Recorder,
+  q: Tensor,
+  kCache: Tensor,
+  vCache: Tensor,
+  options: AttentionOptions,
+  fresh?: { k: Tensor; v: Tensor; table: Tensor },
+): Tensor {
   const { batch, tokens, past, heads, kvHeads, headDim } = options;
   checkInt("attention", "batch", batch, 0);
   checkInt("attention", "tokens", tokens, 0);
@@ -284,6 +365,8 @@ export function attention(
     WGQL: LANES * ql,
     WGQLHD4: LANES * ql * hd4,
     LSE: lse !== undefined,
+    ROPEKV: fresh !== undefined,
+    HH: headDim / 8,
   });
   const scale = options.scale ?? 1 / Math.sqrt(headDim);
   const params = new Params()
@@ -299,6 +382,7 @@ export function attention(
     .u32(count)
     .f32(scale * Math.LOG2E);
   const buffers = lse ? [q, kCache, vCache, out, lse] : [q, kCache, vCache, out];
+  if (fresh) buffers.push(fresh.k, fresh.v, fresh.table);
   rec.dispatch(pipe, buffers, linearGrid(Math.ceil(count / perWg)), params);
   return out;
 }

@@ -105,3 +105,82 @@ export function gemv(
   buffers.push(...out);
   rec.dispatch(pipe, buffers, [Math.ceil(np4 / 4 / WG), 1], params);
 }
+
+const SEG_SRC = await loadShader("gemv_segments.wgsl");
+
+/** Storage buffers {@link gemvSegments} binds for `n` layers (x, weights, outputs, norm weight). */
+export function gemvSegmentsBindings(n: number, norm: boolean): number {
+  return 1 + 2 * n + (norm ? 1 : 0);
+}
+
+/**
+ * Records `out[s] = norm?(x)·W_sᵀ` for two or three bias-free linear layers with the same input
+ * (`x` `[M, K]` f32, M ≤ {@link GEMV_MAX_ROWS}, K a multiple of 4) and possibly different
+ * output widths, in one dispatch — e.g. a decode step's q, k and v projections with the
+ * attention norm folded in. The layers must share the weight dtype.
+ *
+ * @example
+ * ```ts
+ * gemvSegments(rec, h, [attn.q, attn.k, attn.v], [q, k, v], { norm: { weight: attn.norm, eps: 1e-5 } });
+ * ```
+ */
+export function gemvSegments(
+  rec: Recorder,
+  x: Tensor,
+  layers: readonly Linear[],
+  out: readonly Tensor[],
+  options: { norm?: { weight: Tensor; eps: number } } = {},
+): void {
+  const nseg = layers.length;
+  if (nseg !== 2 && nseg !== 3) throw new Error(`gemvSegments: 2 or 3 layers, got ${nseg}`);
+  if (out.length !== nseg) throw new Error(`gemvSegments: expected ${nseg} output tensors`);
+  const k = layers[0].inFeatures;
+  const m = x.size / k;
+  if (x.dtype !== "f32" || !Number.isInteger(m) || x.shape[x.shape.length - 1] !== k) {
+    throw new Error(`gemvSegments: x must be f32 [M, ${k}], got ${x.dtype} [${x.shape}]`);
+  }
+  if (m > GEMV_MAX_ROWS) throw new Error(`gemvSegments: at most ${GEMV_MAX_ROWS} rows, got ${m}`);
+  if (k % 4 !== 0) throw new Error(`gemvSegments: K (${k}) must be a multiple of 4`);
+  const dtype = layers[0].weight.dtype;
+  layers.forEach((l, s) => {
+    if (l.inFeatures !== k || l.weight.dtype !== dtype) {
+      throw new Error("gemvSegments: the layers must share K and the weight dtype");
+    }
+    if (l.bias) throw new Error("gemvSegments: layers with a bias are not supported");
+    const o = out[s];
+    if (o.dtype !== "f32" || o.size !== m * l.outFeatures) {
+      throw new Error(
+        `gemvSegments: out ${s} must be f32 [${m}, ${l.outFeatures}], got ${o.dtype} [${o.shape}]`,
+      );
+    }
+    if (o.buffer === x.buffer) throw new Error("gemvSegments: out must not be x");
+  });
+  if (new Set(out.map((o) => o.buffer)).size !== nseg) {
+    throw new Error("gemvSegments: the outputs must be distinct tensors");
+  }
+  const norm = options.norm;
+  if (norm && (norm.weight.dtype !== "f32" || norm.weight.size !== k)) {
+    throw new Error(`gemvSegments: norm weight must be f32 [${k}], got [${norm.weight.shape}]`);
+  }
+  if (m === 0) return;
+  assertLoopBudget("gemvSegments", (norm ? 2 : 1) * (k / 4), `K = ${k}`);
+  const pipe = rec.gpu.pipeline(SEG_SRC, {
+    NSEG: nseg,
+    SEG3: nseg === 3,
+    RM: m,
+    WG,
+    W16: dtype === "f16",
+    NORM: norm !== undefined,
+  });
+  const params = new Params().u32(m).u32(k).f32(norm?.eps ?? 0).u32(0);
+  let first = 0;
+  for (let s = 0; s < 3; s++) {
+    const l = layers[s];
+    const np4 = l ? l.weight.shape[1] / 4 : 0;
+    params.u32(l ? l.outFeatures : 0).u32(np4).u32(l ? first : 0xffffffff).u32(0);
+    first += Math.ceil(np4 / 4 / WG);
+  }
+  const buffers: Tensor[] = [x, ...layers.map((l) => l.weight), ...out];
+  if (norm) buffers.push(norm.weight);
+  rec.dispatch(pipe, buffers, [first, 1], params);
+}

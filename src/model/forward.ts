@@ -9,9 +9,11 @@
  * and a masked attention sublayer reads and writes no KV cache.
  *
  * Decode-sized forwards (at most `GEMV_MAX_ROWS` rows, no tape, no adapters on the layer) take
- * fused kernels: RMSNorm + q and RMSNorm + k/v (`kernels/gemv.ts`), RoPE + KV-cache write
- * (`ropeAppendKv`), attention, o_proj accumulated into the residual, RMSNorm + gate/up + SwiGLU
- * and down_proj accumulated — 5 + 2 dispatches per block instead of 9 + 5.
+ * fused kernels: RMSNorm + q/k/v in one dispatch (`gemvSegments`; two with biases), RoPE + KV-cache
+ * write + attention in one (`ropeAttentionDecode`, one token per sequence; else `ropeAppendKv` and
+ * `attention`), o_proj accumulated into the residual, RMSNorm + gate/up + SwiGLU and down_proj
+ * accumulated — 3 + 2 dispatches per block instead of 9 + 5; the final RMSNorm is folded into the
+ * LM head's product.
  *
  * @module
  */
@@ -20,8 +22,8 @@ import type { Tensor } from "../gpu/tensor.ts";
 import { type Linear, matmul } from "../kernels/matmul.ts";
 import { rmsnorm } from "../kernels/rmsnorm.ts";
 import { rope, ropeAppendKv } from "../kernels/rope.ts";
-import { attention } from "../kernels/attention.ts";
-import { gemv, GEMV_MAX_ROWS } from "../kernels/gemv.ts";
+import { attention, ropeAttentionDecode, ropeAttentionFits } from "../kernels/attention.ts";
+import { gemv, GEMV_MAX_ROWS, gemvSegments } from "../kernels/gemv.ts";
 import { scale, swiglu } from "../kernels/elementwise.ts";
 import { embedding } from "../kernels/embedding.ts";
 import { headLogits } from "../kernels/head.ts";
@@ -333,14 +335,18 @@ function attentionSublayer(
   const past = ctx.cache?.length ?? 0;
   const { xn, q, k, v, att } = buf as Required<SublayerBuffers>;
   const lin = adapterLinear(rec, model, hooks, b, tape);
-  // Decode (a few rows, no tape/adapters): norm + q, and norm + k/v, fused in two dispatches.
+  // Decode (a few rows, no tape/adapters): norm + q/k/v in one dispatch (two with biases).
   const fused = m <= GEMV_MAX_ROWS && !tape &&
     !["q", "k", "v", "o"].some((n) => hooks?.lora?.has(`${b}.${n}`)) &&
     gemvFits(a.q) && gemvFits(a.k) && gemvFits(a.o) && !a.k.bias === !a.v.bias;
   if (fused) {
     const norm = { weight: a.norm, eps: c.rmsNormEps };
-    gemv(rec, h, [a.q], [q], { norm });
-    gemv(rec, h, [a.k, a.v], [k, v], { norm });
+    if (!a.q.bias && !a.k.bias && !a.v.bias) {
+      gemvSegments(rec, h, [a.q, a.k, a.v], [q, k, v], { norm });
+    } else {
+      gemv(rec, h, [a.q], [q], { norm });
+      gemv(rec, h, [a.k, a.v], [k, v], { norm });
+    }
   } else {
     rmsnorm(rec, h, a.norm, c.rmsNormEps, { out: xn });
     lin(xn, a.q, "q", q, false);
@@ -352,6 +358,17 @@ function attentionSublayer(
   let kc = k.reshape(kvShape);
   let vc = v.reshape(kvShape);
   let kvPast = 0;
+  const heads = { heads: c.numHeads, kvHeads: c.numKvHeads, headDim: c.headDim };
+  if (ctx.cache && fused && ctx.tokens === 1 && ropeAttentionFits(c.headDim)) {
+    // Decode: RoPE, the cache write and attention in one dispatch.
+    const kk = ctx.cache.keys[b];
+    const vv = ctx.cache.values[b];
+    if (!kk || !vv) throw new Error(`KV cache has no entry for block ${b}`);
+    const o = { batch: ctx.batch, tokens: 1, past, ...heads, out: att };
+    ropeAttentionDecode(rec, q, k, v, kk, vv, model.rope, o);
+    gemv(rec, att, [a.o], [h], { accumulate: true });
+    return;
+  }
   if (ctx.cache) {
     const kk = ctx.cache.keys[b];
     const vv = ctx.cache.values[b];
@@ -372,7 +389,6 @@ function attentionSublayer(
     rope(rec, q, model.rope, { ...pos, heads: c.numHeads });
     rope(rec, k, model.rope, { ...pos, heads: c.numKvHeads });
   }
-  const heads = { heads: c.numHeads, kvHeads: c.numKvHeads, headDim: c.headDim };
   if (tape && ctx.cache) {
     throw new Error("runSublayers: an activation tape cannot be combined with a KV cache");
   }
@@ -520,6 +536,13 @@ export function recordForward(
     const last = options.tokens === 1 ? h : forwardScratch(model, options.batch).xn;
     for (let b = 0; options.tokens > 1 && b < options.batch; b++) {
       rec.copy(h, last, rowBytes, ((b + 1) * options.tokens - 1) * rowBytes, b * rowBytes);
+    }
+    const headLin = model.head.parts.length === 1 ? model.head.parts[0].linear : undefined;
+    if (options.batch <= GEMV_MAX_ROWS && headLin && gemvFits(headLin)) {
+      // Decode-sized: the final norm folded into the head's product (one dispatch).
+      const out = options.out ?? model.gpu.tensor([options.batch, c.vocabSize], "f32");
+      gemv(rec, last, [headLin], [out], { norm: { weight: model.finalNorm, eps: c.rmsNormEps } });
+      return out;
     }
     const hn = forwardScratch(model, options.batch).hn;
     rmsnorm(rec, last, model.finalNorm, c.rmsNormEps, { out: hn });

@@ -57,6 +57,7 @@ import type { PruneArgs } from "./flags.ts";
 import { OutputLock } from "./lock.ts";
 import { checkNumSublayers, checkTargetSpeedup } from "./reach.ts";
 import { readStateFile, writeStateFile } from "./state.ts";
+import { formatSublayerCosts, sublayerCosts } from "../sprint/sublayer_cost.ts";
 
 /** Paths of a prune's output, lock and state. */
 export function prunePaths(outDir: string): { out: string; lock: string; state: string } {
@@ -387,6 +388,11 @@ export async function pruneCommand(args: PruneArgs): Promise<void> {
             latency.mlp.toFixed(3)
           } ms, dense ${latency.dense.toFixed(1)} ms`,
         );
+        const costOf = latency.workload ?? workload;
+        if (costOf) {
+          const cost = sublayerCosts(config, costOf, model.dtype === "f16" ? 2 : 4);
+          log(`latency per sublayer: ${formatSublayerCosts(latency, cost)}`);
+        }
         const sum = config.numLayers * (latency.attention + latency.mlp);
         if (latency.dense < sum) {
           const msg = `dense ${latency.dense.toFixed(3)} ms < Σ sublayers ${

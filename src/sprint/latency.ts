@@ -15,6 +15,7 @@ import { KvCache, recordForward } from "../model/forward.ts";
 import type { LlamaModel } from "../model/model.ts";
 import { seededRandom } from "../util/random.ts";
 import { latencyProbeBlocks, type SublayerLatency } from "./rules.ts";
+import { type SublayerCost, sublayerCosts } from "./sublayer_cost.ts";
 
 /** The workload latencies are measured on. */
 export interface LatencyWorkload {
@@ -56,6 +57,8 @@ export interface LatencyTable extends SublayerLatency {
   fixedCost?: number;
   /** Findings about the measurement (e.g. dense below Σ sublayers, extra rounds taken). */
   warnings?: string[];
+  /** FLOPs and minimum bytes of one sublayer of each type over the workload (measured tables). */
+  cost?: { attention: SublayerCost; mlp: SublayerCost };
 }
 
 /**
@@ -212,6 +215,7 @@ export async function measureLatency(
     source: "measured",
     fixedCost,
     warnings,
+    cost: sublayerCosts(model.config, w, model.dtype === "f16" ? 2 : 4),
   };
 }
 

@@ -14,6 +14,7 @@ import { applyTunedRows } from "./refit.ts";
 import type { SprintState, StepLog, TunedRows } from "./state.ts";
 import type { LatencyTable } from "./latency.ts";
 import type { MemoryPlan } from "../plan/memory.ts";
+import { formatSublayerCosts } from "./sublayer_cost.ts";
 
 /** What `prune_log.json` holds. */
 export interface PruneLog {
@@ -178,6 +179,7 @@ export function reportMarkdown(log: PruneLog): string {
     "",
   );
   for (const w of lt.warnings ?? []) lines.push(`Latency warning: ${w}`, "");
+  if (lt.cost) lines.push(`Per sublayer: ${formatSublayerCosts(lt, lt.cost)}`, "");
   lines.push(`Settings: \`${JSON.stringify(log.settings)}\``, "");
   lines.push(
     "| step | sublayer | type | block | tuned | est. speedup | (sublayer model / with fixed cost) | calib. loss | time (s) |",

@@ -1,4 +1,4 @@
-import { gemv } from "../../src/kernels/gemv.ts";
+import { gemv, gemvSegments } from "../../src/kernels/gemv.ts";
 import { packLinear } from "../../src/kernels/matmul.ts";
 import { gemvRef } from "../../ref/gemv.ts";
 import { assertClose, assertThrows, GPU_TEST, randn, roundF16, testGpu } from "../util.ts";
@@ -83,6 +83,68 @@ Deno.test({
         () => gemv(rec, gpu.tensor([1, 6], "f32"), [packLinear(gpu, randn(48, 2), 8, 6)], [y]),
         "multiple of 4",
       );
+    });
+    await gpu.sync();
+  },
+});
+
+// Segments: q/k/v-like widths (N_0 ≠ N_1 = N_2, and three different), odd N, 1–4 rows.
+const SEGMENT_SHAPES: [number, number, number[]][] = [
+  [1, 4, [1, 3]],
+  [2, 12, [37, 9, 9]],
+  [3, 68, [130, 19, 200]],
+  [4, 260, [64, 32, 32]],
+];
+
+for (const dtype of ["f32", "f16"] as const) {
+  for (const [m, k, ns] of SEGMENT_SHAPES) {
+    Deno.test({
+      name: `gemvSegments ${dtype} weights M=${m} K=${k} N=${ns}: plain, norm`,
+      ...GPU_TEST,
+      async fn(t) {
+        const gpu = await testGpu();
+        if (dtype === "f16" && !gpu.caps.f16) {
+          await t.step({ name: "skipped: adapter has no shader-f16", ignore: true, fn() {} });
+          return;
+        }
+        const x = randn(m * k, 7 + m, 1);
+        const g = randn(k, 9 + k, 1);
+        const xt = gpu.tensor([m, k], "f32", x);
+        const gt = gpu.tensor([k], "f32", g);
+        const host = ns.map((n, i) => randn(n * k, 20 + i + n, 0.5));
+        const lins = host.map((w, i) => packLinear(gpu, w, ns[i], k, { dtype }));
+        for (const withNorm of [false, true]) {
+          const outs = ns.map((n) => gpu.tensor([m, n], "f32", randn(m * n, 4, 1)));
+          const norm = withNorm ? { weight: gt, eps: 1e-5 } : undefined;
+          gpu.run((rec) => gemvSegments(rec, xt, lins, outs, { norm }));
+          for (let i = 0; i < ns.length; i++) {
+            const w = dtype === "f16" ? roundF16(host[i]) : host[i];
+            const [ref] = gemvRef(x, m, k, ns[i], [{ w }], { norm: norm && { g, eps: 1e-5 } });
+            assertClose(await outs[i].read(), ref, undefined, `norm ${withNorm} segment ${i}`);
+          }
+        }
+      },
+    });
+  }
+}
+
+Deno.test({
+  name: "gemvSegments rejects bad layers",
+  ...GPU_TEST,
+  async fn() {
+    const gpu = await testGpu();
+    const a = packLinear(gpu, randn(8 * 12, 1), 8, 12);
+    const b = packLinear(gpu, randn(4 * 12, 2), 4, 12, { bias: randn(4, 3) });
+    const c = packLinear(gpu, randn(4 * 16, 2), 4, 16);
+    const x = gpu.tensor([1, 12], "f32");
+    const y8 = gpu.tensor([1, 8], "f32");
+    const y4 = gpu.tensor([1, 4], "f32");
+    gpu.run((rec) => {
+      assertThrows(() => gemvSegments(rec, x, [a], [y8]), "2 or 3 layers");
+      assertThrows(() => gemvSegments(rec, x, [a, b], [y8, y4]), "bias");
+      assertThrows(() => gemvSegments(rec, x, [a, c], [y8, y4]), "share K");
+      assertThrows(() => gemvSegments(rec, x, [a, a], [y8, y8]), "distinct");
+      assertThrows(() => gemvSegments(rec, x, [a, a], [y8, y4]), "out 1 must be");
     });
     await gpu.sync();
   },

@@ -65,49 +65,55 @@ for (const [name, overrides] of CASES) {
   });
 }
 
-Deno.test({
-  name: "forward with KV cache: prefill + decode steps equal the full forward, batch 2",
-  ...GPU_TEST,
-  async fn() {
-    const dir = await Deno.makeTempDir();
-    try {
-      const { config, weights } = await writeTinyModel(dir, {}, 3);
-      const gpu = await testGpuF32();
-      const model = await loadModel(gpu, dir, { dtype: "f32" });
-      const seqs = [[1, 4, 9, 16, 25, 36], [1, 2, 3, 5, 8, 13]];
-      const prefix = 3;
-      const cache = new KvCache(model, 2, 8);
-      const V = config.vocabSize;
-      const pre = gpu.tensor(
-        [2 * prefix],
-        "u32",
-        new Uint32Array(seqs.flatMap((s) => s.slice(0, prefix))),
-      );
-      const last0 = gpu.run((rec) =>
-        recordForward(rec, model, pre, { batch: 2, tokens: prefix, cache, output: "last" })
-      );
-      const got: Float32Array[] = [(await last0.read()) as Float32Array];
-      for (let t = prefix; t < 6; t++) {
-        const step = gpu.tensor([2], "u32", new Uint32Array([seqs[0][t], seqs[1][t]]));
-        const out = gpu.run((rec) =>
-          recordForward(rec, model, step, { batch: 2, tokens: 1, cache, output: "last" })
+// head_dim 4: RoPE + cache write + attention as separate kernels; head_dim 8 (hidden 48): the
+// fused decode-step kernel (ropeAttentionDecode).
+for (const overrides of [{}, { head_dim: 8, hidden_size: 48 }]) {
+  Deno.test({
+    name: `forward with KV cache: prefill + decode steps equal the full forward, batch 2 ${
+      JSON.stringify(overrides)
+    }`,
+    ...GPU_TEST,
+    async fn() {
+      const dir = await Deno.makeTempDir();
+      try {
+        const { config, weights } = await writeTinyModel(dir, overrides, 3);
+        const gpu = await testGpuF32();
+        const model = await loadModel(gpu, dir, { dtype: "f32" });
+        const seqs = [[1, 4, 9, 16, 25, 36], [1, 2, 3, 5, 8, 13]];
+        const prefix = 3;
+        const cache = new KvCache(model, 2, 8);
+        const V = config.vocabSize;
+        const pre = gpu.tensor(
+          [2 * prefix],
+          "u32",
+          new Uint32Array(seqs.flatMap((s) => s.slice(0, prefix))),
         );
-        got.push((await out.read()) as Float32Array);
-      }
-      for (let b = 0; b < 2; b++) {
-        const ref = refForward(config, weights, seqs[b]);
-        for (let i = 0; i < got.length; i++) {
-          const pos = prefix - 1 + i;
-          assertClose(got[i].subarray(b * V, (b + 1) * V), ref.subarray(pos * V, (pos + 1) * V), {
-            atol: 1e-4,
-            rtol: 1e-4,
-          }, `seq ${b} pos ${pos}`);
+        const last0 = gpu.run((rec) =>
+          recordForward(rec, model, pre, { batch: 2, tokens: prefix, cache, output: "last" })
+        );
+        const got: Float32Array[] = [(await last0.read()) as Float32Array];
+        for (let t = prefix; t < 6; t++) {
+          const step = gpu.tensor([2], "u32", new Uint32Array([seqs[0][t], seqs[1][t]]));
+          const out = gpu.run((rec) =>
+            recordForward(rec, model, step, { batch: 2, tokens: 1, cache, output: "last" })
+          );
+          got.push((await out.read()) as Float32Array);
         }
+        for (let b = 0; b < 2; b++) {
+          const ref = refForward(config, weights, seqs[b]);
+          for (let i = 0; i < got.length; i++) {
+            const pos = prefix - 1 + i;
+            assertClose(got[i].subarray(b * V, (b + 1) * V), ref.subarray(pos * V, (pos + 1) * V), {
+              atol: 1e-4,
+              rtol: 1e-4,
+            }, `seq ${b} pos ${pos}`);
+          }
+        }
+        cache.destroy();
+        model.destroy();
+      } finally {
+        await Deno.remove(dir, { recursive: true });
       }
-      cache.destroy();
-      model.destroy();
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
-  },
-});
+    },
+  });
+}
