@@ -12,3 +12,4 @@ export * from "./latency_llamacpp.ts";
 export * from "./rules.ts";
 export * from "./sensitivity.ts";
 export * from "./log.ts";
+export * from "./sublayer_cost.ts";
