@@ -289,9 +289,18 @@ export class Recorder {
    *
    * @example
    * ```ts
-   * matmul(rec, x, slot.q, { out: y });
+   * import assert from "node:assert/strict";
+   * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+   * const gpu = await getGpu();
+   * const slot = gpu.tensor([1], "f32", new Float32Array([1]));
+   * const seen = gpu.tensor([2], "f32");
+   * const rec = gpu.recorder();
+   * rec.copy(slot, seen, 4); // reads the slot's first contents
    * rec.flush();
-   * slot.q.weight.write(nextBlockBits); // seen by the commands recorded from here on
+   * slot.write(new Float32Array([2])); // seen by the commands recorded from here on
+   * rec.copy(slot, seen, 4, 0, 4);
+   * rec.submit();
+   * assert.deepEqual([...await seen.read()], [1, 2]);
    * ```
    */
   flush(): void {

@@ -220,9 +220,23 @@ export function ropeAttentionFits(headDim: number): boolean {
  *
  * @example
  * ```ts
- * const o = gpu.run((rec) => ropeAttentionDecode(rec, q, k, v, kCache, vCache, model.rope, {
- *   batch: 1, tokens: 1, past: 16, heads: 8, kvHeads: 4, headDim: 64,
- * }));
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { ropeAttentionDecode, ropeTable } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
+ * const hd = 8, values = new Float32Array([1, 2, 3, 4, 5, 6, 7, 8]);
+ * const q = gpu.tensor([1, hd], "f32", new Float32Array(hd).fill(0.5));
+ * const k = gpu.tensor([1, hd], "f32", new Float32Array(hd).fill(1));
+ * const v = gpu.tensor([1, hd], "f32", values);
+ * const kCache = gpu.tensor([1, 4, 1, hd], "f32"), vCache = gpu.tensor([1, 4, 1, hd], "f32");
+ * const table = ropeTable(gpu, { headDim: hd, theta: 10000, maxPositions: 4 });
+ * const o = gpu.run((rec) =>
+ *   ropeAttentionDecode(rec, q, k, v, kCache, vCache, table, {
+ *     batch: 1, tokens: 1, past: 0, heads: 1, kvHeads: 1, headDim: hd,
+ *   })
+ * );
+ * // The first position attends only to itself: the output is its value.
+ * assert.deepEqual([...await o.read()], [...values]);
  * ```
  */
 export function ropeAttentionDecode(

@@ -121,7 +121,16 @@ export function gemvSegmentsBindings(n: number, norm: boolean): number {
  *
  * @example
  * ```ts
- * gemvSegments(rec, h, [attn.q, attn.k, attn.v], [q, k, v], { norm: { weight: attn.norm, eps: 1e-5 } });
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { gemvSegments, packLinear } from "@sprint-wgpu/toolkit/kernels";
+ * const gpu = await getGpu();
+ * const x = gpu.tensor([1, 4], "f32", new Float32Array([1, 2, 3, 4]));
+ * const a = packLinear(gpu, new Float32Array([1, 1, 1, 1, 0, 0, 0, 1]), 2, 4, { dtype: "f32" });
+ * const b = packLinear(gpu, new Float32Array([1, 0, 0, 0]), 1, 4, { dtype: "f32" });
+ * const ya = gpu.tensor([1, 2], "f32"), yb = gpu.tensor([1, 1], "f32");
+ * gpu.run((rec) => gemvSegments(rec, x, [a, b], [ya, yb]));
+ * assert.deepEqual([...await ya.read(), ...await yb.read()], [10, 4, 1]);
  * ```
  */
 export function gemvSegments(
