@@ -14,7 +14,8 @@ import { greedyDecode, recordGreedyPrefill } from "../model/decode.ts";
 import { KvCache, recordForward } from "../model/forward.ts";
 import type { LlamaModel } from "../model/model.ts";
 import { seededRandom } from "../util/random.ts";
-import { latencyProbeBlocks, type SublayerLatency } from "./rules.ts";
+import type { SublayerLatency } from "./rules.ts";
+import { LATENCY_METHOD, measureSublayerLatency } from "./latency_design.ts";
 import { type SublayerCost, sublayerCosts } from "./sublayer_cost.ts";
 
 /** The workload latencies are measured on. */
@@ -41,6 +42,12 @@ export interface LatencyTable extends SublayerLatency {
   t3?: number;
   /** Blocks whose sublayers were removed for T2/T3. */
   probeBlocks?: number[];
+  /** Rounds (T1, T2, T3 once each) behind the medians. */
+  roundsMeasured?: number;
+  /** Standard errors of ℓ_MHA and ℓ_MLP (ms). */
+  standardError?: { attention: number; mlp: number };
+  /** The measurement design ({@link LATENCY_METHOD} for tables this toolkit measures). */
+  method?: string;
   /** The workload measured. */
   workload?: LatencyWorkload;
   /** The GPU adapter measured on. */
@@ -135,8 +142,10 @@ export async function timeWorkload(
 }
 
 /**
- * Measures ℓ_MHA and ℓ_MLP (spec §3.1). The three configurations are measured interleaved
- * (T1, T2, T3, T1, T2, T3, …) so slow drifts of a shared machine hit all three alike.
+ * Measures ℓ_MHA and ℓ_MLP (spec §3.1) on this device with the toolkit's forward: the three
+ * configurations interleaved (T1, T2, T3, T1, T2, T3, …) so slow drifts of a shared machine hit
+ * all three alike, rounds and probe blocks chosen adaptively until each ℓ has a relative standard
+ * error ≤ 10 % ({@link measureSublayerLatency}).
  *
  * @example
  * ```ts
@@ -147,74 +156,24 @@ export async function timeWorkload(
 export async function measureLatency(
   model: LlamaModel,
   w: LatencyWorkload,
-  options: { attempts?: number; log?: (msg: string) => void } = {},
+  options: { attempts?: number; maxRelativeError?: number; log?: (msg: string) => void } = {},
 ): Promise<LatencyTable> {
   const L = model.config.numLayers;
-  let blocks = latencyProbeBlocks(L);
-  const dense = model.alive;
-  if (dense.some((a) => !a)) {
+  if (model.alive.some((a) => !a)) {
     throw new ToolkitError("latency: measure on the dense model (this one has removed sublayers)");
   }
-  const probeMasks = (probe: number[]) => [
-    dense,
-    dense.map((_, s) => !(s % 2 === 1 && probe.includes(s >> 1))),
-    dense.map((_, s) => !(s % 2 === 0 && probe.includes(s >> 1))),
-  ];
-  let masks = probeMasks(blocks);
-  for (const m of masks) await runWorkload(model, m, w, 1); // warm-up (pipelines, caches)
-  let times: number[][] = [[], [], []];
-  const warnings: string[] = [];
-  let k = blocks.length;
-  let widened = false;
-  const attempts = options.attempts ?? 3;
-  let rounds = w.iterations;
-  let mlp = NaN;
-  let attention = NaN;
-  for (let attempt = 1;; attempt++) {
-    // Noise is answered with more rounds: every attempt adds rounds (doubling the total), and
-    // the medians are taken over all rounds so far.
-    while (times[0].length < rounds) {
-      const i = times[0].length;
-      for (let j = 0; j < 3; j++) times[j].push(await runWorkload(model, masks[j], w, 2 + i));
-    }
-    // Median of the per-round differences: each round measures the three configurations back to
-    // back, so a slow drift of a shared machine cancels within the round.
-    mlp = median(times[0].map((t, i) => t - times[1][i]))! / k;
-    attention = median(times[0].map((t, i) => t - times[2][i]))! / k;
-    if (mlp > 0 && attention > 0) break;
-    const what = `non-positive sublayer latency (MLP ${mlp.toFixed(3)} ms, attention ${
-      attention.toFixed(3)
-    } ms) after ${rounds} rounds`;
-    if (attempt >= attempts && !widened && blocks.length < L) {
-      // The probe blocks' difference drowns in the run-to-run noise (seen on the GL back end):
-      // remove the sublayer type from every block instead, an L/k times larger signal.
-      widened = true;
-      blocks = Array.from({ length: L }, (_, b) => b);
-      masks = probeMasks(blocks);
-      k = L;
-      for (const m of masks) await runWorkload(model, m, w, 1);
-      times = [[], [], []];
-      attempt = 0;
-      rounds = w.iterations;
-      warnings.push(`${what}; measured again with every block as a probe block`);
-      options.log?.(`latency: ${what}; measuring again with every block as a probe block`);
-      continue;
-    }
-    if (attempt >= attempts) {
-      throw new ToolkitError(
-        `latency: measured ${what}; ` +
-          "the workload is too small or the machine too noisy — raise --latency-iters or the workload, or pass --latency-table",
-      );
-    }
-    warnings.push(`${what}; measured again with ${2 * rounds} rounds`);
-    options.log?.(`latency: ${what}; measuring again with ${2 * rounds} rounds`);
-    rounds *= 2;
-  }
-  const [t1, t2, t3] = times.map((t) => median(t)!);
+  const m = await measureSublayerLatency(
+    L,
+    (mask, seed) => runWorkload(model, mask, w, seed),
+    { iterations: w.iterations, ...options },
+  );
+  const attention = m.attention.value;
+  const mlp = m.mlp.value;
+  const warnings = [...m.warnings];
   const sum = L * (attention + mlp);
-  const fixedCost = t1 - sum;
+  const fixedCost = m.t1 - sum;
   if (fixedCost < 0) {
-    const msg = `dense workload latency ${t1.toFixed(3)} ms is below the sum of the sublayer ` +
+    const msg = `dense workload latency ${m.t1.toFixed(3)} ms is below the sum of the sublayer ` +
       `latencies ${sum.toFixed(3)} ms (fixed cost ${fixedCost.toFixed(3)} ms): the "total" ` +
       `speedup model takes the fixed cost as 0 and equals the "sublayers" model`;
     warnings.push(msg); // the prune command logs it for every table, measured or supplied
@@ -222,11 +181,14 @@ export async function measureLatency(
   return {
     attention,
     mlp,
-    dense: t1,
-    t1,
-    t2,
-    t3,
-    probeBlocks: blocks,
+    dense: m.t1,
+    t1: m.t1,
+    t2: m.t2,
+    t3: m.t3,
+    probeBlocks: m.probeBlocks,
+    roundsMeasured: m.rounds,
+    standardError: { attention: m.attention.se, mlp: m.mlp.se },
+    method: LATENCY_METHOD,
     workload: w,
     adapter: model.gpu.description,
     deno: Deno.version.deno,
@@ -277,7 +239,8 @@ export async function cachedLatency(
       );
     }
   }
-  if (cache[key]) return { ...cache[key], source: "cache" };
+  // A table measured by an older design is measured again (and replaced).
+  if (cache[key]?.method === LATENCY_METHOD) return { ...cache[key], source: "cache" };
   const table = { ...(await measureLatency(model, w, { log })), model: modelId };
   cache[key] = table;
   await Deno.mkdir(dirname(cacheFile), { recursive: true });

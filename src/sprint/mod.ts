@@ -8,6 +8,7 @@ export * from "./state.ts";
 export * from "./refit.ts";
 export * from "./calibration.ts";
 export * from "./latency.ts";
+export * from "./latency_design.ts";
 export * from "./latency_llamacpp.ts";
 export * from "./rules.ts";
 export * from "./sensitivity.ts";
