@@ -70,9 +70,11 @@ export interface SublayerLatencyMeasurement {
   attention: PairedEstimate;
   /** ℓ_MLP (ms per workload). */
   mlp: PairedEstimate;
-  /** Medians of the dense, minus-k-MLP and minus-k-attention workloads (ms). */
+  /** Median of the dense workload (ms). */
   t1: number;
+  /** Median of the workload with the probe blocks' MLPs removed (ms). */
   t2: number;
+  /** Median of the workload with the probe blocks' attentions removed (ms). */
   t3: number;
   /** Blocks whose sublayers were removed for T2/T3. */
   probeBlocks: number[];
