@@ -85,8 +85,22 @@ const MAX_SIZE: Record<string, number> = {
  *
  * @example
  * ```ts
- * const cfg = parseConfig(JSON.parse(await Deno.readTextFile("model/config.json")), "model/config.json");
- * console.log(cfg.numLayers, cfg.numKvHeads);
+ * import assert from "node:assert/strict";
+ * import { parseConfig } from "@sprint-wgpu/toolkit/model";
+ * import { ToolkitError } from "@sprint-wgpu/toolkit/errors";
+ * const raw = {
+ *   model_type: "llama", hidden_size: 64, intermediate_size: 172, num_hidden_layers: 2,
+ *   num_attention_heads: 4, vocab_size: 32,
+ * };
+ * const cfg = parseConfig(raw, "tiny/config.json");
+ * assert.equal(cfg.numKvHeads, 4); // num_key_value_heads defaults to the query heads
+ * assert.equal(cfg.headDim, 16); // head_dim defaults to D / H
+ * assert.throws(
+ *   () => parseConfig({ ...raw, hidden_size: undefined }, "tiny/config.json"),
+ *   new ToolkitError(
+ *     "tiny/config.json: field hidden_size is missing (expected a positive integer)",
+ *   ),
+ * );
  * ```
  */
 export function parseConfig(raw: unknown, file = "config.json"): ModelConfig {
@@ -317,8 +331,10 @@ function parseRopeScaling(v: unknown, file: string): RopeScaling | undefined {
  *
  * @example
  * ```ts
- * const cfg = await readConfig("../shared/data/models/stories260K-hf");
- * console.log(cfg.hiddenSize, cfg.numLayers); // 64 5
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_MODEL_DIR, readConfig } from "@sprint-wgpu/toolkit/model";
+ * const cfg = await readConfig(DEFAULT_MODEL_DIR); // the embedded 8-layer model
+ * assert.deepEqual([cfg.hiddenSize, cfg.numLayers, cfg.numKvHeads], [128, 8, 2]);
  * ```
  */
 export async function readConfig(dir: string): Promise<ModelConfig> {

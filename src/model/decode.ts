@@ -23,7 +23,24 @@ export const DEFAULT_STEPS_PER_SUBMIT = 32;
  *
  * @example
  * ```ts
- * gpu.run((rec) => recordGreedyPrefill(rec, model, ids, next, { batch: 1, tokens: 16, cache }));
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import {
+ *   DEFAULT_MODEL_DIR, KvCache, loadModel, recordGreedyPrefill,
+ * } from "@sprint-wgpu/toolkit/model";
+ * const gpu = await getGpu();
+ * const model = await loadModel(gpu, DEFAULT_MODEL_DIR); // the embedded 8-layer model
+ * const prompt = model.tokenizer!.encode("Once upon a time");
+ * const cache = new KvCache(model, 1, prompt.length + 8);
+ * const ids = gpu.tensor([prompt.length], "u32", new Uint32Array(prompt));
+ * const next = gpu.tensor([1], "u32");
+ * const logits = gpu.run((rec) =>
+ *   recordGreedyPrefill(rec, model, ids, next, { batch: 1, tokens: prompt.length, cache })
+ * );
+ * const last = await logits.read();
+ * assert.equal((await next.read())[0], last.indexOf(Math.max(...last))); // the argmax, on the GPU
+ * for (const t of [ids, next, logits, cache]) t.destroy();
+ * model.destroy();
  * ```
  */
 export function recordGreedyPrefill(
@@ -78,8 +95,27 @@ export interface GreedyDecodeOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import {
+ *   DEFAULT_MODEL_DIR, greedyDecode, KvCache, loadModel, recordGreedyPrefill,
+ * } from "@sprint-wgpu/toolkit/model";
+ * const gpu = await getGpu();
+ * const model = await loadModel(gpu, DEFAULT_MODEL_DIR); // the embedded 8-layer model
+ * const prompt = model.tokenizer!.encode("Once upon a time");
+ * const cache = new KvCache(model, 1, prompt.length + 12);
+ * const ids = gpu.tensor([prompt.length], "u32", new Uint32Array(prompt));
+ * const next = gpu.tensor([1], "u32");
+ * const prefill = { batch: 1, tokens: prompt.length, cache };
+ * gpu.run((rec) => recordGreedyPrefill(rec, model, ids, next, prefill));
  * const tokens: number[] = [];
- * await greedyDecode(model, next, { batch: 1, cache, steps: 32, onTokens: (ids) => void tokens.push(...ids) });
+ * const steps = await greedyDecode(model, next, {
+ *   batch: 1, cache, steps: 12, stepsPerSubmit: 4,
+ *   onTokens: (ids) => { tokens.push(...ids); return tokens.length < 8; }, // stop after 2 batches
+ * });
+ * assert.deepEqual([steps, tokens.length], [8, 8]);
+ * for (const t of [ids, next, cache]) t.destroy();
+ * model.destroy();
  * ```
  */
 export async function greedyDecode(

@@ -278,7 +278,25 @@ function forwardScratch(model: LlamaModel, m: number): ForwardScratch {
  *
  * @example
  * ```ts
- * gpu.run((rec) => runSublayers(rec, model, h, 4, 6, { batch: 1, tokens: 128 }));
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import {
+ *   DEFAULT_MODEL_DIR, loadModel, recordForward, runSublayers,
+ * } from "@sprint-wgpu/toolkit/model";
+ * const gpu = await getGpu();
+ * const model = await loadModel(gpu, DEFAULT_MODEL_DIR); // the embedded model: 16 sublayers
+ * const prompt = model.tokenizer!.encode("Once upon a time");
+ * const ctx = { batch: 1, tokens: prompt.length };
+ * const ids = gpu.tensor([prompt.length], "u32", new Uint32Array(prompt));
+ * const h = gpu.tensor([prompt.length, model.config.hiddenSize], "f32");
+ * const hooks = { captureResidual: new Map([[4, h]]) }; // the stream entering sublayer 4
+ * const opts = { ...ctx, hooks, output: "hidden" as const };
+ * const full = gpu.run((rec) => recordForward(rec, model, ids, opts));
+ * gpu.run((rec) => runSublayers(rec, model, h, 4, 16, ctx)); // replay sublayers 4 … 15 on it
+ * const [a, b] = [await full.read(), await h.read()];
+ * assert.ok(a.every((x, i) => Math.abs(x - b[i]) <= 1e-5)); // the same final stream
+ * for (const t of [ids, h, full]) t.destroy();
+ * model.destroy();
  * ```
  */
 export function runSublayers(
@@ -487,8 +505,22 @@ export interface ForwardOptions extends SublayerContext {
  *
  * @example
  * ```ts
- * const ids = gpu.tensor([5], "u32", new Uint32Array([1, 403, 407, 261, 378]));
- * const logits = gpu.run((rec) => recordForward(rec, model, ids, { batch: 1, tokens: 5 }));
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { DEFAULT_MODEL_DIR, loadModel, recordForward } from "@sprint-wgpu/toolkit/model";
+ * const gpu = await getGpu();
+ * const model = await loadModel(gpu, DEFAULT_MODEL_DIR); // the embedded 8-layer model
+ * const prompt = model.tokenizer!.encode("Once upon a time");
+ * const ids = gpu.tensor([prompt.length], "u32", new Uint32Array(prompt));
+ * const opts = { batch: 1, tokens: prompt.length };
+ * const logits = gpu.run((rec) => recordForward(rec, model, ids, opts)); // [T, V]
+ * const last = gpu.run((rec) => recordForward(rec, model, ids, { ...opts, output: "last" }));
+ * assert.deepEqual([logits.shape, last.shape], [[prompt.length, 4096], [1, 4096]]);
+ * const [all, end] = [await logits.read(), await last.read()];
+ * const row = all.subarray((prompt.length - 1) * 4096); // the last position's logits
+ * assert.ok(end.every((x, i) => Math.abs(x - row[i]) <= 1e-3));
+ * for (const t of [ids, logits, last]) t.destroy();
+ * model.destroy();
  * ```
  */
 export function recordForward(

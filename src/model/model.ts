@@ -189,8 +189,12 @@ export class LlamaModel {
  *
  * @example
  * ```ts
- * const shapes = expectedTensors(await readConfig("../shared/data/models/stories260K-hf"));
- * shapes.get("model.layers.0.self_attn.k_proj.weight"); // [32, 64]: [KVH·hd, D]
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_MODEL_DIR, expectedTensors, readConfig } from "@sprint-wgpu/toolkit/model";
+ * const shapes = expectedTensors(await readConfig(DEFAULT_MODEL_DIR)); // 8 blocks, D 128, untied
+ * const k = shapes.get("model.layers.0.self_attn.k_proj.weight");
+ * assert.deepEqual(k, [64, 128]); // [KVH·hd, D]
+ * assert.equal(shapes.size, 3 + 8 * 9); // embed, norm, lm_head + 9 tensors per block
  * ```
  */
 export function expectedTensors(cfg: ModelConfig): Map<string, number[]> {
@@ -239,9 +243,17 @@ const IGNORED_TENSOR = /^model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq$/;
  *
  * @example
  * ```ts
- * const dir = "../shared/data/models/stories260K-hf";
- * const weights = await readHostWeights(await readConfig(dir), await openCheckpoint(dir));
- * weights.get("model.norm.weight"); // Float32Array(64)
+ * import assert from "node:assert/strict";
+ * import {
+ *   DEFAULT_MODEL_DIR, openCheckpoint, readConfig, readHostWeights,
+ * } from "@sprint-wgpu/toolkit/model";
+ * const cfg = await readConfig(DEFAULT_MODEL_DIR); // the embedded 8-layer model, D 128
+ * const ckpt = await openCheckpoint(DEFAULT_MODEL_DIR);
+ * const weights = await readHostWeights(cfg, ckpt);
+ * assert.equal(weights.get("model.norm.weight")!.length, 128); // f32 on the host
+ * const sevenBlocks = { ...cfg, numLayers: 7, alive: cfg.alive.slice(0, 14) };
+ * const extra = /unexpected tensor model\.layers\.7\./; // the checkpoint has an 8th block
+ * await assert.rejects(readHostWeights(sevenBlocks, ckpt), extra);
  * ```
  */
 export async function readHostWeights(
@@ -289,7 +301,30 @@ export async function readHostWeights(
  *
  * @example
  * ```ts
- * const model = modelFromHostWeights(gpu, config, weights);
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import {
+ *   expectedTensors, modelFromHostWeights, parseConfig, recordForward,
+ * } from "@sprint-wgpu/toolkit/model";
+ * import { seededRandom } from "@sprint-wgpu/toolkit/random";
+ * const config = parseConfig({
+ *   model_type: "llama", hidden_size: 16, intermediate_size: 32, num_hidden_layers: 2,
+ *   num_attention_heads: 2, vocab_size: 8,
+ * });
+ * const random = seededRandom(7);
+ * const weights = new Map([...expectedTensors(config)].map(([name, shape]) => [
+ *   name,
+ *   Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => random() - 0.5),
+ * ]));
+ * const gpu = await getGpu();
+ * const model = modelFromHostWeights(gpu, config, weights); // a random 2-block model
+ * const ids = gpu.tensor([3], "u32", new Uint32Array([1, 5, 2]));
+ * const logits = gpu.run((rec) => recordForward(rec, model, ids, { batch: 1, tokens: 3 }));
+ * assert.deepEqual(logits.shape, [3, 8]); // [T, V]
+ * assert.ok((await logits.read()).every(Number.isFinite));
+ * ids.destroy();
+ * logits.destroy();
+ * model.destroy();
  * ```
  */
 export function modelFromHostWeights(
@@ -390,9 +425,18 @@ function uploadVocabTables(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * import { ToolkitError } from "@sprint-wgpu/toolkit/errors";
  * const gpu = await getGpu();
- * const model = await loadModel(gpu, "../shared/data/models/stories260K-hf");
- * console.log(model.config.numLayers, model.tokenizer?.encode("Once upon a time"));
+ * const model = await loadModel(gpu, DEFAULT_MODEL_DIR); // the embedded 8-layer model
+ * assert.deepEqual([model.config.numLayers, model.blocks.length], [8, 8]);
+ * assert.equal(model.tokenizer!.encode("Once upon a time")[0], model.tokenizer!.bosId);
+ * model.destroy();
+ * const empty = await Deno.makeTempDir();
+ * await assert.rejects(loadModel(gpu, empty), ToolkitError); // no config.json there
+ * await Deno.remove(empty);
  * ```
  */
 export async function loadModel(

@@ -94,8 +94,12 @@ export class Checkpoint {
    *
    * @example
    * ```ts
-   * const ckpt = await openCheckpoint("models/stories260K-hf");
+   * import assert from "node:assert/strict";
+   * import { DEFAULT_MODEL_DIR, openCheckpoint } from "@sprint-wgpu/toolkit/model";
+   * const ckpt = await openCheckpoint(DEFAULT_MODEL_DIR); // the embedded model, stored in F16
+   * assert.equal(ckpt.info("model.embed_tokens.weight").dtype, "F16");
    * const emb = await ckpt.float32("model.embed_tokens.weight");
+   * assert.equal(emb.length, 4096 * 128); // [V, D], converted to f32
    * ```
    */
   async float32(name: string): Promise<Float32Array<ArrayBuffer>> {
@@ -327,8 +331,20 @@ async function readHeader(path: string): Promise<{
  *
  * @example
  * ```ts
- * const ckpt = await openSafetensors("model.safetensors");
- * console.log([...ckpt.tensors.keys()]);
+ * import assert from "node:assert/strict";
+ * import { openSafetensors, writeSafetensors } from "@sprint-wgpu/toolkit/model";
+ * import { ToolkitError } from "@sprint-wgpu/toolkit/errors";
+ * const dir = await Deno.makeTempDir();
+ * await writeSafetensors(`${dir}/w.safetensors`, [
+ *   { name: "b", shape: [3], dtype: "F32", data: new Float32Array([1, 2, 3]) },
+ *   { name: "a", shape: [1, 2], dtype: "F32", data: new Float32Array([4, 5]) },
+ * ]);
+ * const ckpt = await openSafetensors(`${dir}/w.safetensors`);
+ * assert.deepEqual([...ckpt.tensors.keys()], ["a", "b"]); // header sorted by name
+ * assert.deepEqual(ckpt.info("a").shape, [1, 2]);
+ * await Deno.writeFile(`${dir}/bad.safetensors`, new Uint8Array([1, 2, 3])); // < 8 bytes
+ * await assert.rejects(openSafetensors(`${dir}/bad.safetensors`), ToolkitError);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function openSafetensors(path: string): Promise<Checkpoint> {
@@ -342,8 +358,11 @@ export async function openSafetensors(path: string): Promise<Checkpoint> {
  *
  * @example
  * ```ts
- * const ckpt = await openCheckpoint("../shared/data/models/stories260K-hf");
- * console.log(ckpt.info("model.norm.weight").shape); // [64]
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_MODEL_DIR, openCheckpoint } from "@sprint-wgpu/toolkit/model";
+ * const ckpt = await openCheckpoint(DEFAULT_MODEL_DIR); // one model.safetensors, no index
+ * assert.deepEqual(ckpt.info("model.norm.weight").shape, [128]); // [D]
+ * assert.equal(ckpt.has("model.layers.8.mlp.up_proj.weight"), false); // 8 blocks: 0 … 7
  * ```
  */
 export async function openCheckpoint(dir: string): Promise<Checkpoint> {
@@ -484,9 +503,18 @@ export interface TensorToWrite {
  *
  * @example
  * ```ts
- * await writeSafetensors("out/model.safetensors", [
+ * import assert from "node:assert/strict";
+ * import { openSafetensors, writeSafetensors } from "@sprint-wgpu/toolkit/model";
+ * const dir = await Deno.makeTempDir();
+ * const path = `${dir}/model.safetensors`;
+ * await writeSafetensors(path, [
  *   { name: "w", shape: [2], dtype: "F32", data: new Float32Array([1, 2]) },
+ *   { name: "h", shape: [1], dtype: "F16", data: new Uint16Array([0x3c00]) }, // 1.0 in f16 bits
  * ]);
+ * const ckpt = await openSafetensors(path);
+ * assert.deepEqual([...await ckpt.float32("w"), ...await ckpt.float32("h")], [1, 2, 1]);
+ * assert.deepEqual(ckpt.metadata, { format: "pt" });
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function writeSafetensors(

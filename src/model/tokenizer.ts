@@ -46,8 +46,12 @@ export class TextTokenizer {
    *
    * @example
    * ```ts
-   * const tok = await loadTokenizer("models/stories260K-hf");
-   * tok.encode("Once upon a time"); // [1, 403, 407, 261, 378]
+   * import assert from "node:assert/strict";
+   * import { DEFAULT_MODEL_DIR, loadTokenizer } from "@sprint-wgpu/toolkit/model";
+   * const tok = await loadTokenizer(DEFAULT_MODEL_DIR); // the embedded model's byte-level BPE
+   * const ids = tok.encode("Once upon a time"); // [0, 81, 112, 320, 488, 260, 661]
+   * assert.equal(ids[0], tok.bosId); // tokenizer_config.json: add_bos_token
+   * assert.equal(tok.decode(ids), "Once upon a time");
    * ```
    */
   encode(text: string, options: EncodeOptions = {}): number[] {

@@ -121,7 +121,15 @@ function linearBytes(out: number, inp: number, dt: number, bias: boolean): numbe
  *
  * @example
  * ```ts
- * weightBytes(config, "f16"); // ≈ 2 bytes per parameter (+ the head copy when tied)
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * import { weightBytes } from "@sprint-wgpu/toolkit/plan";
+ * const gpu = await getGpu();
+ * const before = gpu.memory.current;
+ * const model = await loadModel(gpu, DEFAULT_MODEL_DIR); // the embedded 8-layer model
+ * assert.equal(weightBytes(model.config, model.dtype), gpu.memory.current - before); // exact
+ * model.destroy();
  * ```
  */
 export function weightBytes(
@@ -140,7 +148,15 @@ export function weightBytes(
  *
  * @example
  * ```ts
- * blockBytes(config, 0, "f16"); // ≈ 2 · (4·D·hd·H-ish + 3·D·F) bytes
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_MODEL_DIR, readConfig } from "@sprint-wgpu/toolkit/model";
+ * import { blockBytes, sharedWeightBytes, weightBytes } from "@sprint-wgpu/toolkit/plan";
+ * const config = await readConfig(DEFAULT_MODEL_DIR); // 8 blocks
+ * const blocks = config.alive.slice(0, 8).map((_, b) => blockBytes(config, b, "f16"));
+ * const total = blocks.reduce((a, n) => a + n) + sharedWeightBytes(config, "f16");
+ * assert.equal(total, weightBytes(config, "f16"));
+ * const removed = { ...config, alive: config.alive.map(() => false) }; // every sublayer pruned
+ * assert.equal(blockBytes(removed, 0, "f16"), 0);
  * ```
  */
 export function blockBytes(c: ModelConfig, b: number, dtype: "f16" | "f32"): number {
@@ -168,7 +184,12 @@ export function blockBytes(c: ModelConfig, b: number, dtype: "f16" | "f32"): num
  *
  * @example
  * ```ts
- * sharedWeightBytes(config, "f16"); // ≈ 2·V·D·2 bytes for an untied head
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_MODEL_DIR, readConfig } from "@sprint-wgpu/toolkit/model";
+ * import { sharedWeightBytes } from "@sprint-wgpu/toolkit/plan";
+ * const config = await readConfig(DEFAULT_MODEL_DIR); // V 4096, D 128, hd 32, 512 positions
+ * const norm = 128 * 4, tables = 2 * 4096 * 128 * 2, rope = 512 * 2 * 16 * 4; // untied head
+ * assert.equal(sharedWeightBytes(config, "f16"), norm + tables + rope);
  * ```
  */
 export function sharedWeightBytes(
@@ -194,7 +215,17 @@ export function sharedWeightBytes(
  *
  * @example
  * ```ts
- * weightsRow(config, "f16", true, 2, {}); // device: vocabulary tables + 2 blocks; host: all blocks
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_MODEL_DIR, readConfig } from "@sprint-wgpu/toolkit/model";
+ * import {
+ *   blockBytes, sharedWeightBytes, weightBytes, weightsRow,
+ * } from "@sprint-wgpu/toolkit/plan";
+ * const config = await readConfig(DEFAULT_MODEL_DIR); // 8 equal blocks
+ * const row = weightsRow(config, "f16", true, 2, {}); // streamed through 2 slots
+ * const block = blockBytes(config, 0, "f16");
+ * assert.equal(row.device, sharedWeightBytes(config, "f16") + 2 * block); // tables + 2 slots
+ * assert.equal(row.host, 8 * block); // every block waits in host memory
+ * assert.equal(weightsRow(config, "f16", false, 2, {}).device, weightBytes(config, "f16"));
  * ```
  */
 export function weightsRow(
@@ -277,8 +308,18 @@ export function gramSolveBytes(c: ModelConfig, m: number, dtype: "f16" | "f32"):
  *
  * @example
  * ```ts
- * const plan = planSprintMemory(model.config, "f16", { nsamples: 128, seqLen: 2048 });
- * console.log(formatPlan(plan));
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_MODEL_DIR, readConfig } from "@sprint-wgpu/toolkit/model";
+ * import { planSprintMemory } from "@sprint-wgpu/toolkit/plan";
+ * import { ToolkitError } from "@sprint-wgpu/toolkit/errors";
+ * const config = await readConfig(DEFAULT_MODEL_DIR);
+ * const settings = { nsamples: 8, seqLen: 64 };
+ * const plan = planSprintMemory(config, "f16", settings); // no budget: all on the device
+ * assert.deepEqual([plan.placement, plan.weights], ["resident", "resident"]);
+ * const tight = { ...settings, deviceMemory: plan.deviceBytes - 1 };
+ * assert.equal(planSprintMemory(config, "f16", tight).placement, "streamed"); // batches on host
+ * const tiny = { ...settings, deviceMemory: 2 ** 20 }; // 1 MiB: not even the vocabulary tables
+ * assert.throws(() => planSprintMemory(config, "f16", tiny), ToolkitError);
  * ```
  */
 export function planSprintMemory(
@@ -420,8 +461,14 @@ export interface EvalMemorySettings {
  *
  * @example
  * ```ts
- * const plan = planEvalMemory(config, "f16", { seqLen: 2048, deviceMemory: 8 * 2 ** 30 });
- * console.log(formatPlan(plan), plan.eval!.batchTokens);
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_MODEL_DIR, readConfig } from "@sprint-wgpu/toolkit/model";
+ * import { planEvalMemory } from "@sprint-wgpu/toolkit/plan";
+ * const config = await readConfig(DEFAULT_MODEL_DIR);
+ * const plan = planEvalMemory(config, "f16", { seqLen: 512 }); // 2048 rows per forward
+ * assert.equal(plan.eval!.batchTokens, 2048);
+ * const tight = planEvalMemory(config, "f16", { seqLen: 512, deviceMemory: plan.deviceBytes - 1 });
+ * assert.equal(tight.eval!.batchTokens, 1024); // halved until it fits
  * ```
  */
 export function planEvalMemory(
@@ -522,7 +569,11 @@ export function planEvalMemory(
  *
  * @example
  * ```ts
- * console.log(fmtBytes(hostMemoryAvailable()));
+ * import assert from "node:assert/strict";
+ * import { fmtBytes, hostMemoryAvailable } from "@sprint-wgpu/toolkit/plan";
+ * const free = hostMemoryAvailable();
+ * assert.ok(free > 0 && free <= Deno.systemMemoryInfo().total);
+ * console.log(fmtBytes(free)); // e.g. 22.96 GiB
  * ```
  */
 export function hostMemoryAvailable(): number {
@@ -557,7 +608,13 @@ export function assertHostFits(plan: MemoryPlan, what = "this run"): void {
  *
  * @example
  * ```ts
- * const { bytes, note } = resolveDeviceBudget(gpu, undefined);
+ * import assert from "node:assert/strict";
+ * import { resolveDeviceBudget } from "@sprint-wgpu/toolkit/plan";
+ * import { ToolkitError } from "@sprint-wgpu/toolkit/errors";
+ * const given = resolveDeviceBudget(undefined, 2 ** 30);
+ * assert.deepEqual(given, { bytes: 2 ** 30, note: "--device-memory" });
+ * assert.equal(resolveDeviceBudget(undefined, undefined).bytes, undefined); // no GPU: unbounded
+ * assert.throws(() => resolveDeviceBudget(undefined, -1), ToolkitError);
  * ```
  */
 export function resolveDeviceBudget(
@@ -601,7 +658,14 @@ export function fmtBytes(n: number): string {
  *
  * @example
  * ```ts
- * console.log(formatPlan(plan, gpu.memory.peak));
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_MODEL_DIR, readConfig } from "@sprint-wgpu/toolkit/model";
+ * import { formatPlan, planEvalMemory } from "@sprint-wgpu/toolkit/plan";
+ * const plan = planEvalMemory(await readConfig(DEFAULT_MODEL_DIR), "f16", { seqLen: 512 });
+ * const lines = formatPlan(plan, 1234).split("\n");
+ * assert.equal(lines[1], "| category | device | host | note |");
+ * assert.equal(lines.length, 3 + plan.rows.length + 2); // title, header, rule, rows, total, peak
+ * assert.equal(lines.at(-1), "measured peak device bytes: 1.21 KiB");
  * ```
  */
 export function formatPlan(plan: MemoryPlan, measuredPeak?: number): string {
