@@ -136,7 +136,7 @@ export async function exportMaskedGguf(
  * ```ts ignore
  * import assert from "node:assert/strict";
  * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
- * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * import { loadModel } from "@sprint-wgpu/toolkit/model";
  * import { measureLatencyLlamaCpp } from "@sprint-wgpu/toolkit/sprint";
  * const model = await loadModel(await getGpu(), "path/to/model"); // a model of realistic width
  * const w = { mode: "generation", promptLength: 128, generationLength: 64, batch: 1, iterations: 5 } as const;
