@@ -607,7 +607,7 @@ export function modelMaxLength(model: LlamaModel, requested?: number): number {
  *   group: 0, // one group: the shared prefix is computed once
  * }));
  * const [states, kingdom] = await loglikelihoodTokens(model, reqs);
- * assert.ok(states.logLikelihood > kingdom.logLikelihood); // trained on US presidents' speeches
+ * assert.ok(states.logLikelihood > kingdom.logLikelihood); // trained on State of the Union addresses
  * model.destroy();
  * ```
  */
