@@ -29,9 +29,20 @@ export interface ChildOptions {
  *
  * @example
  * ```ts
- * const child = new JsonLineChild("node", ["server.mjs"], { label: "llama.cpp" });
- * const info = await child.request("load", { model: "m.gguf", threads: 1 });
+ * import assert from "node:assert/strict";
+ * import { JsonLineChild } from "@sprint-wgpu/toolkit/engines";
+ * // A child that answers every request with its op and arguments, and exits on "close".
+ * const echo = `import { createInterface } from "node:readline";
+ * import process from "node:process";
+ * for await (const line of createInterface({ input: process.stdin })) {
+ *   const { id, op, args } = JSON.parse(line);
+ *   console.log(JSON.stringify({ id, ok: true, result: { op, args } }));
+ *   if (op === "close") break;
+ * }`;
+ * const child = new JsonLineChild(Deno.execPath(), ["eval", echo], { label: "echo" });
+ * assert.deepEqual(await child.request("load", { threads: 1 }), { op: "load", args: { threads: 1 } });
  * await child.close();
+ * assert.ok(child.dead);
  * ```
  */
 export class JsonLineChild {

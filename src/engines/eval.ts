@@ -64,10 +64,17 @@ export interface EnginePerplexityResult extends PerplexityResult {
  *
  * @example
  * ```ts
- * const eng = await LlamaCppEngine.load("out/pruned.gguf");
- * const tok = await loadTokenizer("out/pruned");
- * const r = await enginePerplexity(eng, tok, await Deno.readTextFile("heldout.txt"), { limit: 20 });
- * console.log(r.ppl, r.tokens);
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { enginePerplexity, WebGpuEngine } from "@sprint-wgpu/toolkit/engines";
+ * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR); // the embedded 8-layer model
+ * const eng = new WebGpuEngine(model); // or LlamaCppEngine.fromModelDir(DEFAULT_MODEL_DIR)
+ * const text = await Deno.readTextFile(`${DEFAULT_MODEL_DIR}/heldout.txt`);
+ * const r = await enginePerplexity(eng, model.tokenizer, text, { seqLen: 64, limit: 2 });
+ * assert.ok(r.windows === 2 && r.ppl > 1 && r.ppl < model.config.vocabSize);
+ * await eng.dispose();
+ * model.destroy();
  * ```
  */
 export async function enginePerplexity(
@@ -137,8 +144,18 @@ export async function enginePerplexity(
  *
  * @example
  * ```ts
- * const reqs = [" yes", " no"].map((c) => encodePair(tok, "Is it?\nAnswer:", c));
- * const [yes, no] = await engineLoglikelihoodTokens(eng, reqs);
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { engineLoglikelihoodTokens, WebGpuEngine } from "@sprint-wgpu/toolkit/engines";
+ * import { encodePair } from "@sprint-wgpu/toolkit/eval";
+ * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR); // the embedded 8-layer model
+ * const eng = new WebGpuEngine(model);
+ * const reqs = [" States", " Kingdom"].map((c) => encodePair(model.tokenizer!, "The people of the United", c));
+ * const [states, kingdom] = await engineLoglikelihoodTokens(eng, reqs);
+ * assert.ok(states.isGreedy && states.logLikelihood > kingdom.logLikelihood);
+ * await eng.dispose();
+ * model.destroy();
  * ```
  */
 export async function engineLoglikelihoodTokens(
@@ -268,8 +285,22 @@ export async function engineEvaluateDocs(
  *
  * @example
  * ```ts
- * const r = await engineZeroShot(eng, tok, ["piqa"], { dataDir: "../shared/data", limit: 100 });
- * console.log(r.piqa.acc, r.piqa.engine.engine);
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { engineZeroShot, WebGpuEngine } from "@sprint-wgpu/toolkit/engines";
+ * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR); // the embedded 8-layer model
+ * const eng = new WebGpuEngine(model);
+ * // A data directory laid out like ../shared/data, with a one-item PIQA file:
+ * const dataDir = await Deno.makeTempDir();
+ * await Deno.mkdir(`${dataDir}/bench`);
+ * const item = { query: "Question: Open a jar?\n", choices: ["Twist the lid.", "Eat the lid."], gold: 0 };
+ * await Deno.writeTextFile(`${dataDir}/bench/piqa.jsonl`, JSON.stringify(item) + "\n");
+ * const r = await engineZeroShot(eng, model.tokenizer!, ["piqa"], { dataDir });
+ * assert.ok(r.piqa.n === 1 && [0, 1].includes(r.piqa.acc) && r.piqa.engine.engine === "webgpu");
+ * await Deno.remove(dataDir, { recursive: true });
+ * await eng.dispose();
+ * model.destroy();
  * ```
  */
 export async function engineZeroShot(
@@ -347,8 +378,16 @@ function rate(tokens: number, ms: number[]): EngineRate {
  *
  * @example
  * ```ts
- * const s = await engineSpeed(eng, { promptTokens: 128, newTokens: 32, reps: 5 });
- * console.log(s.prefill.tokensPerSecond, s.decode.tokensPerSecond);
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { engineSpeed, WebGpuEngine } from "@sprint-wgpu/toolkit/engines";
+ * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR); // the embedded 8-layer model
+ * const eng = new WebGpuEngine(model);
+ * const s = await engineSpeed(eng, { promptTokens: 16, newTokens: 4, warmup: 1, reps: 2 });
+ * assert.ok(s.prefill.tokens === 16 && s.decode.tokensPerSecond > 0);
+ * await eng.dispose();
+ * model.destroy();
  * ```
  */
 export async function engineSpeed(
@@ -393,8 +432,18 @@ export async function engineSpeed(
  *
  * @example
  * ```ts
- * const up = engineSpeedup(await engineSpeed(denseEng), await engineSpeed(prunedEng));
- * console.log(up.prefill, up.decode);
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { engineSpeed, engineSpeedup, WebGpuEngine } from "@sprint-wgpu/toolkit/engines";
+ * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR); // the embedded 8-layer model
+ * const eng = new WebGpuEngine(model); // a pruned model: a second engine, measured the same way
+ * const dense = await engineSpeed(eng, { promptTokens: 16, newTokens: 4, warmup: 1, reps: 2 });
+ * assert.deepEqual(engineSpeedup(dense, dense), { prefill: 1, decode: 1 });
+ * const other = { ...dense, protocol: { ...dense.protocol, newTokens: 8 } };
+ * assert.throws(() => engineSpeedup(dense, other), /measured differently/); // protocols must match
+ * await eng.dispose();
+ * model.destroy();
  * ```
  */
 export function engineSpeedup(

@@ -97,8 +97,10 @@ function findUp(start: string): string | undefined {
  *
  * @example
  * ```ts
- * const found = locateNodeLlamaCpp();
- * if ("error" in found) console.log(found.error); else console.log(found.dir);
+ * import assert from "node:assert/strict";
+ * import { locateNodeLlamaCpp } from "@sprint-wgpu/toolkit/engines";
+ * const found = locateNodeLlamaCpp(); // from the working directory up, then from the toolkit
+ * assert.ok("dir" in found, "error" in found ? found.error : ""); // the pinned package is installed
  * ```
  */
 export function locateNodeLlamaCpp(packageRoot?: string): { dir: string; entry: string } | {
@@ -153,10 +155,17 @@ async function serverScript(): Promise<string> {
  *
  * @example
  * ```ts
- * const eng = await LlamaCppEngine.load("out/model.gguf", { threads: 1 });
+ * import assert from "node:assert/strict";
+ * import { exportGguf } from "@sprint-wgpu/toolkit/export";
+ * import { LlamaCppEngine } from "@sprint-wgpu/toolkit/engines";
+ * import { DEFAULT_MODEL_DIR } from "@sprint-wgpu/toolkit/model";
+ * const dir = await Deno.makeTempDir();
+ * await exportGguf(DEFAULT_MODEL_DIR, `${dir}/model.gguf`); // the embedded 8-layer model
+ * const eng = await LlamaCppEngine.load(`${dir}/model.gguf`, { threads: 1 });
  * const [r] = await eng.score([{ input: [1, 5, 9], positions: [2], targets: [4] }]);
- * console.log(r.logProbs[0], eng.description.version);
+ * assert.ok(r.logProbs[0] < 0 && r.logProbs[0] > -50); // log P(token 4 | 1 5 9)
  * await eng.dispose();
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export class LlamaCppEngine implements InferenceEngine {
@@ -199,7 +208,16 @@ export class LlamaCppEngine implements InferenceEngine {
    *
    * @example
    * ```ts
-   * const eng = await LlamaCppEngine.load("out/model.gguf", { threads: 2 });
+   * import assert from "node:assert/strict";
+   * import { exportGguf } from "@sprint-wgpu/toolkit/export";
+   * import { LlamaCppEngine } from "@sprint-wgpu/toolkit/engines";
+   * import { DEFAULT_MODEL_DIR } from "@sprint-wgpu/toolkit/model";
+   * const dir = await Deno.makeTempDir();
+   * await exportGguf(DEFAULT_MODEL_DIR, `${dir}/model.gguf`, { dtype: "f16" });
+   * const eng = await LlamaCppEngine.load(`${dir}/model.gguf`, { threads: 2 });
+   * assert.deepEqual([eng.vocabSize, eng.description.dtype, eng.description.threads], [4096, "f16", 2]);
+   * await eng.dispose();
+   * await Deno.remove(dir, { recursive: true });
    * ```
    */
   static async load(file: string, options: LlamaCppOptions = {}): Promise<LlamaCppEngine> {
@@ -303,7 +321,15 @@ export class LlamaCppEngine implements InferenceEngine {
    *
    * @example
    * ```ts
-   * const eng = await LlamaCppEngine.fromModelDir("out/pruned", { dtype: "f32", threads: 1 });
+   * import assert from "node:assert/strict";
+   * import { existsSync } from "node:fs";
+   * import { LlamaCppEngine } from "@sprint-wgpu/toolkit/engines";
+   * import { DEFAULT_MODEL_DIR } from "@sprint-wgpu/toolkit/model";
+   * const eng = await LlamaCppEngine.fromModelDir(DEFAULT_MODEL_DIR, { dtype: "f32", threads: 1 });
+   * const gguf = eng.description.model; // the temporary GGUF
+   * assert.ok(existsSync(gguf));
+   * await eng.dispose();
+   * assert.ok(!existsSync(gguf)); // dispose removed it
    * ```
    */
   static async fromModelDir(

@@ -32,8 +32,12 @@ export interface WebGpuChildOptions {
  *
  * @example
  * ```ts
- * const eng = await WebGpuChildEngine.load("data/models/default", { threads: 1, dtype: "f16" });
- * console.log((await eng.time({ promptTokens: 128, newTokens: 32 })).decodeMs);
+ * import assert from "node:assert/strict";
+ * import { WebGpuChildEngine } from "@sprint-wgpu/toolkit/engines";
+ * import { DEFAULT_MODEL_DIR } from "@sprint-wgpu/toolkit/model";
+ * const eng = await WebGpuChildEngine.load(DEFAULT_MODEL_DIR, { threads: 1, dtype: "f32" });
+ * const t = await eng.time({ promptTokens: 16, newTokens: 4, warmup: 0, reps: 2 });
+ * assert.ok(t.decodeMs.length === 2 && t.decodeMs.every((ms) => ms > 0));
  * await eng.dispose();
  * ```
  */

@@ -115,8 +115,14 @@ export interface BatchInfo {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodePair } from "@sprint-wgpu/toolkit/eval";
+ * import { DEFAULT_MODEL_DIR, loadTokenizer } from "@sprint-wgpu/toolkit/model";
+ * const tok = await loadTokenizer(DEFAULT_MODEL_DIR);
  * const { context, continuation } = encodePair(tok, "Question: Why?\nAnswer: ", "Because");
- * // the trailing space moved to the continuation: continuation encodes " Because"
+ * // the trailing space moved to the continuation, as lm-eval does
+ * assert.equal(tok.decode(context), "Question: Why?\nAnswer:");
+ * assert.equal(tok.decode(continuation), " Because");
  * ```
  */
 export function encodePair(
@@ -590,10 +596,19 @@ export function modelMaxLength(model: LlamaModel, requested?: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { encodePair, loglikelihoodTokens } from "@sprint-wgpu/toolkit/eval";
+ * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR); // the embedded 8-layer model
  * const tok = model.tokenizer!;
- * const reqs = [" yes", " no"].map((c) => ({ ...encodePair(tok, "Is it?\nAnswer:", c), group: 0 }));
- * const [yes, no] = await loglikelihoodTokens(model, reqs);
- * console.log(yes.logLikelihood, no.logLikelihood, yes.isGreedy);
+ * const reqs = [" States", " Kingdom"].map((c) => ({
+ *   ...encodePair(tok, "The people of the United", c),
+ *   group: 0, // one group: the shared prefix is computed once
+ * }));
+ * const [states, kingdom] = await loglikelihoodTokens(model, reqs);
+ * assert.ok(states.logLikelihood > kingdom.logLikelihood); // trained on State of the Union addresses
+ * model.destroy();
  * ```
  */
 export async function loglikelihoodTokens(
@@ -672,8 +687,14 @@ export interface TextRequest {
  *
  * @example
  * ```ts
- * const [r] = await loglikelihood(model, [{ context: "Once upon a", continuation: " time" }]);
- * console.log(r.logLikelihood, r.isGreedy);
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { loglikelihood } from "@sprint-wgpu/toolkit/eval";
+ * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR); // the embedded 8-layer model
+ * const [r] = await loglikelihood(model, [{ context: "The people of the United", continuation: " States" }]);
+ * assert.ok(r.isGreedy && r.logLikelihood < 0); // " States" is the model's top choice
+ * model.destroy();
  * ```
  */
 export function loglikelihood(

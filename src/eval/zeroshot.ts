@@ -113,9 +113,16 @@ export interface ZeroShotResult {
  *
  * @example
  * ```ts
- * const docs = [piqaDoc({ line: 1, query: "Question: Open a jar?\n", choices: ["Twist it.", "Eat it."], gold: 0 })];
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { evaluateDocs, piqaDoc, TASKS } from "@sprint-wgpu/toolkit/eval";
+ * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR); // the embedded 8-layer model
+ * const query = "Question: Who signs a bill into law?\n";
+ * const docs = [piqaDoc({ line: 1, query, choices: ["The President.", "The weather."], gold: 0 })];
  * const r = await evaluateDocs(model, TASKS.piqa, docs);
- * console.log(r.acc, r.acc_norm);
+ * assert.ok(r.n === 1 && (r.acc === 0 || r.acc === 1) && r.acc_norm !== undefined);
+ * model.destroy();
  * ```
  */
 export async function evaluateDocs(
@@ -170,7 +177,12 @@ export async function evaluateDocs(
  *
  * @example
  * ```ts
- * await checkDataDir("../shared/data"); // throws a one-line ToolkitError when it is missing
+ * import assert from "node:assert/strict";
+ * import { checkDataDir } from "@sprint-wgpu/toolkit/eval";
+ * const dir = await Deno.makeTempDir();
+ * await checkDataDir(dir); // a directory: passes
+ * await assert.rejects(checkDataDir(`${dir}/nowhere`), /data directory not found/); // one line
+ * await Deno.remove(dir);
  * ```
  */
 export async function checkDataDir(dir: string): Promise<void> {
@@ -191,8 +203,25 @@ export async function checkDataDir(dir: string): Promise<void> {
  *
  * @example
  * ```ts
- * const r = await zeroShot(model, ["piqa", "arc_easy"], { dataDir: "../shared/data", limit: 200 });
- * console.log(r.piqa.acc, r.piqa.acc_norm);
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { zeroShot } from "@sprint-wgpu/toolkit/eval";
+ * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR); // the embedded 8-layer model
+ * // A data directory laid out like ../shared/data, with a two-item PIQA file:
+ * const dataDir = await Deno.makeTempDir();
+ * await Deno.mkdir(`${dataDir}/bench`);
+ * const item = (goal: string, sol1: string, sol2: string) =>
+ *   JSON.stringify({ query: `Question: ${goal}\n`, choices: [sol1, sol2], gold: 0 });
+ * await Deno.writeTextFile(
+ *   `${dataDir}/bench/piqa.jsonl`,
+ *   [item("Open a jar?", "Twist the lid.", "Eat the lid."), item("Dry a towel?", "Hang it.", "Boil it.")]
+ *     .join("\n") + "\n",
+ * );
+ * const r = await zeroShot(model, ["piqa"], { dataDir, limit: 2 });
+ * assert.ok(r.piqa.n === 2 && [0, 0.5, 1].includes(r.piqa.acc));
+ * await Deno.remove(dataDir, { recursive: true });
+ * model.destroy();
  * ```
  */
 export async function zeroShot(
@@ -241,7 +270,12 @@ export interface DocScores {
  *
  * @example
  * ```ts
- * const s = scoreDocs(TASKS.piqa, docs, await loglikelihoodTokens(model, requests));
+ * import assert from "node:assert/strict";
+ * import { piqaDoc, scoreDocs, TASKS } from "@sprint-wgpu/toolkit/eval";
+ * const docs = [piqaDoc({ line: 1, query: "Question: Open a jar?\n", choices: ["Twist it.", "Eat it."], gold: 0 })];
+ * // one log-likelihood per choice (from loglikelihoodTokens): the gold choice scores higher
+ * const s = scoreDocs(TASKS.piqa, docs, [{ logLikelihood: -2, isGreedy: false }, { logLikelihood: -5, isGreedy: false }]);
+ * assert.deepEqual(s.accs, [1]);
  * ```
  */
 export function scoreDocs(

@@ -10,7 +10,13 @@
  *
  * @example
  * ```ts
- * await writeJsonAtomic("out/bench.json", { results: [] });
+ * import assert from "node:assert/strict";
+ * import { writeJsonAtomic } from "./json.ts"; // internal: src/report/ has no package subpath
+ * const dir = await Deno.makeTempDir();
+ * await writeJsonAtomic(`${dir}/bench.json`, { results: [] });
+ * assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["bench.json"]); // no temp left
+ * assert.deepEqual(JSON.parse(await Deno.readTextFile(`${dir}/bench.json`)), { results: [] });
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {

@@ -32,9 +32,15 @@ function fmtSeconds(s: number): string {
  *
  * @example
  * ```ts
- * const p = new Progress("piqa", 200, "docs");
- * p.update(50); // "piqa [█████·····…] 50/200 docs  12.5/s  eta 12s"
- * p.done();
+ * import assert from "node:assert/strict";
+ * import { Progress } from "./progress.ts"; // internal: src/report/ has no package subpath
+ * const lines: string[] = [];
+ * const p = new Progress("piqa", 200, "docs", { tty: false, interval: 0, write: (t) => lines.push(t) });
+ * p.update(50); // e.g. "piqa [██████··················] 50/200 docs  12.5/s  eta 12s"
+ * p.update(200);
+ * p.done(); // the final line, with the elapsed time
+ * assert.equal(lines.length, 2);
+ * assert.match(lines[0], /^piqa \[█{6}·{18}\] 50\/200 docs /);
  * ```
  */
 export class Progress {

@@ -103,7 +103,12 @@ export function linePanel(
  *
  * @example
  * ```ts
- * const svg = svgDocument(800, 300, [linePanel(0, 0, 400, 300, "speedup", "step", [{ name: "est.", points: [[0, 1], [1, 1.1]] }])]);
+ * import assert from "node:assert/strict";
+ * import { linePanel, svgDocument } from "./svg.ts"; // internal: src/report/ has no package subpath
+ * const panel = linePanel(0, 0, 400, 300, "speedup", "step", [{ name: "est.", points: [[0, 1], [1, 1.1]] }]);
+ * const svg = svgDocument(800, 300, [panel]);
+ * assert.ok(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg" width="800" height="300"'));
+ * assert.ok(svg.includes(panel) && svg.endsWith("</svg>\n"));
  * ```
  */
 export function svgDocument(width: number, height: number, panels: string[]): string {

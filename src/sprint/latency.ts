@@ -74,10 +74,17 @@ export interface LatencyTable extends SublayerLatency {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * import { type LatencyWorkload, runWorkload } from "@sprint-wgpu/toolkit/sprint";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR); // the embedded 8-layer model
  * const w: LatencyWorkload = {
- *   mode: "generation", promptLength: 128, generationLength: 64, batch: 1, iterations: 3,
+ *   mode: "generation", promptLength: 16, generationLength: 4, batch: 1, iterations: 1,
  * };
- * const ms = await runWorkload(model, model.alive, w);
+ * const ms = await runWorkload(model, model.alive, w); // wall ms of one run
+ * assert.ok(Number.isFinite(ms) && ms > 0);
+ * model.destroy();
  * ```
  */
 export async function runWorkload(
@@ -127,7 +134,15 @@ export async function runWorkload(
  *
  * @example
  * ```ts
- * const ms = await timeWorkload(model, model.alive, w); // w as for runWorkload
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * import { timeWorkload } from "@sprint-wgpu/toolkit/sprint";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR); // the embedded 8-layer model
+ * const w = { mode: "prefill", promptLength: 32, generationLength: 0, batch: 1, iterations: 3 } as const;
+ * const ms = await timeWorkload(model, model.alive, w); // median of 3 runs after a warm-up
+ * assert.ok(Number.isFinite(ms) && ms > 0);
+ * model.destroy();
  * ```
  */
 export async function timeWorkload(
@@ -149,8 +164,16 @@ export async function timeWorkload(
  *
  * @example
  * ```ts
- * const lat = await measureLatency(model, { mode: "generation", promptLength: 128, generationLength: 64, batch: 1, iterations: 5 });
- * console.log(lat.attention, lat.mlp);
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * import { measureLatency } from "@sprint-wgpu/toolkit/sprint";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR); // the embedded 8-layer model
+ * const lat = await measureLatency(model, {
+ *   mode: "generation", promptLength: 16, generationLength: 8, batch: 1, iterations: 3,
+ * });
+ * assert.ok(lat.source === "measured" && lat.attention > 0 && lat.mlp > 0);
+ * model.destroy();
  * ```
  */
 export async function measureLatency(
@@ -205,7 +228,13 @@ export async function measureLatency(
  *
  * @example
  * ```ts
- * latencyKey("llvmpipe", "models/base", w); // '["llvmpipe","models/base","generation",128,64,1]'
+ * import assert from "node:assert/strict";
+ * import { type LatencyWorkload, latencyKey } from "@sprint-wgpu/toolkit/sprint";
+ * const w: LatencyWorkload = {
+ *   mode: "generation", promptLength: 128, generationLength: 64, batch: 1, iterations: 5,
+ * };
+ * // iterations is not part of the key: more rounds measure the same quantity
+ * assert.equal(latencyKey("llvmpipe", "models/base", w), '["llvmpipe","models/base","generation",128,64,1]');
  * ```
  */
 export function latencyKey(adapter: string, modelId: string, w: LatencyWorkload): string {
@@ -218,7 +247,23 @@ export function latencyKey(adapter: string, modelId: string, w: LatencyWorkload)
  *
  * @example
  * ```ts
- * const latency = await cachedLatency(model, "models/base", w, "out/latency_cache.json");
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * import { cachedLatency, type LatencyWorkload, latencyKey } from "@sprint-wgpu/toolkit/sprint";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR); // the embedded 8-layer model
+ * const w: LatencyWorkload = {
+ *   mode: "prefill", promptLength: 32, generationLength: 0, batch: 1, iterations: 3,
+ * };
+ * // A cache holding this (adapter, model, workload) answers without measuring:
+ * const dir = await Deno.makeTempDir();
+ * const key = latencyKey(model.gpu.description, "default", w);
+ * const stored = { attention: 0.2, mlp: 0.3, dense: 6, source: "measured" };
+ * await Deno.writeTextFile(`${dir}/cache.json`, JSON.stringify({ [key]: stored }));
+ * const latency = await cachedLatency(model, "default", w, `${dir}/cache.json`);
+ * assert.deepEqual(latency, { ...stored, source: "cache" });
+ * await Deno.remove(dir, { recursive: true });
+ * model.destroy();
  * ```
  */
 export async function cachedLatency(
@@ -253,7 +298,13 @@ export async function cachedLatency(
  *
  * @example
  * ```ts
- * const latency = await readLatencyTable("out/pruned/latency.json"); // source: "file"
+ * import assert from "node:assert/strict";
+ * import { readLatencyTable } from "@sprint-wgpu/toolkit/sprint";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/latency.json`, JSON.stringify({ attention: 1.5, mlp: 2.5 }));
+ * const latency = await readLatencyTable(`${dir}/latency.json`);
+ * assert.deepEqual(latency, { attention: 1.5, mlp: 2.5, dense: 0, source: "file" });
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function readLatencyTable(path: string): Promise<LatencyTable> {

@@ -104,7 +104,19 @@ export function latencyMasks(numLayers: number): {
  *
  * @example
  * ```ts
- * await exportMaskedGguf(model, mask, "out/lat/no_mlp.gguf", "f32");
+ * import assert from "node:assert/strict";
+ * import { gguf } from "@huggingface/gguf";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * import { exportMaskedGguf, latencyMasks } from "@sprint-wgpu/toolkit/sprint";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR); // the embedded 8-layer model
+ * const [, noMlp] = latencyMasks(model.config.numLayers).masks; // minus the probe blocks' MLPs
+ * const file = `${await Deno.makeTempDir()}/no_mlp.gguf`;
+ * await exportMaskedGguf(model, noMlp, file, "f32");
+ * const { metadata } = await gguf(file, { allowLocalFile: true });
+ * assert.equal(metadata["general.architecture"], "deci"); // masked models are `deci` files
+ * await Deno.remove(file);
+ * model.destroy();
  * ```
  */
 export async function exportMaskedGguf(
@@ -119,11 +131,18 @@ export async function exportMaskedGguf(
 /**
  * Measures ℓ_MHA and ℓ_MLP of `model` in llama.cpp (see the module doc).
  *
- * @example
- * ```ts
+ * @example Measure (not run by `deno test --doc`: three llama.cpp children take seconds, and a
+ * sublayer of the 128-wide default model is below the run-to-run noise of a shared machine)
+ * ```ts ignore
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { loadModel } from "@sprint-wgpu/toolkit/model";
+ * import { measureLatencyLlamaCpp } from "@sprint-wgpu/toolkit/sprint";
+ * const model = await loadModel(await getGpu(), "path/to/model"); // a model of realistic width
  * const w = { mode: "generation", promptLength: 128, generationLength: 64, batch: 1, iterations: 5 } as const;
  * const lat = await measureLatencyLlamaCpp(model, w, { threads: 1 });
- * console.log(lat.attention, lat.mlp, lat.engine.version);
+ * assert.ok(lat.attention > 0 && lat.mlp > 0 && lat.engine.engine === "llama.cpp");
+ * model.destroy();
  * ```
  */
 export async function measureLatencyLlamaCpp(
@@ -244,8 +263,15 @@ export async function measureLatencyLlamaCpp(
  *
  * @example
  * ```ts
- * latencyKeyLlamaCpp("models/base", w, 1, "f32");
- * // '["llama.cpp (node-llama-cpp 3.21.1)","threads=1","f32","wall clock, median","models/base","generation",128,64,1]'
+ * import assert from "node:assert/strict";
+ * import { latencyKeyLlamaCpp, type LatencyWorkload } from "@sprint-wgpu/toolkit/sprint";
+ * const w: LatencyWorkload = {
+ *   mode: "generation", promptLength: 128, generationLength: 64, batch: 1, iterations: 5,
+ * };
+ * assert.equal(
+ *   latencyKeyLlamaCpp("models/base", w, 1, "f32"),
+ *   '["llama.cpp (node-llama-cpp 3.21.1)","threads=1","f32","wall clock, median","models/base","generation",128,64,1]',
+ * );
  * ```
  */
 export function latencyKeyLlamaCpp(
@@ -275,8 +301,22 @@ export function latencyKeyLlamaCpp(
  *
  * @example
  * ```ts
- * const latency = await cachedLatencyLlamaCpp(model, "models/base", w, "out/latency_cache.json", { threads: 1 });
- * const { mask } = await sprint(model, calib, { targetSpeedup: 1.25, latency });
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * import { cachedLatencyLlamaCpp, latencyKeyLlamaCpp } from "@sprint-wgpu/toolkit/sprint";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR); // the embedded 8-layer model
+ * const w = { mode: "generation", promptLength: 16, generationLength: 8, batch: 1, iterations: 5 } as const;
+ * // A cache holding this (engine, threads, dtype, model, workload) answers without measuring;
+ * // otherwise three llama.cpp children measure it and the table is added to the file.
+ * const dir = await Deno.makeTempDir();
+ * const stored = { attention: 0.02, mlp: 0.03, dense: 1.1, source: "measured", threads: 1 };
+ * const cache = { [latencyKeyLlamaCpp("default", w, 1, "f32")]: stored };
+ * await Deno.writeTextFile(`${dir}/cache.json`, JSON.stringify(cache));
+ * const latency = await cachedLatencyLlamaCpp(model, "default", w, `${dir}/cache.json`, { threads: 1 });
+ * assert.deepEqual(latency, { ...stored, source: "cache" });
+ * await Deno.remove(dir, { recursive: true });
+ * model.destroy();
  * ```
  */
 export async function cachedLatencyLlamaCpp(

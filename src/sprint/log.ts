@@ -60,8 +60,23 @@ function tunedTensorName(i: number, t: TunedRows): string {
  *
  * @example
  * ```ts
- * // log: every PruneLog field but `applied`, which comes from the state
- * const full = await writePruneLog("out/pruned", log, result.state);
+ * import assert from "node:assert/strict";
+ * import { type PruneLog, writePruneLog } from "@sprint-wgpu/toolkit/sprint";
+ * const log: Omit<PruneLog, "applied"> = { // one step: MLP sublayer 3 (block 1) pruned
+ *   format: "sprint-wgpu prune log v1", method: "sprint", settings: {}, protocol: { model: "m" },
+ *   latency: { attention: 1, mlp: 2, dense: 30, source: "file" }, dense: {}, wallSeconds: 1.1,
+ *   steps: [{
+ *     step: 1, sublayer: 3, type: "mlp", block: 1, stage1: [], candidates: [3], stage2: {},
+ *     estimatedSpeedup: 1.07, estimatedSpeedupSublayers: 1.07, estimatedSpeedupTotal: 1.07,
+ *     seconds: { stage1: 1, stage2: 0, apply: 0.1, total: 1.1 },
+ *   }],
+ *   final: { mask: [true, true, true, false], pruned: [3], estimatedSpeedup: 1.07 },
+ * };
+ * const state = { pruned: [3], applied: [], cache: [], steps: log.steps }; // SprintResult.state
+ * const dir = await Deno.makeTempDir();
+ * const full = await writePruneLog(dir, log, state); // prune_log.json + tuned_rows.safetensors
+ * assert.deepEqual(JSON.parse(await Deno.readTextFile(`${dir}/prune_log.json`)), full);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function writePruneLog(
@@ -96,8 +111,24 @@ export async function writePruneLog(
  *
  * @example
  * ```ts
- * const { log, tuned } = await readPruneLog("out/pruned");
- * console.log(log.final.pruned, tuned.length);
+ * import assert from "node:assert/strict";
+ * import { type PruneLog, readPruneLog, writePruneLog } from "@sprint-wgpu/toolkit/sprint";
+ * const log: Omit<PruneLog, "applied"> = { // one step: MLP sublayer 3 (block 1) pruned
+ *   format: "sprint-wgpu prune log v1", method: "sprint", settings: {}, protocol: { model: "m" },
+ *   latency: { attention: 1, mlp: 2, dense: 30, source: "file" }, dense: {}, wallSeconds: 1.1,
+ *   steps: [{
+ *     step: 1, sublayer: 3, type: "mlp", block: 1, stage1: [], candidates: [3], stage2: {},
+ *     estimatedSpeedup: 1.07, estimatedSpeedupSublayers: 1.07, estimatedSpeedupTotal: 1.07,
+ *     seconds: { stage1: 1, stage2: 0, apply: 0.1, total: 1.1 },
+ *   }],
+ *   final: { mask: [true, true, true, false], pruned: [3], estimatedSpeedup: 1.07 },
+ * };
+ * const state = { pruned: [3], applied: [], cache: [], steps: log.steps }; // SprintResult.state
+ * const dir = await Deno.makeTempDir();
+ * await writePruneLog(dir, log, state);
+ * const { log: back, tuned } = await readPruneLog(dir);
+ * assert.deepEqual([back.final.pruned, tuned.length], [[3], 0]);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function readPruneLog(dir: string): Promise<{ log: PruneLog; tuned: TunedRows[] }> {
@@ -131,9 +162,28 @@ export async function readPruneLog(dir: string): Promise<{ log: PruneLog; tuned:
  *
  * @example
  * ```ts
- * const model = await loadModel(gpu, denseDir);
- * const mask = await replayLog(model, "out/run", 3);
- * await saveModel(model, "out/after-3", { mask });
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * import { type PruneLog, replayLog, writePruneLog } from "@sprint-wgpu/toolkit/sprint";
+ * const log: Omit<PruneLog, "applied"> = { // one step: MLP sublayer 3 (block 1) pruned
+ *   format: "sprint-wgpu prune log v1", method: "sprint", settings: {}, protocol: { model: "m" },
+ *   latency: { attention: 1, mlp: 2, dense: 30, source: "file" }, dense: {}, wallSeconds: 1.1,
+ *   steps: [{
+ *     step: 1, sublayer: 3, type: "mlp", block: 1, stage1: [], candidates: [3], stage2: {},
+ *     estimatedSpeedup: 1.07, estimatedSpeedupSublayers: 1.07, estimatedSpeedupTotal: 1.07,
+ *     seconds: { stage1: 1, stage2: 0, apply: 0.1, total: 1.1 },
+ *   }],
+ *   final: { mask: [true, true, true, false], pruned: [3], estimatedSpeedup: 1.07 },
+ * };
+ * const state = { pruned: [3], applied: [], cache: [], steps: log.steps }; // SprintResult.state
+ * const dir = await Deno.makeTempDir();
+ * await writePruneLog(dir, log, state);
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR); // the dense 8-layer model
+ * const mask = await replayLog(model, dir, 1); // the mask (and tuned rows) after step 1
+ * assert.deepEqual(mask.map((kept, s) => kept ? -1 : s).filter((s) => s >= 0), [3]);
+ * model.destroy();
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function replayLog(model: LlamaModel, logDir: string, m: number): Promise<boolean[]> {
@@ -157,8 +207,20 @@ export async function replayLog(model: LlamaModel, logDir: string, m: number): P
  *
  * @example
  * ```ts
- * const { log } = await readPruneLog("out/pruned");
- * await Deno.writeTextFile("out/pruned/report.md", reportMarkdown(log));
+ * import assert from "node:assert/strict";
+ * import { type PruneLog, reportMarkdown } from "@sprint-wgpu/toolkit/sprint";
+ * const log: Omit<PruneLog, "applied"> = { // one step: MLP sublayer 3 (block 1) pruned
+ *   format: "sprint-wgpu prune log v1", method: "sprint", settings: {}, protocol: { model: "m" },
+ *   latency: { attention: 1, mlp: 2, dense: 30, source: "file" }, dense: {}, wallSeconds: 1.1,
+ *   steps: [{
+ *     step: 1, sublayer: 3, type: "mlp", block: 1, stage1: [], candidates: [3], stage2: {},
+ *     estimatedSpeedup: 1.07, estimatedSpeedupSublayers: 1.07, estimatedSpeedupTotal: 1.07,
+ *     seconds: { stage1: 1, stage2: 0, apply: 0.1, total: 1.1 },
+ *   }],
+ *   final: { mask: [true, true, true, false], pruned: [3], estimatedSpeedup: 1.07 },
+ * };
+ * const md = reportMarkdown({ ...log, applied: [] });
+ * assert.ok(md.includes("Pruned (in order): 3 · estimated speedup 1.070"));
  * ```
  */
 export function reportMarkdown(log: PruneLog): string {
@@ -217,8 +279,20 @@ export function reportMarkdown(log: PruneLog): string {
  *
  * @example
  * ```ts
- * const { log } = await readPruneLog("out/pruned");
- * await Deno.writeTextFile("out/pruned/report.svg", reportSvg(log));
+ * import assert from "node:assert/strict";
+ * import { type PruneLog, reportSvg } from "@sprint-wgpu/toolkit/sprint";
+ * const log: Omit<PruneLog, "applied"> = { // one step: MLP sublayer 3 (block 1) pruned
+ *   format: "sprint-wgpu prune log v1", method: "sprint", settings: {}, protocol: { model: "m" },
+ *   latency: { attention: 1, mlp: 2, dense: 30, source: "file" }, dense: {}, wallSeconds: 1.1,
+ *   steps: [{
+ *     step: 1, sublayer: 3, type: "mlp", block: 1, stage1: [], candidates: [3], stage2: {},
+ *     estimatedSpeedup: 1.07, estimatedSpeedupSublayers: 1.07, estimatedSpeedupTotal: 1.07,
+ *     seconds: { stage1: 1, stage2: 0, apply: 0.1, total: 1.1 },
+ *   }],
+ *   final: { mask: [true, true, true, false], pruned: [3], estimatedSpeedup: 1.07 },
+ * };
+ * const svg = reportSvg({ ...log, applied: [] }); // speedup and calibration loss per step
+ * assert.ok(svg.startsWith("<svg ") && svg.endsWith("</svg>\n"));
  * ```
  */
 export function reportSvg(log: PruneLog): string {

@@ -34,8 +34,14 @@ export interface SublayerCost {
  *
  * @example
  * ```ts
- * const cost = sublayerCosts(model.config, w, 4);
- * console.log(cost.attention.flops / 1e9, cost.mlp.bytes / 1e6);
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_MODEL_DIR, readConfig } from "@sprint-wgpu/toolkit/model";
+ * import { sublayerCosts } from "@sprint-wgpu/toolkit/sprint";
+ * const config = await readConfig(DEFAULT_MODEL_DIR); // hidden 128, intermediate 352
+ * const w = { mode: "prefill", promptLength: 1, generationLength: 0, batch: 1 } as const;
+ * const cost = sublayerCosts(config, w, 2); // f16 weights
+ * // One token through the MLP: 2·(3·128·352) for the projections, RMSNorm 4·128, SwiGLU 6·352.
+ * assert.equal(cost.mlp.flops, 2 * 3 * 128 * 352 + 4 * 128 + 6 * 352);
  * ```
  */
 export function sublayerCosts(
@@ -75,7 +81,11 @@ export function sublayerCosts(
  *
  * @example
  * ```ts
- * log(formatSublayerCosts(latency, sublayerCosts(model.config, w, 4)));
+ * import assert from "node:assert/strict";
+ * import { formatSublayerCosts } from "@sprint-wgpu/toolkit/sprint";
+ * const cost = { attention: { flops: 4e6, bytes: 2e6 }, mlp: { flops: 6e6, bytes: 3e6 } };
+ * const line = formatSublayerCosts({ attention: 2, mlp: 3 }, cost);
+ * assert.ok(line.startsWith("attention 2.000 ms for 4.00 MFLOP, 2.00 MB (2.00 GFLOP/s, 1.00 GB/s)"));
  * ```
  */
 export function formatSublayerCosts(
