@@ -14,6 +14,9 @@ import { Params, type Recorder } from "../gpu/recorder.ts";
 import { loadShader } from "../gpu/shader.ts";
 import { assertLoopBudget } from "../kernels/canary.ts";
 import { scale } from "../kernels/elementwise.ts";
+import { gemv, packLinearTiled } from "../kernels/gemv.ts";
+import { type Linear, packLinear } from "../kernels/matmul.ts";
+import { gemvRef } from "../../ref/gemv.ts";
 import type { BenchCase } from "./harness.ts";
 import { benchData, expectClose } from "./check.ts";
 import { matmulCases } from "./matmul_cases.ts";
@@ -109,6 +112,80 @@ function copyCase(mib: number): BenchCase {
   };
 }
 
+/** Streaming cases cycle through ≥ 48 MiB of distinct weights (the LLC is 32 MiB). */
+const STREAM_BYTES = 48 * 1024 * 1024;
+
+/**
+ * The decode GEMV at a 20M-model shape, streaming distinct weights, in the packed `[KP, NP]`
+ * layout the model uses today or the tiled layout of `packLinearTiled`: how far each is from the
+ * read ceiling. `swiglu`: norm + gate/up + SwiGLU (two weights), else one plain weight.
+ */
+function gemvLayoutCase(
+  k: number,
+  n: number,
+  swiglu: boolean,
+  dtype: "f32" | "f16",
+  tiled: boolean,
+): BenchCase {
+  const layers = swiglu ? 2 : 1;
+  const wBytes = dtype === "f16" ? 2 : 4;
+  const perCall = layers * k * n * wBytes;
+  const copies = Math.ceil(STREAM_BYTES / perCall);
+  return {
+    kernel: "ceiling-gemv",
+    label: `${swiglu ? "norm+gate/up+SwiGLU" : "plain"} K=${k} N=${n} ${dtype} ${
+      tiled ? "tiled" : "packed"
+    } ×${copies}`,
+    shape: { k, n, layers, weights: dtype, layout: tiled ? "tiled" : "packed", copies },
+    bytes: copies * (perCall + k * 4 + n * 4),
+    quick: true,
+    prepare(gpu) {
+      const xHost = benchData(k, 91, 1);
+      const gHost = benchData(k, 92, 1);
+      const wHost = Array.from({ length: layers }, (_, i) => benchData(k * n, 93 + i, 0.05));
+      const x = gpu.tensor([1, k], "f32", xHost);
+      const g = gpu.tensor([k], "f32", gHost);
+      const pack = (w: Float32Array) =>
+        tiled ? packLinearTiled(gpu, w, n, k, dtype) : packLinear(gpu, w, n, k, { dtype });
+      const sets: Linear[][] = Array.from({ length: copies }, () => wHost.map(pack));
+      const y = gpu.tensor([1, n], "f32");
+      const opts = swiglu ? { norm: { weight: g, eps: 1e-5 }, swiglu: true } : {};
+      const run = (rec: Recorder, set: Linear[]) =>
+        gemv(rec, x, set as [Linear] | [Linear, Linear], [y], opts);
+      return {
+        record: (rec) => {
+          for (const set of sets) run(rec, set);
+        },
+        async check() {
+          for (const set of [sets[0], sets[copies - 1]]) {
+            y.write(new Float32Array(n));
+            gpu.run((rec) => run(rec, set));
+            const ref = gemvRef(
+              xHost,
+              1,
+              k,
+              n,
+              wHost.map((w) => ({ w: dtype === "f16" ? fromF16(toF16(w)) : w })),
+              { norm: swiglu ? { g: gHost, eps: 1e-5 } : undefined, swiglu },
+            );
+            expectClose(
+              `gemv ${tiled ? "tiled" : "packed"}`,
+              (await y.read()) as Float32Array,
+              ref[0],
+            );
+          }
+        },
+        dispose() {
+          x.destroy();
+          g.destroy();
+          y.destroy();
+          for (const set of sets) for (const l of set) l.weight.destroy();
+        },
+      };
+    },
+  };
+}
+
 /**
  * The ceiling cases: read-only (96 MiB f32 and f16, both patterns; 4 MiB f16 cache-resident),
  * copy (96 MiB) and the matmul at a prefill shape of the 20M model's size (M 512, K 512, N 1536)
@@ -136,5 +213,11 @@ export function ceilingCases(dtypes: readonly ("f32" | "f16")[]): BenchCase[] {
     readCase(4, "f16", false, false),
     copyCase(96),
     ...mm,
+    ...dtypes.flatMap((d) =>
+      [true, false].flatMap((tiled) => [
+        gemvLayoutCase(512, 1376, true, d, tiled),
+        gemvLayoutCase(512, 8192, false, d, tiled),
+      ])
+    ),
   ];
 }
