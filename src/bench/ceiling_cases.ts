@@ -15,7 +15,8 @@ import { loadShader } from "../gpu/shader.ts";
 import { assertLoopBudget } from "../kernels/canary.ts";
 import { scale } from "../kernels/elementwise.ts";
 import { gemv, packLinearTiled } from "../kernels/gemv.ts";
-import { type Linear, packLinear } from "../kernels/matmul.ts";
+import { type Linear, matmul, packLinear } from "../kernels/matmul.ts";
+import { linearRef } from "../../ref/matmul.ts";
 import { gemvRef } from "../../ref/gemv.ts";
 import type { BenchCase } from "./harness.ts";
 import { benchData, expectClose } from "./check.ts";
@@ -186,6 +187,43 @@ function gemvLayoutCase(
   };
 }
 
+/** The matmul at `[m, k, n]` with weights in the tiled layout of `packLinearTiled`. */
+function matmulTiledCase(m: number, k: number, n: number, dtype: "f32" | "f16"): BenchCase {
+  const wBytes = dtype === "f16" ? 2 : 4;
+  return {
+    kernel: "ceiling-matmul",
+    label: `M=${m} K=${k} N=${n} weights ${dtype} tiled`,
+    shape: { m, k, n, weights: dtype, layout: "tiled" },
+    flops: 2 * m * k * n,
+    bytes: m * k * 4 + k * n * wBytes + m * n * 4,
+    quick: true,
+    prepare(gpu) {
+      const xHost = benchData(m * k, 1, 1);
+      const wHost = benchData(n * k, 2, 0.05);
+      const x = gpu.tensor([m, k], "f32", xHost);
+      const lin = packLinearTiled(gpu, wHost, n, k, dtype);
+      const y = gpu.tensor([m, n], "f32");
+      return {
+        record: (rec) => void matmul(rec, x, lin, { out: y }),
+        async check() {
+          gpu.run((rec) => matmul(rec, x, lin, { out: y }));
+          const got = (await y.read()) as Float32Array;
+          const wRef = dtype === "f16" ? fromF16(toF16(wHost)) : wHost;
+          for (const r of [0, m - 1]) {
+            const ref = linearRef(xHost.subarray(r * k, (r + 1) * k), wRef, 1, k, n);
+            expectClose(`matmul tiled row ${r}`, got.subarray(r * n, (r + 1) * n), ref);
+          }
+        },
+        dispose() {
+          x.destroy();
+          lin.weight.destroy();
+          y.destroy();
+        },
+      };
+    },
+  };
+}
+
 /**
  * The ceiling cases: read-only (96 MiB f32 and f16, both patterns; 4 MiB f16 cache-resident),
  * copy (96 MiB) and the matmul at a prefill shape of the 20M model's size (M 512, K 512, N 1536)
@@ -213,6 +251,7 @@ export function ceilingCases(dtypes: readonly ("f32" | "f16")[]): BenchCase[] {
     readCase(4, "f16", false, false),
     copyCase(96),
     ...mm,
+    matmulTiledCase(512, 512, 1536, dtypes.includes("f16") ? "f16" : "f32"),
     ...dtypes.flatMap((d) =>
       [true, false].flatMap((tiled) => [
         gemvLayoutCase(512, 1376, true, d, tiled),

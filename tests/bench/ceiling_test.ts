@@ -21,9 +21,10 @@ Deno.test("ceiling cases: the 4 MiB read probe checks against f64 sums", GPU_TES
   }
 });
 
-Deno.test("ceiling cases: every read and copy case counts its bytes", () => {
+Deno.test("ceiling cases: every case counts its bytes or flops", () => {
   for (const c of ceilingCases(["f32", "f16"])) {
     if (c.kernel === "ceiling-matmul") ok(c.flops! > 0);
-    else ok(c.bytes! >= Number(c.shape.mib) * 2 ** 20);
+    else if (c.kernel === "ceiling-gemv") ok(c.bytes! >= 48 * 2 ** 20, c.label); // streaming
+    else ok(c.bytes! >= Number(c.shape.mib) * 2 ** 20, c.label);
   }
 });
