@@ -233,6 +233,10 @@ export function gemvSegments(
   }
   if (m === 0) return;
   assertLoopBudget("gemvSegments", (norm ? 2 : 1) * (k / 4), `K = ${k}`);
+  const tiled = layers[0].weight.shape.length === 3;
+  if (layers.some((l) => (l.weight.shape.length === 3) !== tiled)) {
+    throw new Error("gemvSegments: the layers must have the same layout (packed or tiled)");
+  }
   const pipe = rec.gpu.pipeline(SEG_SRC, {
     NSEG: nseg,
     SEG3: nseg === 3,
@@ -240,12 +244,13 @@ export function gemvSegments(
     WG,
     W16: dtype === "f16",
     NORM: norm !== undefined,
+    TILED: tiled,
   });
   const params = new Params().u32(m).u32(k).f32(norm?.eps ?? 0).u32(0);
   let first = 0;
   for (let s = 0; s < 3; s++) {
     const l = layers[s];
-    const np4 = l ? l.weight.shape[1] / 4 : 0;
+    const np4 = !l ? 0 : tiled ? l.weight.shape[0] * 4 : l.weight.shape[1] / 4;
     params.u32(l ? l.outFeatures : 0).u32(np4).u32(l ? first : 0xffffffff).u32(0);
     first += Math.ceil(np4 / 4 / WG);
   }

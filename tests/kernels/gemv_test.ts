@@ -112,35 +112,41 @@ const SEGMENT_SHAPES: [number, number, number[]][] = [
   [4, 260, [64, 32, 32]],
 ];
 
-for (const dtype of ["f32", "f16"] as const) {
-  for (const [m, k, ns] of SEGMENT_SHAPES) {
-    Deno.test({
-      name: `gemvSegments ${dtype} weights M=${m} K=${k} N=${ns}: plain, norm`,
-      ...GPU_TEST,
-      async fn(t) {
-        const gpu = await testGpu();
-        if (dtype === "f16" && !gpu.caps.f16) {
-          await t.step({ name: "skipped: adapter has no shader-f16", ignore: true, fn() {} });
-          return;
-        }
-        const x = randn(m * k, 7 + m, 1);
-        const g = randn(k, 9 + k, 1);
-        const xt = gpu.tensor([m, k], "f32", x);
-        const gt = gpu.tensor([k], "f32", g);
-        const host = ns.map((n, i) => randn(n * k, 20 + i + n, 0.5));
-        const lins = host.map((w, i) => packLinear(gpu, w, ns[i], k, { dtype }));
-        for (const withNorm of [false, true]) {
-          const outs = ns.map((n) => gpu.tensor([m, n], "f32", randn(m * n, 4, 1)));
-          const norm = withNorm ? { weight: gt, eps: 1e-5 } : undefined;
-          gpu.run((rec) => gemvSegments(rec, xt, lins, outs, { norm }));
-          for (let i = 0; i < ns.length; i++) {
-            const w = dtype === "f16" ? roundF16(host[i]) : host[i];
-            const [ref] = gemvRef(x, m, k, ns[i], [{ w }], { norm: norm && { g, eps: 1e-5 } });
-            assertClose(await outs[i].read(), ref, undefined, `norm ${withNorm} segment ${i}`);
+for (const layout of ["packed", "tiled"] as const) {
+  for (const dtype of ["f32", "f16"] as const) {
+    for (const [m, k, ns] of SEGMENT_SHAPES) {
+      Deno.test({
+        name: `gemvSegments ${layout} ${dtype} weights M=${m} K=${k} N=${ns}: plain, norm`,
+        ...GPU_TEST,
+        async fn(t) {
+          const gpu = await testGpu();
+          if (dtype === "f16" && !gpu.caps.f16) {
+            await t.step({ name: "skipped: adapter has no shader-f16", ignore: true, fn() {} });
+            return;
           }
-        }
-      },
-    });
+          const x = randn(m * k, 7 + m, 1);
+          const g = randn(k, 9 + k, 1);
+          const xt = gpu.tensor([m, k], "f32", x);
+          const gt = gpu.tensor([k], "f32", g);
+          const host = ns.map((n, i) => randn(n * k, 20 + i + n, 0.5));
+          const lins = host.map((w, i) =>
+            layout === "tiled"
+              ? packLinearTiled(gpu, w, ns[i], k, dtype)
+              : packLinear(gpu, w, ns[i], k, { dtype })
+          );
+          for (const withNorm of [false, true]) {
+            const outs = ns.map((n) => gpu.tensor([m, n], "f32", randn(m * n, 4, 1)));
+            const norm = withNorm ? { weight: gt, eps: 1e-5 } : undefined;
+            gpu.run((rec) => gemvSegments(rec, xt, lins, outs, { norm }));
+            for (let i = 0; i < ns.length; i++) {
+              const w = dtype === "f16" ? roundF16(host[i]) : host[i];
+              const [ref] = gemvRef(x, m, k, ns[i], [{ w }], { norm: norm && { g, eps: 1e-5 } });
+              assertClose(await outs[i].read(), ref, undefined, `norm ${withNorm} segment ${i}`);
+            }
+          }
+        },
+      });
+    }
   }
 }
 
