@@ -15,7 +15,12 @@
 // Loop iterations per invocation: K/4 (the k loop) + K/4 with NORM (the sum of squares): far
 // below Mesa 22.3's 65,535 cap for any hidden size the host accepts (it checks the budget).
 //
-// Defines: RM (rows per invocation), WG (workgroup size), W16 (f16 weights), NORM, DUAL, SWIGLU.
+// TILED: the weights are instead tiled [NP/16, K, 16] (see packLinearTiled in kernels/gemv.ts),
+// so each invocation streams one contiguous run (llvmpipe runs the 8 lanes of a SIMD batch as
+// 8 streams; the packed layout's 256-byte strips every row read ≈ 3× slower there).
+//
+// Defines: RM (rows per invocation), WG (workgroup size), W16 (f16 weights), NORM, DUAL, SWIGLU,
+// TILED.
 
 struct Params {
   m: u32, // rows of X and Y
@@ -175,12 +180,22 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   // #endif
   // #endfor
   // #endfor
+  // #if TILED
+  // Tiled [NP/16, K, 16]: the lane's 16 columns for all K rows are one contiguous run.
+  // #if W16
+  let stride = 2u; // vec4<u32> per 16-column row
+  // #else
+  let stride = 4u;
+  // #endif
+  let lane = g.x * P.k * stride;
+  // #else
   // #if W16
   let stride = P.np4 / 2u; // vec4<u32> per packed row
   let lane = col4 / 2u;
   // #else
   let stride = P.np4;
   let lane = col4;
+  // #endif
   // #endif
   for (var i = 0u; i < k4; i++) {
     let wk = 4u * i * stride + lane;

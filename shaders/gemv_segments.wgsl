@@ -11,7 +11,9 @@
 // Loop iterations per invocation: K/4 (the k loop) + K/4 with NORM (the sum of squares), far
 // below Mesa 22.3's 65,535 cap for any hidden size the host accepts (it checks the budget).
 //
-// Defines: NSEG (2 or 3), RM (rows per invocation), WG (workgroup size), W16, NORM.
+// TILED: every weight is instead in the tiled [NP_s/16, K, 16] layout (see gemv.wgsl).
+//
+// Defines: NSEG (2 or 3), RM (rows per invocation), WG (workgroup size), W16, NORM, TILED.
 
 struct Params {
   m: u32, // rows of X and Y
@@ -95,12 +97,22 @@ fn main(
   let sc{r} = vec4<f32>(1.0);
   // #endfor
   // #endif
+  // #if TILED
+  // Tiled [NP_s/16, K, 16] (gemv.wgsl's TILED): the lane's 16 columns are one contiguous run.
+  // #if W16
+  let stride = 2u;
+  // #else
+  let stride = 4u;
+  // #endif
+  let lane = (col4 / 4u) * P.k * stride;
+  // #else
   // #if W16
   let stride = np4 / 2u; // vec4<u32> per packed row
   let lane = col4 / 2u;
   // #else
   let stride = np4;
   let lane = col4;
+  // #endif
   // #endif
   // #for t in 0..NSEG
   if (s == {t}u) {

@@ -22,7 +22,10 @@ const WG = 8;
 
 /** A linear layer's weight (and optional bias) on the GPU in the packed layout. */
 export interface Linear {
-  /** Packed weight `[KP, NP]` (KP = in rounded up to 4, NP = out rounded up to 16). */
+  /**
+   * Packed weight `[KP, NP]` (KP = in rounded up to 4, NP = out rounded up to 16), or rank 3: the
+   * tiled `[NP/16, K, 16]` layout of `packLinearTiled` (forward kernels `matmul`/`gemv` only).
+   */
   readonly weight: Tensor;
   /** Packed bias `[NP]`, if the layer has one. */
   readonly bias?: Tensor;
@@ -171,6 +174,9 @@ export function matmul(rec: Recorder, x: Tensor, lin: Linear, options: MatmulOpt
   if (options.accumulate && !options.out) throw new Error("matmul: accumulate needs out");
   if (m === 0) return out;
   const rm = rowsPerInvocation(m, rec.gpu.caps.slowCompile);
+  // The tiled [NP/16, K, 16] layout of packLinearTiled (kernels/gemv.ts): 16 columns per tile.
+  const tiled = lin.weight.shape.length === 3;
+  if (tiled && CN !== 4) throw new Error("matmul: the tiled layout needs 16 columns a lane");
   const pipe = rec.gpu.pipeline(SRC, {
     RM: rm,
     CN,
@@ -179,8 +185,9 @@ export function matmul(rec: Recorder, x: Tensor, lin: Linear, options: MatmulOpt
     WT: lin.weight.dtype,
     W16: lin.weight.dtype === "f16",
     CN2: CN / 2,
+    TILED: tiled,
   });
-  const np4 = lin.weight.shape[1] / 4;
+  const np4 = tiled ? lin.weight.shape[0] * 4 : lin.weight.shape[1] / 4;
   const gx = Math.ceil(np4 / CN / WG);
   const blocks = Math.ceil(m / rm);
   const maxY = rec.gpu.caps.maxWorkgroupsPerDimension;

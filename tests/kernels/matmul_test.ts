@@ -1,4 +1,5 @@
 import { matmul, packLinear, packWeightHost, unpackWeightHost } from "../../src/kernels/matmul.ts";
+import { packLinearTiled } from "../../src/kernels/gemv.ts";
 import { linearRef } from "../../ref/matmul.ts";
 import { assertClose, GPU_TEST, randn, roundF16, testGpu, testGpuF32 } from "../util.ts";
 
@@ -65,3 +66,36 @@ Deno.test("packWeightHost / unpackWeightHost round trip", () => {
   const back = unpackWeightHost(packWeightHost(w, 7, 9), 7, 9);
   assertClose(back, w, { atol: 0, rtol: 0 });
 });
+
+// The tiled [NP/16, K, 16] layout of packLinearTiled (K a multiple of 4): odd M and N, bias,
+// accumulate, f32 and f16 weights (the f16 reference uses the rounded weights).
+for (const dtype of ["f32", "f16"] as const) {
+  Deno.test({
+    name: `matmul tiled ${dtype} weights: odd M and N (+bias, +accumulate)`,
+    ...GPU_TEST,
+    async fn(t) {
+      const gpu = await testGpu();
+      if (dtype === "f16" && !gpu.caps.f16) {
+        await t.step({ name: "skipped: adapter has no shader-f16", ignore: true, fn() {} });
+        return;
+      }
+      for (
+        const [m, k, n] of [[1, 4, 1], [5, 32, 31], [37, 64, 48], [33, 132, 70], [129, 96, 257]]
+      ) {
+        const x = randn(m * k, 21 + m, 1);
+        const w = randn(n * k, 22 + n, 0.5);
+        const b = randn(n, 23 + k, 0.5);
+        const prev = randn(m * n, 24, 1);
+        const [wr, br] = dtype === "f16" ? [roundF16(w), roundF16(b)] : [w, b];
+        const xt = gpu.tensor([m, k], "f32", x);
+        const plain = gpu.run((rec) => matmul(rec, xt, packLinearTiled(gpu, w, n, k, dtype)));
+        const acc = gpu.tensor([m, n], "f32", prev);
+        const lin = packLinearTiled(gpu, w, n, k, dtype, b);
+        gpu.run((rec) => matmul(rec, xt, lin, { out: acc, accumulate: true }));
+        assertClose(await plain.read(), linearRef(x, wr, m, k, n), undefined, `${m}×${k}×${n}`);
+        const refAcc = linearRef(x, wr, m, k, n, br).map((v, i) => v + prev[i]);
+        assertClose(await acc.read(), refAcc, undefined, `${m}×${k}×${n} bias+acc`);
+      }
+    },
+  });
+}
