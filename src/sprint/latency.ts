@@ -250,15 +250,20 @@ export function latencyKey(adapter: string, modelId: string, w: LatencyWorkload)
  * import assert from "node:assert/strict";
  * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
  * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
- * import { cachedLatency, type LatencyWorkload, latencyKey } from "@sprint-wgpu/toolkit/sprint";
+ * import {
+ *   cachedLatency,
+ *   LATENCY_METHOD,
+ *   type LatencyWorkload,
+ *   latencyKey,
+ * } from "@sprint-wgpu/toolkit/sprint";
  * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR); // the embedded 8-layer model
  * const w: LatencyWorkload = {
  *   mode: "prefill", promptLength: 32, generationLength: 0, batch: 1, iterations: 3,
  * };
- * // A cache holding this (adapter, model, workload) answers without measuring:
+ * // A cache holding this (adapter, model, workload), measured by this design, answers at once:
  * const dir = await Deno.makeTempDir();
  * const key = latencyKey(model.gpu.description, "default", w);
- * const stored = { attention: 0.2, mlp: 0.3, dense: 6, source: "measured" };
+ * const stored = { attention: 0.2, mlp: 0.3, dense: 6, source: "measured", method: LATENCY_METHOD };
  * await Deno.writeTextFile(`${dir}/cache.json`, JSON.stringify({ [key]: stored }));
  * const latency = await cachedLatency(model, "default", w, `${dir}/cache.json`);
  * assert.deepEqual(latency, { ...stored, source: "cache" });
