@@ -119,27 +119,30 @@ await runCli(async () => {
     for (const [name, json, weights] of models) {
       for (const dtype of gpu.caps.f16 ? ["f32", "f16"] as const : ["f32"] as const) {
         if (values.quick && dtype === "f32" && gpu.caps.f16) continue;
-        const r = await benchForward(gpu, name, json, await weights(), {
-          dtype,
-          prefillLengths: values.quick ? [128] : [128, 512],
-          newTokens: values.quick ? 32 : 64,
-        });
-        forward.push(r);
-        for (const p of r.prefill) {
+        for (const layout of values.quick ? ["tiled"] as const : ["rows", "tiled"] as const) {
+          const r = await benchForward(gpu, name, json, await weights(), {
+            dtype,
+            layout,
+            prefillLengths: values.quick ? [128] : [128, 512],
+            newTokens: values.quick ? 32 : 64,
+          });
+          forward.push(r);
+          for (const p of r.prefill) {
+            console.log(
+              `forward      ${`${name} ${dtype} ${layout} prefill T=${p.tokens}`.padEnd(58)} ${
+                p.timing.medianMs.toFixed(1).padStart(9)
+              } ms ${p.tokensPerSecond.toFixed(0).padStart(8)} tok/s`,
+            );
+          }
           console.log(
-            `forward      ${`${name} ${dtype} prefill T=${p.tokens}`.padEnd(52)} ${
-              p.timing.medianMs.toFixed(1).padStart(9)
-            } ms ${p.tokensPerSecond.toFixed(0).padStart(8)} tok/s`,
+            `forward      ${`${name} ${dtype} ${layout} decode (16-token prompt)`.padEnd(58)} ${
+              r.decode.msPerToken.toFixed(2).padStart(9)
+            } ms ${r.decode.tokensPerSecond.toFixed(1).padStart(8)} tok/s` +
+              ` | weights ${(r.weightBytesPerToken / 1e6).toFixed(2)} MB/token = ${
+                r.weightGBps.toFixed(2)
+              } GB/s`,
           );
         }
-        console.log(
-          `forward      ${`${name} ${dtype} decode (16-token prompt)`.padEnd(52)} ${
-            r.decode.msPerToken.toFixed(2).padStart(9)
-          } ms ${r.decode.tokensPerSecond.toFixed(1).padStart(8)} tok/s` +
-            ` | weights ${(r.weightBytesPerToken / 1e6).toFixed(2)} MB/token = ${
-              r.weightGBps.toFixed(2)
-            } GB/s`,
-        );
       }
     }
   }

@@ -19,7 +19,10 @@ await runCli(async () => {
   const dir = values.model ?? DEFAULT_MODEL_DIR;
   await checkModelDir(dir, values.model !== undefined);
   const gpu = await getGpu();
-  const model = await loadModel(gpu, dir, values.f32 ? { dtype: "f32" } : {});
+  const model = await loadModel(gpu, dir, {
+    weightLayout: "tiled",
+    ...(values.f32 ? { dtype: "f32" } : {}),
+  });
   if (!model.tokenizer) throw new ToolkitError(`${dir}: tokenizer.json is missing`);
   const ids = model.tokenizer.encode(values.prompt);
   const ctx = model.config.maxPositions;

@@ -77,7 +77,7 @@ export async function benchEvalPiqa(
   const reps = options.reps ?? 2;
   const dtype = options.dtype ?? "f32";
   const batchTokens = options.batchTokens ?? 2048;
-  const model = await loadModel(gpu, modelDir, { dtype });
+  const model = await loadModel(gpu, modelDir, { dtype, weightLayout: "tiled" });
   try {
     const all = await TASKS.piqa.load(file, items);
     await evaluateDocs(model, TASKS.piqa, all.slice(0, 4), { batchTokens }); // warm-up: pipelines

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { WeightLayout } from "../kernels/linear_layout.ts";
 import { refForward } from "../../ref/forward.ts";
 import type { Gpu } from "../gpu/device.ts";
 import { fromF16, toF16 } from "../gpu/f16.ts";
@@ -27,6 +28,8 @@ export interface ForwardBenchResult {
   model: string;
   params: number;
   weights: "f32" | "f16";
+  /** Device layout of the projection weights. */
+  layout: WeightLayout;
   prefill: { tokens: number; timing: TimingStats; tokensPerSecond: number }[];
   decode: {
     promptTokens: number;
@@ -138,10 +141,21 @@ export async function benchForward(
   name: string,
   configJson: Record<string, unknown>,
   weights: HostWeights,
-  options: { dtype: "f32" | "f16"; prefillLengths: number[]; newTokens: number; reps?: number },
+  options: {
+    dtype: "f32" | "f16";
+    prefillLengths: number[];
+    newTokens: number;
+    reps?: number;
+    /** Projection weight layout (default `tiled`, what generate and eval use). */
+    layout?: WeightLayout;
+  },
 ): Promise<ForwardBenchResult> {
   const cfg = parseConfig(configJson, name);
-  const model = modelFromHostWeights(gpu, cfg, weights, { dtype: options.dtype });
+  const layout = options.layout ?? "tiled";
+  const model = modelFromHostWeights(gpu, cfg, weights, {
+    dtype: options.dtype,
+    weightLayout: layout,
+  });
   try {
     const V = cfg.vocabSize;
     const probe = [1, 17, 300 % V, 42];
@@ -185,6 +199,7 @@ export async function benchForward(
       model: name,
       params,
       weights: options.dtype,
+      layout,
       prefill,
       decode: {
         promptTokens: prompt.length,

@@ -356,7 +356,11 @@ async function load(
     offload: args.offload,
   }); // refuses (one line) before the load when the budget or host memory cannot hold it
   if (!args.quiet) console.error(`${dir}: ${formatPlan(plan)}`);
-  const model = await loadModel(gpu, dir, { dtype, offload: plan.weights === "streamed" });
+  const model = await loadModel(gpu, dir, {
+    dtype,
+    offload: plan.weights === "streamed",
+    weightLayout: "tiled",
+  });
   if (!model.tokenizer) {
     throw new ToolkitError(`${dir}: tokenizer.json is missing (needed to encode the tasks)`);
   }

@@ -27,6 +27,7 @@ async function handle(op: string, a: Record<string, unknown>): Promise<unknown> 
     case "load": {
       const model = await loadModel(await getGpu(), a.dir as string, {
         dtype: a.dtype as "f32" | "f16" | undefined,
+        weightLayout: "tiled",
       });
       engine = new WebGpuEngine(model, { mask: a.mask as boolean[] | undefined }, true);
       return {

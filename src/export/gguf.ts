@@ -17,7 +17,8 @@
 import { basename, dirname, join } from "node:path";
 import { ToolkitError } from "../errors.ts";
 import { readTensors } from "../gpu/tensor.ts";
-import { unpackWeightHost } from "../kernels/matmul.ts";
+import { unpackLinearHost } from "../kernels/linear_layout.ts";
+import type { Linear } from "../kernels/matmul.ts";
 import { type ModelConfig, readConfig } from "../model/config.ts";
 import { expectedTensors, type LlamaModel, readHostWeights } from "../model/model.ts";
 import { openCheckpoint } from "../model/safetensors.ts";
@@ -152,12 +153,12 @@ async function modelSource(model: LlamaModel): Promise<WeightSource> {
   const c = model.config;
   const config: ModelConfig = { ...c, alive: model.alive };
   checkSupported(config, model.sourceDir ? join(model.sourceDir, "config.json") : "config.json");
-  const entries: { name: string; tensor: LlamaModel["embed"]; lin?: [number, number] }[] = [
+  const entries: { name: string; tensor: LlamaModel["embed"]; lin?: Linear }[] = [
     { name: "model.embed_tokens.weight", tensor: model.embed },
     { name: "model.norm.weight", tensor: model.finalNorm },
   ];
   const linear = (name: string, l: LlamaModel["lmHead"]) => {
-    entries.push({ name: `${name}.weight`, tensor: l.weight, lin: [l.outFeatures, l.inFeatures] });
+    entries.push({ name: `${name}.weight`, tensor: l.weight, lin: l });
     if (l.bias) entries.push({ name: `${name}.bias`, tensor: l.bias });
   };
   if (!c.tieWordEmbeddings) linear("lm_head", model.lmHead);
@@ -185,7 +186,7 @@ async function modelSource(model: LlamaModel): Promise<WeightSource> {
   entries.forEach((e, i) => {
     const v = host[i] as Float32Array;
     const n = shapes.get(e.name)!.reduce((a, b) => a * b, 1);
-    byName.set(e.name, e.lin ? unpackWeightHost(v, e.lin[0], e.lin[1]) : v.slice(0, n));
+    byName.set(e.name, e.lin ? unpackLinearHost(e.lin, v) : v.slice(0, n));
   });
   return {
     config,

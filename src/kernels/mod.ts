@@ -5,6 +5,7 @@
  */
 export * from "./matmul.ts";
 export * from "./gemv.ts";
+export * from "./linear_layout.ts";
 export * from "./rmsnorm.ts";
 export * from "./elementwise.ts";
 export * from "./embedding.ts";

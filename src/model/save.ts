@@ -13,6 +13,7 @@ import { ToolkitError } from "../errors.ts";
 import { readTensors, type Tensor } from "../gpu/tensor.ts";
 import { toF16 } from "../gpu/f16.ts";
 import { type Linear, unpackWeightHost } from "../kernels/matmul.ts";
+import { unpackLinearHost } from "../kernels/linear_layout.ts";
 import type { LlamaModel } from "./model.ts";
 import { type TensorToWrite, writeSafetensors } from "./safetensors.ts";
 import { hostTensorValues } from "./residency.ts";
@@ -201,7 +202,7 @@ export async function saveModel(
     let values = e.values ?? read.get(e)!;
     if (e.values) { /* already host values in HF layout */ }
     else if (e.lin && !e.bias) {
-      values = unpackWeightHost(values, e.lin.outFeatures, e.lin.inFeatures);
+      values = unpackLinearHost(e.lin, values);
     } else values = values.slice(0, e.shape.reduce((a, b) => a * b, 1));
     return dtype === "F16"
       ? { name: e.name, shape: e.shape, dtype, data: toF16(values) }

@@ -10,7 +10,8 @@
 import type { Tensor } from "../gpu/tensor.ts";
 import { fromF16, toF16 } from "../gpu/f16.ts";
 import { sub } from "../kernels/elementwise.ts";
-import { type Linear, packLinear, unpackWeightHost } from "../kernels/matmul.ts";
+import type { Linear } from "../kernels/matmul.ts";
+import { linearLayout, packLinearAs, unpackLinearHost } from "../kernels/linear_layout.ts";
 import { readWeightValues, replaceOffloadedLinear } from "../model/residency.ts";
 import { gramAccumulate } from "../kernels/gram.ts";
 import { choleskySolve, decodeSolveStatus } from "../kernels/cholesky.ts";
@@ -77,7 +78,10 @@ export async function refitDownProj(
   if (!fellBack) rows.forEach((o, j) => newW.set(values.subarray(j * F, (j + 1) * F), o * F));
   const old = model.blocks[block].mlp!.down;
   const bias = old.bias ? (await readWeightValues(old.bias)).slice(0, old.outFeatures) : undefined;
-  const linear = packLinear(model.gpu, newW, d, F, { dtype: model.dtype, bias });
+  const linear = packLinearAs(model.gpu, linearLayout(old), newW, d, F, {
+    dtype: model.dtype,
+    bias,
+  });
   eq.destroy();
   return { tuned: { sublayer: t, block, rows, values, fellBack }, linear, Y: eq.dense };
 }
@@ -247,7 +251,7 @@ export async function applyTunedRows(model: LlamaModel, tuned: TunedRows): Promi
   const old = mlp.down;
   const bias = old.bias ? (await readWeightValues(old.bias)).slice(0, old.outFeatures) : undefined;
   if (replaceOffloadedLinear(model, tuned.block, "down", w, bias)) return; // --offload: host copy
-  mlp.down = packLinear(model.gpu, w, old.outFeatures, old.inFeatures, {
+  mlp.down = packLinearAs(model.gpu, linearLayout(old), w, old.outFeatures, old.inFeatures, {
     dtype: model.dtype,
     bias,
   });
@@ -276,5 +280,5 @@ export async function currentDownWeight(
   block: number,
 ): Promise<Float32Array<ArrayBuffer>> {
   const down = model.blocks[block].mlp!.down;
-  return unpackWeightHost(await readWeightValues(down.weight), down.outFeatures, down.inFeatures);
+  return unpackLinearHost(down, await readWeightValues(down.weight));
 }

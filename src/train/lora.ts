@@ -8,6 +8,7 @@
 import { ToolkitError } from "../errors.ts";
 import { readTensors } from "../gpu/tensor.ts";
 import { type Linear, packLinear, unpackWeightHost } from "../kernels/matmul.ts";
+import { linearLayout, packLinearAs, unpackLinearHost } from "../kernels/linear_layout.ts";
 import type { LoraAdapter } from "../model/forward.ts";
 import type { LlamaModel } from "../model/model.ts";
 import { seededRandom } from "../util/random.ts";
@@ -151,7 +152,7 @@ export async function mergeLora(
     const n = layer.outFeatures;
     const k = layer.inFeatures;
     const r = ad.a.outFeatures;
-    const w = unpackWeightHost(wp, n, k);
+    const w = unpackLinearHost(layer, wp);
     const A = unpackWeightHost(ap, r, k);
     const B = unpackWeightHost(bp, n, r);
     for (let o = 0; o < n; o++) {
@@ -161,7 +162,7 @@ export async function mergeLora(
         for (let i = 0; i < k; i++) w[o * k + i] += f * A[j * k + i];
       }
     }
-    const merged = packLinear(model.gpu, w, n, k, {
+    const merged = packLinearAs(model.gpu, linearLayout(layer), w, n, k, {
       dtype: model.dtype,
       bias: bias ? bias.slice(0, n) : undefined,
     });

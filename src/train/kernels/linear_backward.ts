@@ -125,6 +125,9 @@ export function linearBackwardInput(
   if (dn !== n) throw new Error(`${fn}: dY has ${dn} columns, the layer has ${n} outputs`);
   const wt = lin.weight.dtype;
   if (wt !== "f32" && wt !== "f16") throw new Error(`${fn}: weight must be f32 or f16`);
+  if (lin.weight.shape.length !== 2) {
+    throw new Error(`${fn}: the tiled weight layout is forward-only; load the model with rows`);
+  }
   const m = dy.size / n;
   const outShape = [...dy.shape.slice(0, -1), k];
   const out = options.out ?? rec.gpu.tensor(outShape, "f32");
