@@ -130,7 +130,18 @@ function solveCase(f: number, n: number): BenchCase {
  *
  * @example
  * ```ts
- * const results = await runBench(gpu, solveCases(), { reps: 3 });
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { solveCases } from "./cholesky_cases.ts"; // internal: src/bench/ has no subpath
+ * import { runBench } from "./harness.ts";
+ * const cases = solveCases();
+ * assert.deepEqual(cases.map((c) => c.kernel), [
+ *   "gramAccumulate", "gramAccumulate", "choleskySolve", "choleskySolve",
+ * ]);
+ * const small = cases.filter((c) => c.shape.f === 688); // the quick F=688 N=256 solve
+ * const [r] = await runBench(await getGpu(), small, { reps: 1, targetMs: 5 });
+ * assert.equal(r.check, "passed"); // residual and f64 columns matched before timing
+ * assert.ok(r.ms > 0 && r.gflops! > 0);
  * ```
  */
 export function solveCases(): BenchCase[] {

@@ -225,7 +225,18 @@ function destroyAll(...ts: Tensor[]): void {
  *
  * @example
  * ```ts
- * const results = await runBench(gpu, decodeCases(gpu.caps.f16));
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { decodeCases } from "./decode_cases.ts"; // internal: src/bench/ has no subpath
+ * import { runBench } from "./harness.ts";
+ * const gpu = await getGpu();
+ * const cases = decodeCases(gpu.caps.f16);
+ * assert.equal(cases.some((c) => c.label.includes("f16")), gpu.caps.f16);
+ * assert.equal(decodeCases(false).filter((c) => c.label.includes("f16")).length, 0);
+ * const gemv = cases.filter((c) => c.kernel === "gemv" && c.label === "norm+q K=512 N=512 f32");
+ * const [r] = await runBench(gpu, gemv, { reps: 2, targetMs: 5 });
+ * assert.equal(r.check, "passed");
+ * assert.ok(r.ms > 0 && r.gbps! > 0);
  * ```
  */
 export function decodeCases(f16: boolean): BenchCase[] {

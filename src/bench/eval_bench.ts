@@ -48,8 +48,30 @@ function sharedPath(rel: string): string {
  *
  * @example
  * ```ts
- * const r = await benchEvalPiqa(await getGpu());
- * if ("itemsPerSecond" in r) console.log(`${r.itemsPerSecond.toFixed(1)} PIQA items/s`);
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { DEFAULT_MODEL_DIR } from "@sprint-wgpu/toolkit/model";
+ * import { benchEvalPiqa } from "./eval_bench.ts"; // internal: src/bench/ has no package subpath
+ * const gpu = await getGpu();
+ * const dataDir = await Deno.makeTempDir(); // four PIQA-format items instead of the shared file
+ * await Deno.mkdir(`${dataDir}/bench`);
+ * const item = (q: string, a: string, b: string, gold: number) =>
+ *   JSON.stringify({ query: `Question: ${q}\n`, choices: [a, b], gold }); // the shared file's form
+ * await Deno.writeTextFile(`${dataDir}/bench/piqa.jsonl`, [
+ *   item("How do I dry wet hands?", "Use a towel.", "Use a cup of water.", 0),
+ *   item("How do I open a door?", "Sing to it.", "Turn the handle.", 1),
+ *   item("How do I cool tea?", "Wait a few minutes.", "Boil it again.", 0),
+ *   item("How do I see at night?", "Close my eyes.", "Turn on a lamp.", 1),
+ * ].join("\n") + "\n");
+ * const r = await benchEvalPiqa(gpu, { modelDir: DEFAULT_MODEL_DIR, dataDir, items: 4, reps: 1 });
+ * assert.ok("itemsPerSecond" in r, "model and data present: measured, not skipped");
+ * assert.equal(r.protocol.items, 4);
+ * assert.equal(r.seconds.length, 1);
+ * assert.ok(r.itemsPerSecond > 0 && r.requestsPerSecond === 2 * r.itemsPerSecond);
+ * assert.ok(r.acc >= 0 && r.acc <= 1);
+ * const absent = await benchEvalPiqa(gpu, { dataDir: `${dataDir}/x` }); // no piqa.jsonl there
+ * assert.match((absent as { skipped: string }).skipped, /piqa\.jsonl is absent$/);
+ * await Deno.remove(dataDir, { recursive: true });
  * ```
  */
 export async function benchEvalPiqa(

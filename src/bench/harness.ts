@@ -67,7 +67,25 @@ export interface RunBenchOptions {
  *
  * @example
  * ```ts
- * const results = await runBench(gpu, matmulCases(), { reps: 5 });
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { type BenchCase, runBench } from "./harness.ts"; // internal: src/bench/ has no subpath
+ * import { matmulCases } from "./matmul_cases.ts";
+ * const gpu = await getGpu();
+ * const small = matmulCases(["f32"]).filter((c) => c.label === "M=128 K=256 N=256 weights f32");
+ * const [r] = await runBench(gpu, small, { reps: 3, targetMs: 5 }); // checked, then timed
+ * assert.equal(r.check, "passed");
+ * assert.equal(r.m, 128);
+ * assert.ok(r.ms > 0 && r.gflops! > 0);
+ * // A case whose output does not match its reference is never timed.
+ * const wrong: BenchCase = {
+ *   ...small[0],
+ *   prepare: (g) => ({
+ *     ...small[0].prepare(g),
+ *     check: () => Promise.reject(new Error("mismatch")),
+ *   }),
+ * };
+ * await assert.rejects(runBench(gpu, [wrong]), /mismatch/);
  * ```
  */
 export async function runBench(

@@ -386,7 +386,18 @@ function attentionCase(s: AttnShape, quick: boolean): BenchCase {
  *
  * @example
  * ```ts
- * const results = await runBench(gpu, kernelCases(gpu));
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { runBench } from "./harness.ts"; // internal: src/bench/ has no subpath
+ * import { kernelCases } from "./kernel_cases.ts";
+ * const gpu = await getGpu();
+ * const cases = kernelCases(gpu);
+ * const norm = cases.filter((c) => c.kernel === "rmsnorm" && c.label === "[512, 2048] weight f32");
+ * assert.equal(norm.length, 1);
+ * const [r] = await runBench(gpu, norm, { reps: 2, targetMs: 5 }); // checked against f64, timed
+ * assert.equal(r.check, "passed");
+ * assert.deepEqual([r.m, r.d], [512, 2048]);
+ * assert.ok(r.ms > 0 && r.gbps! > 0);
  * ```
  */
 export function kernelCases(gpu: Gpu): BenchCase[] {

@@ -594,8 +594,20 @@ function planEntry(
  *
  * @example
  * ```ts
- * const report = await benchScale(gpu, { depths: [8], steps: 1 });
- * console.log(formatScale(report));
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { benchScale } from "./scale.ts"; // internal: src/bench/ has no package subpath
+ * const report = await benchScale(await getGpu(), { // one tiny random model, two methods
+ *   depths: [4], hidden: 64, vocab: 256, nsamples: 2, seqLen: 16, numSublayers: 2,
+ *   methods: ["sprint", "sleb"], steps: 1, checkSteps: 0, llama1b: "none",
+ * });
+ * const [entry] = report.entries;
+ * assert.equal(entry.depth, 4);
+ * assert.deepEqual(entry.methods.map((m) => m.method), ["sprint", "sleb"]);
+ * const sprint = entry.methods[0];
+ * assert.equal(sprint.pruned.length, 2); // SPRINT removed the 2 sublayers asked for
+ * assert.ok(sprint.measured && sprint.searchSeconds > 0);
+ * assert.ok(sprint.peakDeviceBytes <= sprint.plan!.deviceBytes); // within its memory plan
  * ```
  */
 export async function benchScale(gpu: Gpu, options: ScaleOptions = {}): Promise<ScaleReport> {
@@ -692,7 +704,16 @@ function secs(x: number): string {
  *
  * @example
  * ```ts
- * console.log(formatScale(await benchScale(gpu, { depths: [8] })));
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { benchScale, formatScale } from "./scale.ts"; // internal: src/bench/ has no subpath
+ * const report = await benchScale(await getGpu(), {
+ *   depths: [2], hidden: 64, vocab: 256, nsamples: 2, seqLen: 16, numSublayers: 1,
+ *   methods: ["sprint"], checkSteps: 0, llama1b: "none",
+ * });
+ * const text = formatScale(report);
+ * assert.match(text, /^scale bench \| /);
+ * assert.ok(text.includes(`| ${report.entries[0].name} | sprint |`), text);
  * ```
  */
 export function formatScale(r: ScaleReport): string {

@@ -32,8 +32,13 @@ import { type ModelConfig, parseConfig } from "../model/config.ts";
  *
  * @example
  * ```ts
- * const json = scaleConfigJson(32, 128, 2048);
- * if (json.num_hidden_layers !== 32) throw new Error();
+ * import assert from "node:assert/strict";
+ * import { parseConfig } from "@sprint-wgpu/toolkit/model";
+ * import { scaleConfigJson } from "./scale_cost.ts"; // internal: src/bench/ has no package subpath
+ * const config = parseConfig(scaleConfigJson(32, 128, 2048), "scale config");
+ * assert.equal(config.numLayers, 32);
+ * assert.equal(config.intermediateSize, 448); // 3.5 × 128
+ * assert.deepEqual([config.numHeads, config.numKvHeads, config.headDim], [2, 1, 64]);
  * ```
  */
 export function scaleConfigJson(
@@ -159,8 +164,13 @@ export interface StepCost {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { namedShape, sprintStepCost } from "./scale_cost.ts"; // internal: src/bench/
  * const c = sprintStepCost(namedShape("llama-3-8b"), { nsamples: 128, seqLen: 2048 });
- * console.log((c.total / 1e15).toFixed(1), "PFLOP");
+ * assert.equal(c.perToken.mlp, 6 * 4096 * 14336); // gate, up, down: 2 FLOPs per weight
+ * assert.equal(c.gramBytes, 4 * 14336 ** 2); // G is F × F f32: 784 MiB
+ * assert.equal(c.total, c.stage1 + c.stage2Forward + c.gram + c.solve + c.loss);
+ * assert.ok(c.total > 1e15 && c.total < 1e18); // on the order of PFLOPs
  * ```
  */
 export function sprintStepCost(config: ModelConfig, s: StepCostSettings): StepCost {

@@ -116,7 +116,21 @@ export interface VsLlamaCppResult {
  *
  * @example
  * ```ts
- * await writeBenchModelDir("out/bench20m");
+ * import assert from "node:assert/strict";
+ * import { readConfig } from "@sprint-wgpu/toolkit/model";
+ * import { parameterCount } from "./scale_cost.ts"; // internal: src/bench/ has no subpath
+ * import { writeBenchModelDir } from "./vs_llamacpp.ts";
+ * const dir = await Deno.makeTempDir();
+ * await writeBenchModelDir(dir);
+ * const config = await readConfig(dir);
+ * assert.deepEqual([config.hiddenSize, config.numLayers, config.vocabSize], [512, 8, 8192]);
+ * const params = parameterCount(config); // 23.2M in the blocks, 31.6M with both vocab tables
+ * const block = 512 * 1024 + 512 * 512 + 3 * 512 * 1376 + 2 * 512; // q k v, o, MLP, norms
+ * assert.equal(params, 8 * block + 2 * 8192 * 512 + 512);
+ * const bytes = (await Deno.stat(`${dir}/model.safetensors`)).size; // f32 tensors + a JSON header
+ * assert.ok(bytes > 4 * params && bytes < 4 * params + 65536);
+ * assert.ok((await Deno.stat(`${dir}/tokenizer.json`)).isFile); // llama.cpp needs a vocabulary
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function writeBenchModelDir(dir: string): Promise<void> {
@@ -210,9 +224,19 @@ async function checkSame(
  *
  * @example
  * ```ts
- * await writeBenchModelDir("out/bench20m");
- * const r = await benchVsLlamaCpp({ models: [{ name: "20M", dir: "out/bench20m" }], rounds: 5 });
- * console.log(formatVsLlamaCpp(r));
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_MODEL_DIR } from "@sprint-wgpu/toolkit/model";
+ * import { benchVsLlamaCpp } from "./vs_llamacpp.ts"; // internal: src/bench/ has no subpath
+ * const r = await benchVsLlamaCpp({ // the embedded model, one short f32 round on 1 thread
+ *   models: [{ name: "default", dir: DEFAULT_MODEL_DIR }], dtypes: ["f32"], threads: [1],
+ *   rounds: 1, warmup: 0, promptTokens: 16, newTokens: 4,
+ * });
+ * const [cell] = r.cells;
+ * assert.ok(cell.check.maxAbsLogProbDiff <= cell.check.tolerance); // same outputs before timing
+ * assert.deepEqual([cell.promptTokens, cell.newTokens, cell.threads], [16, 4, 1]);
+ * assert.ok(cell.ours.decode.median > 0 && cell.llamacpp.decode.median > 0);
+ * const ratio = cell.ours.prefill.median / cell.llamacpp.prefill.median;
+ * assert.ok(Math.abs(cell.ratio.prefill.median - ratio) <= 1e-9 * ratio); // one round
  * ```
  */
 export async function benchVsLlamaCpp(options: VsLlamaCppOptions): Promise<VsLlamaCppResult> {
@@ -318,7 +342,16 @@ function formatCell(c: VsCell): string {
  *
  * @example
  * ```ts
- * console.log(formatVsLlamaCpp(await benchVsLlamaCpp({ models })));
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_MODEL_DIR } from "@sprint-wgpu/toolkit/model";
+ * import { benchVsLlamaCpp, formatVsLlamaCpp } from "./vs_llamacpp.ts"; // internal: src/bench/
+ * const r = await benchVsLlamaCpp({
+ *   models: [{ name: "default", dir: DEFAULT_MODEL_DIR }], dtypes: ["f32"], threads: [1],
+ *   rounds: 1, warmup: 0, promptTokens: 16, newTokens: 4,
+ * });
+ * const lines = formatVsLlamaCpp(r).split("\n");
+ * assert.equal(lines.length, 3); // header, rule, one cell
+ * assert.match(lines[2], /^\| default \| f32 \| 1 \| 16 \| \d+ \| \d+ \| [\d.]+ \(/);
  * ```
  */
 export function formatVsLlamaCpp(r: VsLlamaCppResult): string {

@@ -172,7 +172,16 @@ export function parseCompareArgs(argv: string[]): CompareArgs {
  *
  * @example
  * ```ts
- * await checkCompareInputs(parseCompareArgs(Deno.args));
+ * import assert from "node:assert/strict";
+ * import { checkCompareInputs, parseCompareArgs } from "./compare.ts"; // internal: src/cli/
+ * const out = await Deno.makeTempDir();
+ * await checkCompareInputs(parseCompareArgs(["--out", out])); // the embedded model and its text
+ * await assert.rejects(
+ *   checkCompareInputs(parseCompareArgs(["--out", out, "--calib", `${out}/missing.txt`])),
+ *   /--calib .*missing\.txt: file not found/,
+ * );
+ * assert.deepEqual([...Deno.readDirSync(out)], []); // nothing written: the probe file is gone
+ * await Deno.remove(out);
  * ```
  */
 export async function checkCompareInputs(args: CompareArgs): Promise<void> {

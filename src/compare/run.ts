@@ -70,7 +70,12 @@ export function cellName(method: string, speedup: number): string {
  *
  * @example
  * ```ts
- * splitText("aa\n\nbb\n\ncc", 0.5); // { first: "aa\n\nbb\n\n", second: "cc", cut: 8 }
+ * import assert from "node:assert/strict";
+ * import { splitText } from "./run.ts"; // internal: src/compare/ has no package subpath
+ * // Half of the 10 characters is offset 5; the next paragraph break ends at 8.
+ * const { first, second, cut } = splitText("aa\n\nbb\n\ncc", 0.5);
+ * assert.deepEqual([first, second, cut], ["aa\n\nbb\n\n", "cc", 8]);
+ * assert.throws(() => splitText("aa\n\n", 0.5), /one side would be empty/);
  * ```
  */
 export function splitText(text: string, fraction: number): {
@@ -343,7 +348,29 @@ async function latencyTable(
  *
  * @example
  * ```ts
- * const doc = await runCompare(parseCompareArgs(["--model", "m", "--methods", "sprint,sleb", "--speedups", "1.2"]));
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_MODEL_DIR } from "@sprint-wgpu/toolkit/model";
+ * import { parseCompareArgs } from "../cli/compare.ts"; // internal: no package subpath
+ * import { runCompare } from "./run.ts";
+ * const out = await Deno.makeTempDir();
+ * const latency = `${out}/latency.json`; // a given latency table: nothing is measured
+ * await Deno.writeTextFile(latency, JSON.stringify({
+ *   attention: 1, mlp: 2, dense: 28,
+ *   workload: { mode: "prefill", promptLength: 16, generationLength: 0, batch: 1 },
+ * }));
+ * const doc = await runCompare(parseCompareArgs([ // SLEB at 1.2× on the embedded model, tiny
+ *   "--model", DEFAULT_MODEL_DIR, "--methods", "sleb", "--speedups", "1.2", "--nsamples", "2",
+ *   "--seq-len", "16", "--latency-table", latency, "--ppl-seq-len", "32", "--ppl-windows", "2",
+ *   "--speed-runs", "1", "--out", out, "--quiet",
+ * ]));
+ * assert.deepEqual(doc.failed, {});
+ * const [cell] = doc.cells;
+ * assert.equal(cell.cell, "sleb-1.2");
+ * assert.ok(cell.prune.targetReached && cell.prune.estimatedSpeedup >= 1.2);
+ * assert.equal(cell.heldout.tokens, 2 * 31); // 2 windows of 32 tokens, 31 predictions each
+ * assert.ok(Number.isFinite(cell.heldout.ppl) && cell.heldout.ppl > 1);
+ * assert.match(await Deno.readTextFile(`${out}/compare.md`), /\| sleb \| 1\.2 \|/);
+ * await Deno.remove(out, { recursive: true });
  * ```
  */
 export async function runCompare(args: CompareArgs, gpuIn?: Gpu): Promise<CompareDoc> {

@@ -27,7 +27,9 @@ async function readNonEmpty(path: string, what: string): Promise<string> {
  *
  * @example
  * ```ts
- * wikitextRows(" \n = A = \n \n B . \n"); // ["", " = A = \n", "", " B . \n"]
+ * import assert from "node:assert/strict";
+ * import { wikitextRows } from "@sprint-wgpu/toolkit/data";
+ * assert.deepEqual(wikitextRows(" \n = A = \n \n B . \n"), ["", " = A = \n", "", " B . \n"]);
  * ```
  */
 export function wikitextRows(raw: string): string[] {
@@ -48,7 +50,9 @@ export function wikitextRows(raw: string): string[] {
  *
  * @example
  * ```ts
- * wikitextText(" \n = A = \n"); // "\n\n = A = \n"
+ * import assert from "node:assert/strict";
+ * import { wikitextText } from "@sprint-wgpu/toolkit/data";
+ * assert.equal(wikitextText(" \n = A = \n"), "\n\n = A = \n"); // rows "" and " = A = \n"
  * ```
  */
 export function wikitextText(raw: string): string {

@@ -20,7 +20,11 @@ export interface JsonlRecord {
  *
  * @example
  * ```ts
- * parseJsonl('{"a": 1}\n\n{"a": 2}\n', "x.jsonl"); // [{ line: 1, … }, { line: 3, … }]
+ * import assert from "node:assert/strict";
+ * import { parseJsonl } from "@sprint-wgpu/toolkit/data";
+ * const recs = parseJsonl('{"a": 1}\n\n{"a": 2}\n', "x.jsonl"); // the blank line 2 is skipped
+ * assert.deepEqual(recs, [{ line: 1, value: { a: 1 } }, { line: 3, value: { a: 2 } }]);
+ * assert.throws(() => parseJsonl("[1]\n", "x.jsonl"), /x\.jsonl:1: expected a JSON object/);
  * ```
  */
 export function parseJsonl(text: string, file: string, limit = Infinity): JsonlRecord[] {
@@ -51,7 +55,13 @@ export function parseJsonl(text: string, file: string, limit = Infinity): JsonlR
  *
  * @example
  * ```ts
- * const text = await readText("../shared/data/corpus/tinystories_val_subset.txt", "text file");
+ * import assert from "node:assert/strict";
+ * import { readText } from "@sprint-wgpu/toolkit/data";
+ * const path = await Deno.makeTempFile({ suffix: ".txt" });
+ * await Deno.writeFile(path, new Uint8Array([0xef, 0xbb, 0xbf, 0x68, 0x69])); // BOM + "hi"
+ * assert.equal(await readText(path, "text file"), "hi");
+ * await Deno.remove(path);
+ * await assert.rejects(readText(path, "text file"), /: text file not found$/);
  * ```
  */
 export async function readText(path: string, what = "file"): Promise<string> {
@@ -74,7 +84,13 @@ export async function readText(path: string, what = "file"): Promise<string> {
  *
  * @example
  * ```ts
- * decodeText(new Uint8Array([0x68, 0x69]), "x.txt"); // "hi"
+ * import assert from "node:assert/strict";
+ * import { decodeText } from "@sprint-wgpu/toolkit/data";
+ * assert.equal(decodeText(new Uint8Array([0x68, 0x69]), "x.txt"), "hi");
+ * assert.throws(
+ *   () => decodeText(new Uint8Array([0x68, 0x00]), "x.txt"),
+ *   /x\.txt: file is not text \(binary byte 0x00 at byte offset 1\)/,
+ * );
  * ```
  */
 export function decodeText(bytes: Uint8Array, file: string, what = "file"): string {

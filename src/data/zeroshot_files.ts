@@ -69,7 +69,17 @@ export interface HellaswagRecord {
  *
  * @example
  * ```ts
- * const items = await readChoiceFile("../shared/data/bench/piqa.jsonl", 10);
+ * import assert from "node:assert/strict";
+ * import { readChoiceFile } from "@sprint-wgpu/toolkit/data";
+ * const path = await Deno.makeTempFile({ suffix: ".jsonl" });
+ * await Deno.writeTextFile(
+ *   path,
+ *   '{"query": "Q: sky?", "choices": [" red", " blue"], "gold": 1}\n' +
+ *     '{"query": "Q: grass?", "choices": [" green", " pink"], "gold": 0}\n',
+ * );
+ * const items = await readChoiceFile(path, 1); // only the first record
+ * assert.deepEqual(items, [{ line: 1, query: "Q: sky?", choices: [" red", " blue"], gold: 1 }]);
+ * await Deno.remove(path);
  * ```
  */
 export async function readChoiceFile(path: string, limit = Infinity): Promise<ChoiceRecord[]> {

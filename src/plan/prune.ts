@@ -67,7 +67,13 @@ function deviceOptions(gpu: Gpu | undefined, c: ModelConfig, dtype: "f16" | "f32
  *
  * @example
  * ```ts
- * loadHostBytes(config); // 4 bytes per parameter
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_MODEL_DIR, readConfig } from "@sprint-wgpu/toolkit/model";
+ * import { loadHostBytes } from "@sprint-wgpu/toolkit/plan";
+ * const config = await readConfig(DEFAULT_MODEL_DIR); // V 4096, D 128, F 352, 8 blocks, KV 64
+ * const block = 2 * 128 + 2 * 128 * 128 + 2 * 64 * 128 + 3 * 352 * 128; // norms, q o k v, mlp
+ * const params = 2 * 4096 * 128 + 128 + 8 * block; // untied embedding and head, final norm
+ * assert.equal(loadHostBytes(config), 4 * params); // 4 bytes per parameter
  * ```
  */
 export function loadHostBytes(c: ModelConfig): number {
@@ -83,7 +89,17 @@ export function loadHostBytes(c: ModelConfig): number {
  *
  * @example
  * ```ts
- * const plan = planBaselineMemory(config, "f16", { nsamples: 128, seqLen: 2048, batch: 4 });
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_MODEL_DIR, readConfig } from "@sprint-wgpu/toolkit/model";
+ * import { planBaselineMemory } from "@sprint-wgpu/toolkit/plan";
+ * const config = await readConfig(DEFAULT_MODEL_DIR);
+ * const s = { nsamples: 16, seqLen: 128, batch: 4 };
+ * const plan = planBaselineMemory(config, "f16", s); // unbounded: all at once
+ * assert.equal(plan.kind, "baseline");
+ * assert.equal(plan.deviceBytes, plan.rows.reduce((a, r) => a + r.device, 0));
+ * const tight = planBaselineMemory(config, "f16", { ...s, deviceMemory: plan.deviceBytes - 1 });
+ * assert.equal(tight.placement, "streamed"); // the loss goes window by window
+ * assert.ok(tight.deviceBytes < plan.deviceBytes);
  * ```
  */
 export function planBaselineMemory(
@@ -161,7 +177,16 @@ export function planBaselineMemory(
  *
  * @example
  * ```ts
- * assertHostHolds(plan, config, "SPRINT"); // throws ToolkitError("memory plan: SPRINT needs …")
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_MODEL_DIR, readConfig } from "@sprint-wgpu/toolkit/model";
+ * import { assertHostHolds, planSprintMemory } from "@sprint-wgpu/toolkit/plan";
+ * const config = await readConfig(DEFAULT_MODEL_DIR);
+ * const plan = planSprintMemory(config, "f16", { nsamples: 8, seqLen: 64, batchSize: 2 });
+ * assertHostHolds(plan, config, "SPRINT"); // a few MiB: this host holds it
+ * assert.throws(
+ *   () => assertHostHolds({ ...plan, hostAvailable: 1024 }, config, "SPRINT"),
+ *   /memory plan: SPRINT needs .* of host memory .*, 1.00 KiB is available$/,
+ * );
  * ```
  */
 export function assertHostHolds(plan: MemoryPlan, c: ModelConfig, what: string): void {
@@ -185,9 +210,18 @@ export function assertHostHolds(plan: MemoryPlan, c: ModelConfig, what: string):
  *
  * @example
  * ```ts
- * const plan = planPrune(gpu, config, { method: "sprint", dtype: "f16", nsamples: 128, seqLen: 2048, batch: 4 });
- * console.error(formatPlan(plan));
- * const model = await loadModel(gpu, dir, { offload: plan.weights === "streamed" });
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_MODEL_DIR, readConfig } from "@sprint-wgpu/toolkit/model";
+ * import { formatPlan, planPrune } from "@sprint-wgpu/toolkit/plan";
+ * import { ToolkitError } from "@sprint-wgpu/toolkit/errors";
+ * const config = await readConfig(DEFAULT_MODEL_DIR);
+ * const p = { method: "sprint", dtype: "f16", nsamples: 8, seqLen: 64, batch: 2 } as const;
+ * const plan = planPrune(undefined, config, p); // no GPU given: an unbounded device budget
+ * assert.equal(plan.kind, "sprint");
+ * assert.equal(plan.weights, "resident"); // else: loadModel(gpu, dir, { offload: true })
+ * assert.match(formatPlan(plan), /\| total \|/);
+ * assert.equal(planPrune(undefined, config, { ...p, offload: true }).weights, "streamed");
+ * assert.throws(() => planPrune(undefined, config, { ...p, deviceMemory: 1024 }), ToolkitError);
  * ```
  */
 export function planPrune(gpu: Gpu | undefined, c: ModelConfig, p: PrunePlanInput): MemoryPlan {
@@ -226,7 +260,16 @@ export function planPrune(gpu: Gpu | undefined, c: ModelConfig, p: PrunePlanInpu
  *
  * @example
  * ```ts
- * assertBindable(gpu, config, { method: "sprint", dtype: "f16", nsamples: 8, seqLen: 64, batch: 2 });
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { DEFAULT_MODEL_DIR, readConfig } from "@sprint-wgpu/toolkit/model";
+ * import { assertBindable } from "@sprint-wgpu/toolkit/plan";
+ * const gpu = await getGpu();
+ * const config = await readConfig(DEFAULT_MODEL_DIR);
+ * const p = { method: "sprint", dtype: "f16", nsamples: 8, seqLen: 64, batch: 2 } as const;
+ * assertBindable(gpu, config, p); // 2 × 64 rows of 352 f32: far under any binding limit
+ * const huge = { ...p, nsamples: 2 ** 20, batch: 2 ** 20, seqLen: 512 }; // 700 GiB in one buffer
+ * assert.throws(() => assertBindable(gpu, config, huge), /use --batch \d+ or less$/);
  * ```
  */
 export function assertBindable(gpu: Gpu, c: ModelConfig, p: PrunePlanInput): void {
@@ -260,8 +303,16 @@ export function assertBindable(gpu: Gpu, c: ModelConfig, p: PrunePlanInput): voi
  *
  * @example
  * ```ts
- * const plan = planEval(gpu, config, { dtype: "f16", seqLen: 512, batchTokens: 2048 });
- * const model = await loadModel(gpu, dir, { dtype: "f16", offload: plan.weights === "streamed" });
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_MODEL_DIR, readConfig } from "@sprint-wgpu/toolkit/model";
+ * import { planEval } from "@sprint-wgpu/toolkit/plan";
+ * const config = await readConfig(DEFAULT_MODEL_DIR);
+ * const p = { dtype: "f16", seqLen: 512, batchTokens: 2048 } as const;
+ * const plan = planEval(undefined, config, p); // unbounded: the rows asked for
+ * assert.deepEqual(plan.eval, { batchTokens: 2048, kvCacheBytes: 0 });
+ * assert.equal(plan.weights, "resident"); // else: loadModel(gpu, dir, { offload: true })
+ * const tight = planEval(undefined, config, { ...p, deviceMemory: plan.deviceBytes - 1 });
+ * assert.equal(tight.eval!.batchTokens, 1024); // halved to fit the budget
  * ```
  */
 export function planEval(

@@ -529,8 +529,22 @@ class GramIndex {
  *
  * @example
  * ```ts
- * const c = await buildCorpus();
- * await Deno.writeTextFile("train.txt", c.train);
+ * import assert from "node:assert/strict";
+ * import { buildCorpus, type CorpusSource } from "@sprint-wgpu/toolkit/pretrain";
+ * const texts = [
+ *   "The cat sat on the mat.", "A dog ran  far\r\naway.", "Birds sing at dawn today.",
+ *   "Rain fell on the hills.", "Ships sail the cold sea.", "The cat sat on the mat again.",
+ * ];
+ * const source: CorpusSource = { // an in-memory source (the default sources need packages)
+ *   name: "tiny", description: "six sentences", origin: "inline", license: "CC0",
+ *   load: () => Promise.resolve(texts.map((text, i) => ({ id: `doc${i}`, text }))),
+ * };
+ * const c = await buildCorpus({ sources: [source], holdoutEvery: 3, ngram: 3 });
+ * // Every 3rd document is held out; doc5 repeats doc0's 3-grams, so it goes back to training.
+ * assert.deepEqual(c.validationDocuments, ["Birds sing at dawn today."]);
+ * assert.deepEqual(c.sources[0].movedToTrain, ["doc5"]);
+ * assert.equal(c.trainDocuments[1], "A dog ran far\naway."); // normalised spaces and line ends
+ * assert.equal(c.train, c.trainDocuments.join("\n\n") + "\n");
  * ```
  */
 export async function buildCorpus(options: BuildCorpusOptions = {}): Promise<Corpus> {

@@ -217,13 +217,30 @@ export interface LossAndGrads {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { DEFAULT_MODEL_DIR, loadModel, meanNll } from "@sprint-wgpu/toolkit/model";
+ * import {
+ *   allocGrads, gradTensors, recordLossAndGrads, zeroGrads,
+ * } from "@sprint-wgpu/toolkit/train";
+ * const gpu = await getGpu();
+ * const model = await loadModel(gpu, DEFAULT_MODEL_DIR, { dtype: "f32" }); // trainable weights
+ * const w = model.tokenizer!.encode("Once upon a time there was a little girl.").slice(0, 12);
+ * assert.equal(w.length, 12); // one window of 12 tokens: 11 inputs, 11 next-token targets
+ * const ids = new Uint32Array(w.slice(0, 11)), targets = new Uint32Array(w.slice(1, 12));
  * const grads = allocGrads(model);
  * const rec = gpu.recorder();
  * zeroGrads(rec, grads);
- * const r = recordLossAndGrads(rec, model, grads, batch);
+ * const r = recordLossAndGrads(rec, model, grads, { batch: 1, tokens: 11, ids, targets });
  * rec.submit();
- * console.log((await r.loss.read())[0]);
+ * const loss = (await r.loss.read())[0];
+ * const nll = await meanNll(model, w, 1, 12); // the inference path's loss of the same window
+ * assert.ok(Math.abs(loss - nll) <= 1e-4 * nll, `${loss} vs ${nll}`);
+ * const g = (await grads.finalNorm!.read()) as Float32Array;
+ * assert.ok(g.some((x) => x !== 0) && g.every(Number.isFinite)); // a real, finite gradient
  * r.release();
+ * for (const t of gradTensors(grads)) t.destroy();
+ * model.destroy();
  * ```
  */
 export function recordLossAndGrads(
