@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { rowsPerLane } from "./tiles.ts";
 import { loadShader } from "../gpu/shader.ts";
 import { linearGrid, Params, type Recorder } from "../gpu/recorder.ts";
 import type { Tensor } from "../gpu/tensor.ts";
@@ -30,6 +31,11 @@ const LANES = 8;
  * keeps the unrolled shader small enough to compile in a few seconds on llvmpipe.
  */
 const MAX_QL_HD = 512;
+/**
+ * The same bound where shaders compile slowly (the GL back end): Mesa's GL path compiled the
+ * QL·hd = 512 shader for 76 s (hd 128) and 146 s (hd 256) on llvmpipe, QL·hd = 128 in 8 s.
+ */
+const SLOW_COMPILE_QL_HD = 128;
 /** Keys a lane scores together before one rescale of its accumulators (see the shader). */
 const KEY_BLOCK = 4;
 /** Invocations per workgroup of the append kernel. */
@@ -40,12 +46,6 @@ export const MAX_HEAD_DIM = 256;
 const LOOP_BUDGET = 60000;
 /** Most cached keys a query may attend to: {@link LOOP_BUDGET} per lane, split over 8 lanes. */
 export const MAX_KEYS = LOOP_BUDGET * LANES;
-
-function nextPow2(n: number): number {
-  let p = 1;
-  while (p < n) p *= 2;
-  return p;
-}
 
 function checkInt(fn: string, name: string, v: number, min: number): void {
   if (!Number.isInteger(v) || v < min) {
@@ -363,7 +363,8 @@ function recordAttention(
   // tiles (decode) so that all lanes and cores work, one when there are plenty (prefill).
   const group = heads / kvHeads;
   const qn = tokens * group;
-  const ql = Math.min(8, MAX_QL_HD / headDim, nextPow2(qn));
+  const qlLimit = rec.gpu.caps.slowCompile ? SLOW_COMPILE_QL_HD : MAX_QL_HD;
+  const ql = rowsPerLane(qlLimit, headDim, qn);
   const tiles = Math.ceil(qn / ql);
   const count = batch * kvHeads * tiles;
   let splits = count <= 8 ? 8 : count <= 16 ? 4 : count <= 32 ? 2 : 1;

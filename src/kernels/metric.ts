@@ -36,6 +36,7 @@
  *
  * @module
  */
+import { nextPow2 } from "./tiles.ts";
 import type { Gpu } from "../gpu/device.ts";
 import { linearGrid, Params, type Recorder } from "../gpu/recorder.ts";
 import { loadShader } from "../gpu/shader.ts";
@@ -145,12 +146,6 @@ interface Plan {
   step: number;
   /** elements: workgroups. */
   groups: number;
-}
-
-function nextPow2(n: number): number {
-  let p = 1;
-  while (p < n) p *= 2;
-  return p;
 }
 
 function clamp(v: number, lo: number, hi: number): number {

@@ -29,6 +29,7 @@
  *
  * @module
  */
+import { rowsPerLane } from "../../kernels/tiles.ts";
 import { linearGrid, Params, type Recorder } from "../../gpu/recorder.ts";
 import { loadShader } from "../../gpu/shader.ts";
 import type { Tensor } from "../../gpu/tensor.ts";
@@ -43,16 +44,12 @@ const SRC_DKV = await loadShader("backward/attention_dkv.wgsl");
 const LANES = 8;
 /** Backward: queries (dQ) or keys (dK/dV) per lane × hd (3–4 register arrays of that size). */
 const MAX_TILE_HD_BWD = 256;
+/** The same bound where shaders compile slowly (the GL back end; see kernels/attention.ts). */
+const SLOW_COMPILE_TILE_HD_BWD = 128;
 /** Largest supported head dimension. */
 export const MAX_TRAIN_HEAD_DIM = 256;
 /** Loop iterations one invocation's main loop may run before the loop is split over lanes. */
 const LOOP_LIMIT = 30000;
-
-function nextPow2(n: number): number {
-  let p = 1;
-  while (p < n) p *= 2;
-  return p;
-}
 
 /** Shape of a training attention problem. */
 export interface TrainAttentionOptions {
@@ -229,7 +226,8 @@ export function attentionBackward(
   const dd = scratchF32(rec.gpu, "attentionBackward.D", rows * heads);
 
   // Part 1: dQ and D, per query tile.
-  const ql = Math.min(8, MAX_TILE_HD_BWD / headDim, nextPow2(qn));
+  const tileLimit = rec.gpu.caps.slowCompile ? SLOW_COMPILE_TILE_HD_BWD : MAX_TILE_HD_BWD;
+  const ql = rowsPerLane(tileLimit, headDim, qn);
   const qTiles = Math.ceil(qn / ql);
   const qCount = batch * kvHeads * qTiles;
   const qSplits = splitsFor(fn, qCount, tokens);
@@ -249,7 +247,7 @@ export function attentionBackward(
   );
 
   // Part 2: dK and dV, per key tile (reads D from part 1).
-  const kl = Math.min(8, MAX_TILE_HD_BWD / headDim, nextPow2(tokens));
+  const kl = rowsPerLane(tileLimit, headDim, tokens);
   const kTiles = Math.ceil(tokens / kl);
   const kCount = batch * kvHeads * kTiles;
   const kSplits = splitsFor(fn, kCount, qn);
