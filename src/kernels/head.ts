@@ -14,7 +14,8 @@ import { loadShader } from "../gpu/shader.ts";
 import { DTYPE_BYTES, type Tensor } from "../gpu/tensor.ts";
 import type { Workspace } from "../gpu/workspace.ts";
 import { ToolkitError } from "../errors.ts";
-import { type Linear, matmul, packedShape, packLinear } from "./matmul.ts";
+import { type Linear, matmul, packedShape } from "./matmul.ts";
+import { packLinearAs, type WeightLayout } from "./linear_layout.ts";
 
 const SRC = await loadShader("head_scatter.wgsl");
 const WG = 256;
@@ -47,6 +48,8 @@ export interface ChunkedPackOptions {
   dtype?: "f32" | "f16";
   /** Output features per chunk (default: as many as fit {@link chunkBytesLimit}); a multiple of 16. */
   outputsPerChunk?: number;
+  /** Weight layout of every chunk (default `rows`; `tiled`: the decode GEMV's faster layout). */
+  layout?: WeightLayout;
 }
 
 /**
@@ -83,7 +86,8 @@ export function packChunkedLinear(
   for (let start = 0; start < outFeatures; start += per) {
     const count = Math.min(per, outFeatures - start);
     const rows = w.subarray(start * inFeatures, (start + count) * inFeatures);
-    parts.push({ start, count, linear: packLinear(gpu, rows, count, inFeatures, { dtype }) });
+    const linear = packLinearAs(gpu, options.layout ?? "rows", rows, count, inFeatures, { dtype });
+    parts.push({ start, count, linear });
   }
   return { inFeatures, outFeatures, parts };
 }

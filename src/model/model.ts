@@ -381,7 +381,7 @@ export function modelFromHostWeights(
     }
     blocks.push(blk);
   }
-  const { embed, lmHead } = uploadVocabTables(gpu, config, get, dtype);
+  const { embed, lmHead } = uploadVocabTables(gpu, config, get, dtype, layout);
   const rope = ropeTable(gpu, {
     headDim: config.headDim,
     theta: config.ropeTheta,
@@ -419,12 +419,13 @@ function uploadVocabTables(
   config: ModelConfig,
   get: (name: string) => Float32Array<ArrayBuffer>,
   dtype: "f32" | "f16",
+  layout: WeightLayout,
 ): { embed: ChunkedTensor; lmHead: ChunkedLinear } {
   const shape = [config.vocabSize, config.hiddenSize] as const;
   const embedHost = get("model.embed_tokens.weight");
   const embed = ChunkedTensor.upload(gpu, shape, dtype, embedHost);
   const headHost = config.tieWordEmbeddings ? embedHost : get("lm_head.weight");
-  const lmHead = packChunkedLinear(gpu, headHost, ...shape, { dtype });
+  const lmHead = packChunkedLinear(gpu, headHost, ...shape, { dtype, layout });
   return { embed, lmHead };
 }
 

@@ -12,7 +12,7 @@ import { basename, dirname, join } from "node:path";
 import { ToolkitError } from "../errors.ts";
 import { readTensors, type Tensor } from "../gpu/tensor.ts";
 import { toF16 } from "../gpu/f16.ts";
-import { type Linear, unpackWeightHost } from "../kernels/matmul.ts";
+import type { Linear } from "../kernels/matmul.ts";
 import { unpackLinearHost } from "../kernels/linear_layout.ts";
 import type { LlamaModel } from "./model.ts";
 import { type TensorToWrite, writeSafetensors } from "./safetensors.ts";
@@ -92,7 +92,7 @@ async function readHead(model: LlamaModel): Promise<Float32Array<ArrayBuffer>> {
   const out = new Float32Array(v * d);
   for (const p of parts) {
     const [packed] = await readTensors(model.gpu, [p.linear.weight]);
-    out.set(unpackWeightHost(packed as Float32Array, p.count, d), p.start * d);
+    out.set(unpackLinearHost(p.linear, packed as Float32Array), p.start * d);
   }
   return out;
 }

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { chunkBytesLimit, ChunkedTensor, setChunkBytesLimit } from "../../src/gpu/chunked.ts";
 import { embedding } from "../../src/kernels/embedding.ts";
 import { headLogits, packChunkedLinear } from "../../src/kernels/head.ts";
+import { linearLayout } from "../../src/kernels/linear_layout.ts";
 import { argmax } from "../../src/kernels/softmax.ts";
 import { parseConfig } from "../../src/model/config.ts";
 import { recordForward } from "../../src/model/forward.ts";
@@ -47,13 +48,20 @@ Deno.test({
       assertClose(await out.read(), embeddingRef(ids, table, v, d), { atol: 0, rtol: 0 }, "gather");
       assertClose(await t.read(), table, { atol: 0, rtol: 0 }, "chunked read");
 
-      const w = randn(v * d, 6, 0.2); // HF [V, D]
-      const head = packChunkedLinear(gpu, w, v, d, { dtype: "f32" });
-      const x = randn(m * d, 7);
-      const logits = gpu.run((rec) => headLogits(rec, gpu.tensor([m, d], "f32", x), head));
-      assertEquals(head.parts.length > 1, true);
-      const ref = linearRef(x, w, m, d, v);
-      assertClose(await logits.read(), ref, { atol: 1e-5, rtol: 1e-4 }, "head");
+      // Rows layout (D 37), and the tiled layout (D 40: K a multiple of 4) at a prefill-sized and
+      // a one-row product.
+      for (
+        const [layout, dh, mh] of [["rows", d, m], ["tiled", 40, m], ["tiled", 40, 1]] as const
+      ) {
+        const w = randn(v * dh, 6, 0.2); // HF [V, D]
+        const head = packChunkedLinear(gpu, w, v, dh, { dtype: "f32", layout });
+        assertEquals(head.parts.map((p) => linearLayout(p.linear)), head.parts.map(() => layout));
+        const x = randn(mh * dh, 7);
+        const logits = gpu.run((rec) => headLogits(rec, gpu.tensor([mh, dh], "f32", x), head));
+        assertEquals(head.parts.length > 1, true);
+        const ref = linearRef(x, w, mh, dh, v);
+        assertClose(await logits.read(), ref, { atol: 1e-5, rtol: 1e-4 }, `head ${layout} m=${mh}`);
+      }
     } finally {
       setChunkBytesLimit(undefined);
     }
@@ -68,13 +76,16 @@ Deno.test({
     const root = await Deno.makeTempDir();
     setChunkBytesLimit(2048);
     try {
-      for (const tied of [false, true]) {
-        const dir = join(root, `m${tied}`);
+      for (
+        const [tied, weightLayout] of [[false, "rows"], [true, "rows"], [false, "tiled"]] as const
+      ) {
+        const dir = join(root, `m${tied}${weightLayout}`);
         const { config, weights } = await writeTinyModel(dir, {
           tie_word_embeddings: tied,
           vocab_size: 101,
         }, 9);
-        const model = await loadModel(gpu, dir, { dtype: "f32" });
+        const model = await loadModel(gpu, dir, { dtype: "f32", weightLayout });
+        assertEquals(linearLayout(model.head.parts[0].linear), weightLayout);
         assertEquals(model.embedTable.chunks.length > 1, true);
         assertEquals(model.head.parts.length > 1, true);
         const ids = [1, 7, 99, 100, 3, 42, 0];
@@ -84,16 +95,16 @@ Deno.test({
           return [l, argmax(rec, l)];
         });
         const ref = refForward(config, weights, ids);
-        assertClose(await logits.read(), ref, { atol: 1e-4, rtol: 1e-4 }, `logits tied=${tied}`);
+        assertClose(await logits.read(), ref, { atol: 1e-4, rtol: 1e-4 }, `logits ${dir}`);
         assertEquals([...await best.read()], refArgmax(ref, config.vocabSize));
         const nll = await meanNll(model, ids, 1, ids.length);
         assertClose([nll], [refNll([ref], [ids], config.vocabSize)], {
           atol: 1e-5,
           rtol: 1e-5,
         }, "nll");
-        const out = join(root, `saved${tied}`);
+        const out = join(root, `saved${tied}${weightLayout}`);
         await saveModel(model, out);
-        const back = await loadModel(gpu, out, { dtype: "f32" });
+        const back = await loadModel(gpu, out, { dtype: "f32", weightLayout });
         const again = gpu.run((rec) =>
           recordForward(rec, back, idsT, { batch: 1, tokens: ids.length })
         );
