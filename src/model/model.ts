@@ -74,9 +74,9 @@ export interface LoadOptions {
    */
   offload?: boolean | { slots: number };
   /**
-   * Device layout of the projection weights (default `rows`, which every kernel takes). `tiled`
-   * stores each 16-column strip contiguously (≈ 3× the decode GEMV read rate on llvmpipe, faster
-   * prefill matmul) and serves the forward, saving, export, re-fit and LoRA merging, but not the
+   * Device layout of the projection weights and the LM head (default `rows`, which every kernel
+   * takes). `tiled` stores each 16-column strip contiguously (≈ 3× the decode GEMV read rate on
+   * llvmpipe) and serves the forward, saving, export, re-fit and LoRA merging, but not the
    * backward kernels (`deno task tune` loads with `rows`). Ignored with `offload`.
    */
   weightLayout?: WeightLayout;

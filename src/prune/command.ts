@@ -27,6 +27,7 @@ import {
 import { getGpu } from "../gpu/device.ts";
 import { readConfig } from "../model/config.ts";
 import { type LlamaModel, loadModel } from "../model/model.ts";
+import { linearLayout } from "../kernels/linear_layout.ts";
 import { saveModel } from "../model/save.ts";
 import { writeJsonAtomic } from "../report/json.ts";
 import { calibrationFromFile } from "../sprint/calibration.ts";
@@ -322,9 +323,13 @@ export async function pruneCommand(args: PruneArgs): Promise<void> {
 
     // ---- 3. Model, calibration, latency. ----
     log(formatPlan(memPlan));
+    // The tiled layout: the decode GEMV's faster weight layout, so the latency table measures the
+    // generation workload as deployed (`tasks/generate.ts` and `eval --speed` use it too); the
+    // search only runs forwards and re-fits, which take either layout.
     const model = await loadModel(gpu, modelDir, {
       ...(f.f32 ? { dtype: "f32" as const } : {}),
       offload: memPlan.weights === "streamed",
+      weightLayout: "tiled",
     });
     try {
       crashPoint("loaded");
@@ -369,9 +374,12 @@ export async function pruneCommand(args: PruneArgs): Promise<void> {
           } (${workload.mode}, prompt ${workload.promptLength}, gen ${workload.generationLength}, batch ${workload.batch}, ${workload.iterations} iterations)…`,
         );
         const c = model.config;
+        // The weight layout is part of what is measured (tables measured on the rows layout by
+        // earlier versions stay under their own key).
+        const layout = linearLayout(model.head.parts[0].linear);
         const modelId = `${basename(modelDir)}:${
           JSON.stringify([c.numLayers, c.hiddenSize, c.intermediateSize, c.vocabSize, model.dtype])
-        }`;
+        }${layout === "rows" ? "" : `:${layout}`}`;
         const cacheFile = join("out", "latency_cache.json");
         latency = f["latency-engine"] === "llamacpp"
           ? await cachedLatencyLlamaCpp(model, modelId, workload, cacheFile, {
