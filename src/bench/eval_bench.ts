@@ -43,8 +43,8 @@ function sharedPath(rel: string): string {
 }
 
 /**
- * Measures PIQA items/s on stories260K; returns undefined (with the reason) when the shared
- * model or data is absent.
+ * Measures PIQA items/s on stories260K; returns `{ skipped: reason }` when the shared model or
+ * data is absent.
  *
  * @example
  * ```ts

@@ -110,8 +110,8 @@ export interface VsLlamaCppResult {
 }
 
 /**
- * Writes the generated ~20M-parameter benchmark model (`benchModelConfigJson`, d 512, 8 layers,
- * vocab 8192) with a placeholder byte-level BPE tokenizer (llama.cpp needs a vocabulary) into
+ * Writes the generated "20M" benchmark model (`benchModelConfigJson`, d 512, 8 layers,
+ * vocab 8192; 31.6M parameters with the two vocabulary tables) with a placeholder byte-level BPE tokenizer (llama.cpp needs a vocabulary) into
  * `dir`.
  *
  * @example
@@ -373,7 +373,7 @@ export function formatVsLlamaCpp(r: VsLlamaCppResult): string {
 }
 
 /**
- * The standard side-by-side run of `deno task bench --vs llamacpp`: the generated ~20M model of
+ * The standard side-by-side run of `deno task bench --vs llamacpp`: the generated "20M" model of
  * `deno task bench` (written to a temporary folder) and stories260K when ../shared is present,
  * prefill 512 and decode 128.
  *
