@@ -1,5 +1,5 @@
 // Blocked right-looking Cholesky factorisation and triangular solves for (G + shift·I) X = H,
-// f32 (see src/kernels/solve.ts for the algorithm, the pivot policy and the status flags).
+// f32 (see src/kernels/cholesky.ts for the algorithm, the pivot policy and the status flags).
 //
 // The host records, per block column k of width B (kb = k·B), on a work copy A [FP, FP]
 // (FP = F rounded up to B; the padding is the identity):

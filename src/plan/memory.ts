@@ -18,7 +18,6 @@ import type { Gpu } from "../gpu/device.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { packedShape } from "../kernels/matmul.ts";
 import { SOLVE_BLOCK } from "../kernels/cholesky.ts";
-import { checkpointIndices } from "../sprint/rules.ts";
 
 /** One line of a {@link MemoryPlan}. */
 export interface PlanRow {
@@ -301,6 +300,25 @@ export function gramSolveBytes(c: ModelConfig, m: number, dtype: "f16" | "f32"):
 }
 
 /**
+ * How many distinct activation checkpoints SPRINT keeps for `numLayers` blocks and
+ * `numCheckpoints` requested: the distinct values of `checkpointIndices` (spec §7,
+ * `[0] + [2·⌊c·L/(C+1)⌋ for c = 1…C]`), which are `min(C + 1, L)` — steps of L/(C+1) ≥ 1 give
+ * C + 1 distinct floors; smaller steps hit every block index below L.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkpointCount } from "@sprint-wgpu/toolkit/plan";
+ * import { checkpointIndices } from "@sprint-wgpu/toolkit/sprint";
+ * assert.equal(checkpointCount(32, 8), new Set(checkpointIndices(32, 8)).size); // 9
+ * assert.equal(checkpointCount(4, 8), new Set(checkpointIndices(4, 8)).size); // 4
+ * ```
+ */
+export function checkpointCount(numLayers: number, numCheckpoints: number): number {
+  return Math.min(numCheckpoints + 1, numLayers);
+}
+
+/**
  * The memory plan of a SPRINT run. Per-batch activations (batch states, checkpoints, stage-2
  * reference outputs) are on the device when `resident` and in host memory when `streamed`
  * (then the device holds one batch's slots). Throws a {@link ToolkitError} when even the streamed
@@ -333,7 +351,7 @@ export function planSprintMemory(
   const T = s.seqLen;
   const m = B * T;
   const act = m * c.hiddenSize * F32;
-  const q = new Set(checkpointIndices(c.numLayers, s.checkpoints ?? 8)).size;
+  const q = checkpointCount(c.numLayers, s.checkpoints ?? 8);
   const tuning = s.tuning ?? true;
   const limit = options.bindingLimit ?? 128 * 1024 * 1024;
   const lossWindows = Math.min(s.lossSequences ?? 8, s.nsamples);

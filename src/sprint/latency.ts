@@ -17,20 +17,9 @@ import { seededRandom } from "../util/random.ts";
 import type { SublayerLatency } from "./rules.ts";
 import { LATENCY_METHOD, measureSublayerLatency } from "./latency_design.ts";
 import { type SublayerCost, sublayerCosts } from "./sublayer_cost.ts";
+import type { LatencyWorkload } from "./workload.ts";
 
-/** The workload latencies are measured on. */
-export interface LatencyWorkload {
-  /** `generation`: prefill `promptLength` tokens then decode `generationLength`; `prefill`: one forward. */
-  mode: "generation" | "prefill";
-  /** Prompt tokens per sequence. */
-  promptLength: number;
-  /** Tokens generated per sequence in `generation` mode (the first by the prefill). */
-  generationLength: number;
-  /** Sequences run together. */
-  batch: number;
-  /** Timed repetitions (after one warm-up); the median is used. */
-  iterations: number;
-}
+export type { LatencyWorkload } from "./workload.ts";
 
 /** A measured (or supplied) latency table. */
 export interface LatencyTable extends SublayerLatency {

@@ -19,7 +19,7 @@
  * @module
  */
 import type { ModelConfig } from "../model/config.ts";
-import type { LatencyWorkload } from "./latency.ts";
+import type { LatencyWorkload } from "./workload.ts";
 
 /** FLOPs and minimum bytes of one sublayer over a workload. */
 export interface SublayerCost {

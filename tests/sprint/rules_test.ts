@@ -7,6 +7,7 @@ import {
   restartIndex,
   tuneIndex,
 } from "../../src/sprint/rules.ts";
+import { checkpointCount } from "../../src/plan/memory.ts";
 
 const none = (n: number) => new Array<boolean>(n).fill(false);
 
@@ -35,6 +36,14 @@ Deno.test("checkpointIndices match the spec's worked examples", () => {
   assertEquals(checkpointIndices(40, 8), [0, 8, 16, 26, 34, 44, 52, 62, 70]);
   assertEquals(checkpointIndices(80, 8), [0, 16, 34, 52, 70, 88, 106, 124, 142]);
   assertEquals(checkpointIndices(32, 0), [0]);
+});
+
+Deno.test("the memory plan's checkpointCount is the number of distinct checkpointIndices", () => {
+  for (let layers = 1; layers <= 40; layers++) {
+    for (let c = 0; c <= 48; c++) {
+      assertEquals(checkpointCount(layers, c), new Set(checkpointIndices(layers, c)).size);
+    }
+  }
 });
 
 Deno.test("restartIndex: scan down while tuneIdx[i] >= s*, restart at the checkpoint at or below u", () => {
