@@ -1,6 +1,6 @@
 // Causal GQA attention backward, part 1: the query gradient dQ and the per-query
 // D = rowsum(dO ∘ O) that part 2 (attention_dkv.wgsl) needs. Flash-style: the probabilities are
-// recomputed from Q, K and the forward's log-sum-exp (attention_forward_lse.wgsl), never stored.
+// recomputed from Q, K and the forward's log-sum-exp (attention.wgsl with LSE), never stored.
 //
 // Layouts (f32, row-major, tokens as rows): Q, O, dO, dQ [B·T, H·hd]; K, V [B·T, KVH·hd];
 // LSE and DD [B·T, H]. Query (row = b·T + t, head h) attends to keys 0 … t of kv head h / R.
