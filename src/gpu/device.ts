@@ -375,7 +375,12 @@ function granted(desc: Deno.PermissionDescriptor): boolean {
  *
  * @example
  * ```ts
- * const lavapipe = vulkanIcds().some((f) => f.includes("lvp_icd"));
+ * import assert from "node:assert/strict";
+ * import { vulkanIcds } from "@sprint-wgpu/toolkit/gpu";
+ * const icds = vulkanIcds(); // e.g. ["/usr/share/vulkan/icd.d/lvp_icd.x86_64.json"]
+ * assert.ok(icds.every((f) => typeof f === "string" && f !== ""));
+ * const lavapipe = icds.some((f) => f.includes("lvp_icd"));
+ * console.log(lavapipe ? "lavapipe installed" : "no lavapipe");
  * ```
  */
 export function vulkanIcds(): string[] {
@@ -423,7 +428,11 @@ export function vulkanIcds(): string[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { selectBackend } from "@sprint-wgpu/toolkit/gpu";
  * const { backend, reason } = selectBackend();
+ * // A back end other than "default" is the one DENO_WEBGPU_BACKEND now names.
+ * assert.ok(backend === "default" || Deno.env.get("DENO_WEBGPU_BACKEND") === backend);
  * console.log(`WebGPU back end ${backend} (${reason})`);
  * ```
  */
@@ -470,7 +479,10 @@ export function selectBackend(): { backend: string; reason: string } {
  *
  * @example
  * ```ts
- * preferLavapipe(); // "vulkan" where lavapipe is installed
+ * import assert from "node:assert/strict";
+ * import { preferLavapipe, selectBackend } from "@sprint-wgpu/toolkit/gpu";
+ * const backend = preferLavapipe(); // "vulkan" where lavapipe is installed
+ * assert.equal(backend ?? "default", selectBackend().backend);
  * ```
  */
 export function preferLavapipe(): string | undefined {
