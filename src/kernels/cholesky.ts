@@ -138,8 +138,11 @@ export class CholeskyWorkspace {
     this.sc = gpu.tensor([4], "f32");
   }
 
-  /** @internal The padded right-hand-side buffer. */
-  xw(): Tensor {
+  /**
+   * Padded right-hand sides and solution [FP, NP], allocated on first use (a solve with
+   * F % B == 0 and N % 4 == 0 works in its output directly and never allocates it).
+   */
+  get xw(): Tensor {
     return (this.#xw ??= this.#gpu.tensor([padF(this.f), padN(this.n)], "f32"));
   }
 
@@ -334,7 +337,7 @@ export function choleskySolve(
   const np = padN(n);
   const nb = fp / B;
   const direct = fp === f && np === n;
-  const xw = direct ? out : ws.xw();
+  const xw = direct ? out : ws.xw;
   const params = (kb = 0) =>
     new Params().u32(f).u32(fp).u32(n).u32(np).u32(kb).f32(damping).f32(jitter).f32(tol);
 
