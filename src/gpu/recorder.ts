@@ -268,7 +268,7 @@ export class Recorder {
     const q = this.gpu.device.queue;
     for (const c of this.#chunks) q.writeBuffer(c.buffer, 0, c.bytes, 0, Math.max(16, c.used));
     q.submit([this.#encoder.finish()]);
-    for (const c of this.#chunks) this.gpu.returnUniformChunk(c.buffer);
+    for (const c of this.#chunks) this.gpu.uniforms.give(c.buffer);
   }
 
   /** Whether {@link Recorder.submit} was called. */
@@ -309,7 +309,7 @@ export class Recorder {
     const q = this.gpu.device.queue;
     for (const c of this.#chunks) q.writeBuffer(c.buffer, 0, c.bytes, 0, Math.max(16, c.used));
     q.submit([this.#encoder.finish()]);
-    for (const c of this.#chunks) this.gpu.returnUniformChunk(c.buffer);
+    for (const c of this.#chunks) this.gpu.uniforms.give(c.buffer);
     this.#chunks = [];
     this.#encoder = this.gpu.device.createCommandEncoder();
     this.#flushes++;
@@ -319,7 +319,7 @@ export class Recorder {
     let c = this.#chunks[this.#chunks.length - 1];
     if (!c || c.used + size > CHUNK_BYTES) {
       c = {
-        buffer: this.gpu.takeUniformChunk(CHUNK_BYTES),
+        buffer: this.gpu.uniforms.take(CHUNK_BYTES),
         bytes: new Uint8Array(CHUNK_BYTES),
         used: 0,
       };
