@@ -7,7 +7,7 @@
 import { ToolkitError } from "../errors.ts";
 import { type Defines, type ShaderSource, specialise } from "./shader.ts";
 import { type DType, Tensor } from "./tensor.ts";
-import { Recorder } from "./recorder.ts";
+import { Recorder, type RecorderDevice } from "./recorder.ts";
 import { Workspace } from "./workspace.ts";
 import type { GpuCapabilities } from "./caps.ts";
 import { DeviceMemory } from "./memory.ts";
@@ -54,7 +54,7 @@ const RAISED_LIMITS = [
  * console.log(gpu.description);
  * ```
  */
-export class Gpu {
+export class Gpu implements RecorderDevice {
   /** The underlying WebGPU device. */
   readonly device: GPUDevice;
   /** Adapter information (vendor, architecture, description). */

@@ -118,10 +118,10 @@ export class CholeskyWorkspace {
   #xw: Tensor | undefined;
   /** [shift, fallback pivot scale]. */
   readonly sc: Tensor;
-  readonly #gpu: Gpu;
+  readonly #gpu: Pick<Gpu, "tensor">;
 
   /** Allocates buffers for up to `f` unknowns and `n` right-hand sides. */
-  constructor(gpu: Gpu, f: number, n: number) {
+  constructor(gpu: Pick<Gpu, "tensor">, f: number, n: number) {
     if (!Number.isInteger(f) || f < 1 || !Number.isInteger(n) || n < 1) {
       throw new Error(`CholeskyWorkspace: f and n must be positive integers, got ${f}, ${n}`);
     }
