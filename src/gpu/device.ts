@@ -7,8 +7,14 @@
 import { ToolkitError } from "../errors.ts";
 import { type Defines, type ShaderSource, specialise } from "./shader.ts";
 import { type DType, Tensor } from "./tensor.ts";
-import { Recorder } from "./recorder.ts";
+import { Recorder, type RecorderDevice } from "./recorder.ts";
 import { Workspace } from "./workspace.ts";
+import type { GpuCapabilities } from "./caps.ts";
+import { DeviceMemory } from "./memory.ts";
+import { UniformPool } from "./uniform_pool.ts";
+
+export type { GpuCapabilities } from "./caps.ts";
+export { DeviceMemory } from "./memory.ts";
 
 /** Options for {@link createGpu}. */
 export interface GpuOptions {
@@ -18,97 +24,6 @@ export interface GpuOptions {
   disableTimestamps?: boolean;
   /** Adapter power preference, passed to `requestAdapter`. */
   powerPreference?: GPUPowerPreference;
-}
-
-/** What the adapter and device offer, as used by the toolkit. */
-export interface GpuCapabilities {
-  /** `shader-f16` is enabled: f16 storage and arithmetic are available in WGSL. */
-  f16: boolean;
-  /** `timestamp-query` is enabled: passes can be timed on the GPU timeline. */
-  timestamps: boolean;
-  /** Largest storage binding in bytes (the device limit as granted). */
-  maxStorageBindingSize: number;
-  /** Largest buffer in bytes. */
-  maxBufferSize: number;
-  /** Workgroup memory in bytes. */
-  maxWorkgroupStorageSize: number;
-  /** Invocations per workgroup. */
-  maxInvocationsPerWorkgroup: number;
-  /** Workgroups per dispatch dimension. */
-  maxWorkgroupsPerDimension: number;
-  /** Storage buffers per shader stage. */
-  maxStorageBuffersPerStage: number;
-  /**
-   * The WebGPU back end as selected by `DENO_WEBGPU_BACKEND` (see {@link selectBackend}):
-   * `"vulkan"`, `"gl"`, … or `"default"` when the variable is unset.
-   */
-  backend: string;
-  /**
-   * Shader JIT compilation is slow enough to choose smaller unrolled kernels (the GL back end:
-   * Mesa compiles naga's GLSL of a large register block or workgroup array for seconds to
-   * minutes on llvmpipe, against well under a second on Vulkan).
-   */
-  slowCompile: boolean;
-}
-
-/**
- * Bytes of device memory held by the toolkit's tensors: the current total and the peak since
- * the last {@link DeviceMemory.resetPeak}. Every tensor buffer is counted when created and
- * uncounted when destroyed (or garbage-collected undestroyed). Staging and uniform buffers
- * (transient, small) are not counted.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
- * const gpu = await getGpu();
- * gpu.memory.resetPeak();
- * const before = gpu.memory.current;
- * const t = gpu.tensor([256], "f32");
- * assert.equal(gpu.memory.current - before, 1024);
- * t.destroy();
- * assert.ok(gpu.memory.peak >= before + 1024);
- * ```
- */
-export class DeviceMemory {
-  #current = 0;
-  #peak = 0;
-  readonly #registry = new FinalizationRegistry<{ size: number; freed: boolean }>((held) => {
-    if (!held.freed) this.#current -= held.size;
-  });
-  readonly #held = new WeakMap<GPUBuffer, { size: number; freed: boolean }>();
-
-  /** Bytes currently held. */
-  get current(): number {
-    return this.#current;
-  }
-
-  /** Most bytes held at once since the last {@link DeviceMemory.resetPeak} (or creation). */
-  get peak(): number {
-    return this.#peak;
-  }
-
-  /** Starts a new peak measurement from the current total. */
-  resetPeak(): void {
-    this.#peak = this.#current;
-  }
-
-  /** @internal Counts a new buffer of `size` bytes. */
-  allocated(buffer: GPUBuffer, size: number): void {
-    this.#current += size;
-    if (this.#current > this.#peak) this.#peak = this.#current;
-    const held = { size, freed: false };
-    this.#held.set(buffer, held);
-    this.#registry.register(buffer, held);
-  }
-
-  /** @internal Uncounts a buffer being destroyed (once; views of it share the count). */
-  freed(buffer: GPUBuffer): void {
-    const held = this.#held.get(buffer);
-    if (!held || held.freed) return;
-    held.freed = true;
-    this.#current -= held.size;
-  }
 }
 
 /** The limits the toolkit raises to the adapter's maximum when requesting a device. */
@@ -139,7 +54,7 @@ const RAISED_LIMITS = [
  * console.log(gpu.description);
  * ```
  */
-export class Gpu {
+export class Gpu implements RecorderDevice {
   /** The underlying WebGPU device. */
   readonly device: GPUDevice;
   /** Adapter information (vendor, architecture, description). */
@@ -148,12 +63,13 @@ export class Gpu {
   readonly caps: GpuCapabilities;
   /** Device bytes held by tensors, and their peak (see {@link DeviceMemory}). */
   readonly memory: DeviceMemory = new DeviceMemory();
+  /** Uniform buffers for kernel parameters, reused by this device's recorders. */
+  readonly uniforms: UniformPool;
   /** Per-device kernel scratch (partial sums and the like), freed by {@link Gpu.destroy}. */
   readonly workspace: Workspace = new Workspace(this);
   /** Submissions waited for (submit→await round trips): {@link Gpu.sync} and tensor reads. */
   syncs = 0;
   readonly #pipelines = new Map<string, GPUComputePipeline>();
-  readonly #uniformPool: GPUBuffer[] = [];
   #errors: string[] = [];
   #lost = false;
 
@@ -162,6 +78,7 @@ export class Gpu {
     this.device = device;
     this.adapterInfo = adapterInfo;
     this.caps = caps;
+    this.uniforms = new UniformPool(device);
     device.addEventListener("uncapturederror", (ev) => {
       const err = (ev as GPUUncapturedErrorEvent).error;
       this.#errors.push(err.message);
@@ -302,32 +219,10 @@ export class Gpu {
     if (this.#lost) throw new Error("WebGPU device was lost");
   }
 
-  /** @internal A uniform buffer of `size` bytes from the pool (for {@link Recorder}). */
-  takeUniformChunk(size: number): GPUBuffer {
-    const i = this.#uniformPool.findIndex((b) => b.size === size);
-    if (i >= 0) return this.#uniformPool.splice(i, 1)[0];
-    return this.device.createBuffer({
-      size,
-      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-      label: "params",
-    });
-  }
-
-  /**
-   * @internal Returns a uniform chunk once its contents were written with `queue.writeBuffer`
-   * and the commands using it submitted: later writes are ordered after that submission by the
-   * queue, so the chunk can be reused at once.
-   */
-  returnUniformChunk(buf: GPUBuffer): void {
-    if (this.#uniformPool.length < 64) this.#uniformPool.push(buf);
-    else buf.destroy();
-  }
-
   /** Releases the device. */
   destroy(): void {
     this.workspace.destroy();
-    for (const b of this.#uniformPool) b.destroy();
-    this.#uniformPool.length = 0;
+    this.uniforms.destroy();
     this.#pipelines.clear();
     this.device.destroy();
   }
@@ -375,7 +270,12 @@ function granted(desc: Deno.PermissionDescriptor): boolean {
  *
  * @example
  * ```ts
- * const lavapipe = vulkanIcds().some((f) => f.includes("lvp_icd"));
+ * import assert from "node:assert/strict";
+ * import { vulkanIcds } from "@sprint-wgpu/toolkit/gpu";
+ * const icds = vulkanIcds(); // e.g. ["/usr/share/vulkan/icd.d/lvp_icd.x86_64.json"]
+ * assert.ok(icds.every((f) => typeof f === "string" && f !== ""));
+ * const lavapipe = icds.some((f) => f.includes("lvp_icd"));
+ * console.log(lavapipe ? "lavapipe installed" : "no lavapipe");
  * ```
  */
 export function vulkanIcds(): string[] {
@@ -423,7 +323,11 @@ export function vulkanIcds(): string[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { selectBackend } from "@sprint-wgpu/toolkit/gpu";
  * const { backend, reason } = selectBackend();
+ * // A back end other than "default" is the one DENO_WEBGPU_BACKEND now names.
+ * assert.ok(backend === "default" || Deno.env.get("DENO_WEBGPU_BACKEND") === backend);
  * console.log(`WebGPU back end ${backend} (${reason})`);
  * ```
  */
@@ -470,7 +374,10 @@ export function selectBackend(): { backend: string; reason: string } {
  *
  * @example
  * ```ts
- * preferLavapipe(); // "vulkan" where lavapipe is installed
+ * import assert from "node:assert/strict";
+ * import { preferLavapipe, selectBackend } from "@sprint-wgpu/toolkit/gpu";
+ * const backend = preferLavapipe(); // "vulkan" where lavapipe is installed
+ * assert.equal(backend ?? "default", selectBackend().backend);
  * ```
  */
 export function preferLavapipe(): string | undefined {

@@ -11,3 +11,4 @@ export * from "./shader.ts";
 export * from "./timing.ts";
 export * from "./f16.ts";
 export * from "./workspace.ts";
+export * from "./uniform_pool.ts";

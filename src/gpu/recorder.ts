@@ -12,8 +12,30 @@
  *
  * @module
  */
-import type { Gpu } from "./device.ts";
-import { Tensor } from "./tensor.ts";
+import type { GpuCapabilities } from "./caps.ts";
+import type { Defines, ShaderSource } from "./shader.ts";
+import { type DType, Tensor, type TensorDevice } from "./tensor.ts";
+import type { UniformPool } from "./uniform_pool.ts";
+import type { Workspace } from "./workspace.ts";
+
+/**
+ * What a {@link Recorder} offers of its device as `rec.gpu`: the uniform pool it takes
+ * parameter chunks from, and what kernels recording with it use (pipelines, tensors, the
+ * capabilities and the per-device workspace). A `Gpu` provides it; declared here so that
+ * recording does not depend on the device module.
+ */
+export interface RecorderDevice extends TensorDevice {
+  /** Enabled capabilities and granted limits. */
+  readonly caps: GpuCapabilities;
+  /** Uniform chunks for the parameter structs, taken per recording and given back at submit. */
+  readonly uniforms: UniformPool;
+  /** Per-device kernel scratch. */
+  readonly workspace: Workspace;
+  /** A compute pipeline for `source` specialised with `defines`, compiled once per device. */
+  pipeline(source: ShaderSource, defines?: Defines, entryPoint?: string): GPUComputePipeline;
+  /** A tensor on the device, initialised from `data` or zero-filled. */
+  tensor(shape: readonly number[], dtype: DType, data?: ArrayBufferView): Tensor;
+}
 
 /** Something that can be bound as a storage buffer. */
 export type Bindable = Tensor | GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };
@@ -163,8 +185,8 @@ function cachedBindGroup(
  * ```
  */
 export class Recorder {
-  /** The device recorded for. */
-  readonly gpu: Gpu;
+  /** The device recorded for (usually a `Gpu`, seen as a {@link RecorderDevice}). */
+  readonly gpu: RecorderDevice;
   #encoder: GPUCommandEncoder;
   #pass: GPUComputePassEncoder | undefined;
   #chunks: Chunk[] = [];
@@ -181,7 +203,7 @@ export class Recorder {
    * @param querySet When given (2 timestamps), the first pass writes index 0 at its start and
    *   every pass writes index 1 at its end, so the pair spans the whole recording.
    */
-  constructor(gpu: Gpu, querySet?: GPUQuerySet) {
+  constructor(gpu: RecorderDevice, querySet?: GPUQuerySet) {
     this.gpu = gpu;
     this.#encoder = gpu.device.createCommandEncoder();
     this.#align = Math.max(16, gpu.device.limits.minUniformBufferOffsetAlignment);
@@ -268,7 +290,7 @@ export class Recorder {
     const q = this.gpu.device.queue;
     for (const c of this.#chunks) q.writeBuffer(c.buffer, 0, c.bytes, 0, Math.max(16, c.used));
     q.submit([this.#encoder.finish()]);
-    for (const c of this.#chunks) this.gpu.returnUniformChunk(c.buffer);
+    for (const c of this.#chunks) this.gpu.uniforms.give(c.buffer);
   }
 
   /** Whether {@link Recorder.submit} was called. */
@@ -309,7 +331,7 @@ export class Recorder {
     const q = this.gpu.device.queue;
     for (const c of this.#chunks) q.writeBuffer(c.buffer, 0, c.bytes, 0, Math.max(16, c.used));
     q.submit([this.#encoder.finish()]);
-    for (const c of this.#chunks) this.gpu.returnUniformChunk(c.buffer);
+    for (const c of this.#chunks) this.gpu.uniforms.give(c.buffer);
     this.#chunks = [];
     this.#encoder = this.gpu.device.createCommandEncoder();
     this.#flushes++;
@@ -319,7 +341,7 @@ export class Recorder {
     let c = this.#chunks[this.#chunks.length - 1];
     if (!c || c.used + size > CHUNK_BYTES) {
       c = {
-        buffer: this.gpu.takeUniformChunk(CHUNK_BYTES),
+        buffer: this.gpu.uniforms.take(CHUNK_BYTES),
         bytes: new Uint8Array(CHUNK_BYTES),
         used: 0,
       };

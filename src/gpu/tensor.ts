@@ -5,7 +5,8 @@
  */
 import { ToolkitError } from "../errors.ts";
 import { fromF16, toF16 } from "./f16.ts";
-import type { Gpu } from "./device.ts";
+import type { GpuCapabilities } from "./caps.ts";
+import type { DeviceMemory } from "./memory.ts";
 
 /** Element types a tensor can hold. */
 export type DType = "f32" | "f16" | "u32" | "i32";
@@ -20,6 +21,25 @@ export type HostArray =
   | Int32Array<ArrayBuffer>;
 
 const USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+
+/**
+ * What a {@link Tensor} (and {@link readTensors}) needs from its device: a `Gpu` provides it.
+ * Declared here so that tensors do not depend on the device module.
+ */
+export interface TensorDevice {
+  /** The WebGPU device the buffers live on. */
+  readonly device: GPUDevice;
+  /** The limits tensors are checked against. */
+  readonly caps: Pick<GpuCapabilities, "maxStorageBindingSize" | "maxBufferSize">;
+  /** One line naming the adapter, for error messages. */
+  readonly description: string;
+  /** The ledger tensor buffers are counted in. */
+  readonly memory: DeviceMemory;
+  /** Submissions waited for; a read adds one. */
+  syncs: number;
+  /** Throws (and clears) any WebGPU error reported since the last check. */
+  throwIfErrors(): void;
+}
 
 /** Number of elements of a shape. */
 export function numel(shape: readonly number[]): number {
@@ -44,8 +64,8 @@ export function numel(shape: readonly number[]): number {
  * ```
  */
 export class Tensor {
-  /** The device this tensor lives on. */
-  readonly gpu: Gpu;
+  /** The device this tensor lives on (the `Gpu` that made it, seen as a {@link TensorDevice}). */
+  readonly gpu: TensorDevice;
   /** The storage buffer (usage STORAGE | COPY_SRC | COPY_DST). */
   readonly buffer: GPUBuffer;
   /** Dimensions, outermost first. */
@@ -53,15 +73,48 @@ export class Tensor {
   /** Element type. */
   readonly dtype: DType;
 
-  private constructor(gpu: Gpu, buffer: GPUBuffer, shape: readonly number[], dtype: DType) {
+  /**
+   * Wraps an existing storage buffer (no copy). Most code allocates with `gpu.tensor` instead,
+   * which creates, counts and initialises the buffer. A wrapped buffer needs usage STORAGE |
+   * COPY_SRC | COPY_DST (to be bound, read and written) and room for the elements; it is
+   * counted in `gpu.memory` only if its creator counted it ({@link DeviceMemory.allocated}).
+   * {@link Tensor.destroy} destroys it.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { getGpu, Tensor } from "@sprint-wgpu/toolkit/gpu";
+   * const gpu = await getGpu();
+   * const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+   * const buffer = gpu.device.createBuffer({ size: 16, usage });
+   * const t = new Tensor(gpu, buffer, [4], "u32");
+   * t.write(new Uint32Array([1, 2, 3, 4]));
+   * assert.deepEqual([...await t.read()], [1, 2, 3, 4]);
+   * t.destroy();
+   * ```
+   */
+  constructor(gpu: TensorDevice, buffer: GPUBuffer, shape: readonly number[], dtype: DType) {
+    const bytes = numel(shape) * DTYPE_BYTES[dtype];
+    if (buffer.size < bytes) {
+      throw new Error(`tensor [${shape}] ${dtype} needs ${bytes} bytes, buffer has ${buffer.size}`);
+    }
     this.gpu = gpu;
     this.buffer = buffer;
     this.shape = [...shape];
     this.dtype = dtype;
   }
 
-  /** @internal Use {@link Gpu.tensor}. */
-  static create(gpu: Gpu, shape: readonly number[], dtype: DType, data?: ArrayBufferView): Tensor {
+  /**
+   * Allocates a tensor on `gpu` (what `gpu.tensor` does): a new buffer of at least 4 bytes,
+   * counted in `gpu.memory`, initialised from `data` or zero-filled. Throws a `ToolkitError`
+   * when it exceeds the device's storage binding limit.
+   */
+  static create(
+    gpu: TensorDevice,
+    shape: readonly number[],
+    dtype: DType,
+    data?: ArrayBufferView,
+  ): Tensor {
     for (const d of shape) {
       if (!Number.isInteger(d) || d < 0) throw new Error(`invalid tensor shape [${shape}]`);
     }
@@ -174,7 +227,10 @@ export class Tensor {
  * assert.deepEqual([[...a], [...b]], [[1.5], [7, 8]]);
  * ```
  */
-export async function readTensors(gpu: Gpu, tensors: readonly Tensor[]): Promise<HostArray[]> {
+export async function readTensors(
+  gpu: TensorDevice,
+  tensors: readonly Tensor[],
+): Promise<HostArray[]> {
   const total = tensors.reduce((s, t) => s + t.buffer.size, 0);
   if (total > gpu.caps.maxBufferSize && tensors.length > 1) {
     // One staging buffer per group of tensors that fits the buffer limit.

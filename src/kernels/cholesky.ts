@@ -118,10 +118,10 @@ export class CholeskyWorkspace {
   #xw: Tensor | undefined;
   /** [shift, fallback pivot scale]. */
   readonly sc: Tensor;
-  readonly #gpu: Gpu;
+  readonly #gpu: Pick<Gpu, "tensor">;
 
   /** Allocates buffers for up to `f` unknowns and `n` right-hand sides. */
-  constructor(gpu: Gpu, f: number, n: number) {
+  constructor(gpu: Pick<Gpu, "tensor">, f: number, n: number) {
     if (!Number.isInteger(f) || f < 1 || !Number.isInteger(n) || n < 1) {
       throw new Error(`CholeskyWorkspace: f and n must be positive integers, got ${f}, ${n}`);
     }
@@ -138,8 +138,11 @@ export class CholeskyWorkspace {
     this.sc = gpu.tensor([4], "f32");
   }
 
-  /** @internal The padded right-hand-side buffer. */
-  xw(): Tensor {
+  /**
+   * Padded right-hand sides and solution [FP, NP], allocated on first use (a solve with
+   * F % B == 0 and N % 4 == 0 works in its output directly and never allocates it).
+   */
+  get xw(): Tensor {
     return (this.#xw ??= this.#gpu.tensor([padF(this.f), padN(this.n)], "f32"));
   }
 
@@ -334,7 +337,7 @@ export function choleskySolve(
   const np = padN(n);
   const nb = fp / B;
   const direct = fp === f && np === n;
-  const xw = direct ? out : ws.xw();
+  const xw = direct ? out : ws.xw;
   const params = (kb = 0) =>
     new Params().u32(f).u32(fp).u32(n).u32(np).u32(kb).f32(damping).f32(jitter).f32(tol);
 

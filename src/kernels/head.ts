@@ -133,7 +133,7 @@ export function logitRowsPerBlock(gpu: Gpu, vocab: number, cap = Infinity): numb
 
 /** The `[m, count]` scratch of one head chunk: from the workspace when given, else fresh. */
 function partScratch(
-  gpu: Gpu,
+  gpu: Pick<Gpu, "tensor">,
   workspace: Workspace | undefined,
   m: number,
   count: number,

@@ -248,7 +248,7 @@ export function metricStatsRows(options: RowStatsOptions): number {
 }
 
 /** The device's partial-sums scratch (one per device, in its workspace). */
-function scratchFor(gpu: Gpu): Tensor {
+function scratchFor(gpu: Pick<Gpu, "tensor" | "workspace">): Tensor {
   return gpu.workspace.entry(
     "metric.partials",
     "",

@@ -30,7 +30,7 @@ const MAX_PARTIALS = 1024;
 const MIN_PER_INVOCATION = 8;
 
 /** The device's partial-sums scratch (one per device, in its workspace). */
-function scratchFor(gpu: Gpu): Tensor {
+function scratchFor(gpu: Pick<Gpu, "tensor" | "workspace">): Tensor {
   return gpu.workspace.entry("reduce.partials", "", () => gpu.tensor([MAX_PARTIALS], "f32"));
 }
 

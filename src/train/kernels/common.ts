@@ -38,6 +38,6 @@ export function checkDistinct(fn: string, tensors: Record<string, Tensor | undef
  * that use the same key. A replaced (smaller) buffer is retired, not destroyed, since commands
  * recorded but not yet submitted may still refer to it (see `Workspace.trim`).
  */
-export function scratchF32(gpu: Gpu, key: string, size: number): Tensor {
+export function scratchF32(gpu: Pick<Gpu, "workspace">, key: string, size: number): Tensor {
   return gpu.workspace.atLeast(`train.${key}`, size);
 }

@@ -110,7 +110,7 @@ export function buildEmbeddingCsr(
  * ```
  */
 export function planEmbeddingBackward(
-  gpu: Gpu,
+  gpu: Pick<Gpu, "tensor">,
   ids: ArrayLike<number>,
   vocab: number,
   options: EmbeddingPlanOptions = {},
