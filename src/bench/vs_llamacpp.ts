@@ -92,6 +92,80 @@ export interface VsCell {
   engines: { ours: EngineDescription; llamacpp: EngineDescription };
 }
 
+/** One phase of a {@link VsBest}: each engine's best median tokens/s over the thread counts. */
+export interface VsBestPhase {
+  ours: number;
+  oursThreads: number;
+  llamacpp: number;
+  llamacppThreads: number;
+  /** ours ÷ llama.cpp of the two best medians. */
+  ratio: number;
+}
+
+/**
+ * Each engine at its own best thread count for one (model, dtype): the comparison a user who
+ * picks the faster setting of each engine sees (on a 2-vCPU machine llama.cpp's 2-thread decode
+ * can be several times slower than its 1-thread decode, which flatters a fixed-thread ratio).
+ */
+export interface VsBest {
+  model: string;
+  dtype: "f32" | "f16";
+  /** The thread counts compared. */
+  threads: number[];
+  prefill: VsBestPhase;
+  decode: VsBestPhase;
+}
+
+/**
+ * Groups `cells` by (model, dtype) and takes each engine's best median tokens/s over the thread
+ * counts, per phase.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { bestOfThreads, type VsCell } from "./vs_llamacpp.ts"; // internal: src/bench/
+ * const sp = (median: number) => ({ median, p10: median, p90: median, min: median, max: median });
+ * const cell = (threads: number, ours: number, cpp: number) =>
+ *   ({
+ *     model: "m", dtype: "f16", threads,
+ *     ours: { prefill: sp(ours), decode: sp(ours) },
+ *     llamacpp: { prefill: sp(cpp), decode: sp(cpp) },
+ *   }) as unknown as VsCell;
+ * const [b] = bestOfThreads([cell(1, 50, 360), cell(2, 90, 60)]);
+ * assert.deepEqual([b.decode.oursThreads, b.decode.llamacppThreads], [2, 1]);
+ * assert.equal(b.decode.ratio, 90 / 360);
+ * ```
+ */
+export function bestOfThreads(cells: readonly VsCell[]): VsBest[] {
+  const groups = new Map<string, VsCell[]>();
+  for (const c of cells) {
+    const k = `${c.model}\u0000${c.dtype}`;
+    groups.set(k, [...(groups.get(k) ?? []), c]);
+  }
+  const best = (g: VsCell[], engine: "ours" | "llamacpp", phase: "prefill" | "decode") =>
+    g.reduce((a, b) => b[engine][phase].median > a[engine][phase].median ? b : a);
+  return [...groups.values()].map((g) => {
+    const phase = (p: "prefill" | "decode"): VsBestPhase => {
+      const o = best(g, "ours", p);
+      const l = best(g, "llamacpp", p);
+      return {
+        ours: o.ours[p].median,
+        oursThreads: o.threads,
+        llamacpp: l.llamacpp[p].median,
+        llamacppThreads: l.threads,
+        ratio: o.ours[p].median / l.llamacpp[p].median,
+      };
+    };
+    return {
+      model: g[0].model,
+      dtype: g[0].dtype,
+      threads: g.map((c) => c.threads),
+      prefill: phase("prefill"),
+      decode: phase("decode"),
+    };
+  });
+}
+
 /** Result of {@link benchVsLlamaCpp} (JSON-serialisable). */
 export interface VsLlamaCppResult {
   protocol: {
@@ -107,6 +181,8 @@ export interface VsLlamaCppResult {
     date: string;
   };
   cells: VsCell[];
+  /** Each engine at its best thread count, per (model, dtype). */
+  best: VsBest[];
 }
 
 /**
@@ -322,6 +398,7 @@ export async function benchVsLlamaCpp(options: VsLlamaCppOptions): Promise<VsLla
       date: new Date().toISOString(),
     },
     cells,
+    best: bestOfThreads(cells),
   };
 }
 
@@ -368,6 +445,28 @@ export function formatVsLlamaCpp(r: VsLlamaCppResult): string {
         c.ours.decode.median.toFixed(0)
       } | ${c.llamacpp.decode.median.toFixed(0)} | ${s(c.ratio.decode)} |`,
     );
+  }
+  const multi = r.best.filter((b) => b.threads.length > 1);
+  if (multi.length > 0) {
+    rows.push(
+      "",
+      "Each engine at its best thread count (median tok/s, threads in brackets):",
+      "",
+      "| model | dtype | prefill ours | prefill llama.cpp | ratio | decode ours | decode llama.cpp | ratio |",
+      "|---|---|---|---|---|---|---|---|",
+    );
+    const e = (tps: number, t: number) => `${tps.toFixed(0)} (${t}t)`;
+    for (const b of multi) {
+      const p = b.prefill;
+      const d = b.decode;
+      rows.push(
+        `| ${b.model} | ${b.dtype} | ${e(p.ours, p.oursThreads)} | ${
+          e(p.llamacpp, p.llamacppThreads)
+        } | ${p.ratio.toFixed(2)} | ${e(d.ours, d.oursThreads)} | ${
+          e(d.llamacpp, d.llamacppThreads)
+        } | ${d.ratio.toFixed(2)} |`,
+      );
+    }
   }
   return rows.join("\n");
 }

@@ -70,6 +70,14 @@ Deno.test(llamaCppTest("bench --vs llamacpp: cells, check before timing, JSON re
         throw new Error("thread counts not recorded");
       }
     }
+    // One thread count: each engine's best is that cell.
+    if (r.best.length !== dtypes.length) throw new Error(`${r.best.length} best rows`);
+    r.best.forEach((b, i) => {
+      const c = r.cells[i];
+      if (b.decode.ratio !== c.ours.decode.median / c.llamacpp.decode.median) {
+        throw new Error(`best ${JSON.stringify(b)}`);
+      }
+    });
     const back = JSON.parse(JSON.stringify(r));
     const last = dtypes[dtypes.length - 1];
     if (back.cells[dtypes.length - 1].dtype !== last) throw new Error("not JSON-serialisable");
