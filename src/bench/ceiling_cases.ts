@@ -258,5 +258,10 @@ export function ceilingCases(dtypes: readonly ("f32" | "f16")[]): BenchCase[] {
         gemvLayoutCase(512, 8192, false, d, tiled),
       ])
     ),
+    // The decode block's narrow products (o_proj 512 → 512, down_proj 1376 → 512), tiled f16 or
+    // f32: 32 invocations of 16 columns each, so per-dispatch cost weighs more.
+    ...[[512, 512], [1376, 512]].map(([k, n]) =>
+      gemvLayoutCase(k, n, false, dtypes.includes("f16") ? "f16" : "f32", true)
+    ),
   ];
 }
