@@ -12,6 +12,7 @@ import { Workspace } from "./workspace.ts";
 import type { GpuCapabilities } from "./caps.ts";
 import { DeviceMemory } from "./memory.ts";
 import { UniformPool } from "./uniform_pool.ts";
+import { BindGroupCache } from "./bind_groups.ts";
 
 export type { GpuCapabilities } from "./caps.ts";
 export { DeviceMemory } from "./memory.ts";
@@ -65,6 +66,8 @@ export class Gpu implements RecorderDevice {
   readonly memory: DeviceMemory = new DeviceMemory();
   /** Uniform buffers for kernel parameters, reused by this device's recorders. */
   readonly uniforms: UniformPool;
+  /** Bind groups reused by this device's recorders, dropped by {@link Gpu.destroy}. */
+  readonly bindGroups: BindGroupCache;
   /** Per-device kernel scratch (partial sums and the like), freed by {@link Gpu.destroy}. */
   readonly workspace: Workspace = new Workspace(this);
   /** Submissions waited for (submit→await round trips): {@link Gpu.sync} and tensor reads. */
@@ -79,6 +82,7 @@ export class Gpu implements RecorderDevice {
     this.adapterInfo = adapterInfo;
     this.caps = caps;
     this.uniforms = new UniformPool(device);
+    this.bindGroups = new BindGroupCache(device);
     device.addEventListener("uncapturederror", (ev) => {
       const err = (ev as GPUUncapturedErrorEvent).error;
       this.#errors.push(err.message);
@@ -223,6 +227,7 @@ export class Gpu implements RecorderDevice {
   destroy(): void {
     this.workspace.destroy();
     this.uniforms.destroy();
+    this.bindGroups.clear();
     this.#pipelines.clear();
     this.device.destroy();
   }

@@ -12,3 +12,4 @@ export * from "./timing.ts";
 export * from "./f16.ts";
 export * from "./workspace.ts";
 export * from "./uniform_pool.ts";
+export * from "./bind_groups.ts";

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import type { BindGroupCache } from "./bind_groups.ts";
 import type { GpuCapabilities } from "./caps.ts";
 import type { Defines, ShaderSource } from "./shader.ts";
 import { type DType, Tensor, type TensorDevice } from "./tensor.ts";
@@ -29,6 +30,8 @@ export interface RecorderDevice extends TensorDevice {
   readonly caps: GpuCapabilities;
   /** Uniform chunks for the parameter structs, taken per recording and given back at submit. */
   readonly uniforms: UniformPool;
+  /** Bind groups reused across recordings. */
+  readonly bindGroups: BindGroupCache;
   /** Per-device kernel scratch. */
   readonly workspace: Workspace;
   /** A compute pipeline for `source` specialised with `defines`, compiled once per device. */
@@ -127,45 +130,6 @@ interface Chunk {
   used: number;
 }
 
-/** Bind groups by pipeline and bound ranges (creating one costs ≈ 65 µs on Deno + lavapipe). */
-const bindGroups = new WeakMap<GPUComputePipeline, Map<string, GPUBindGroup>>();
-/** Per-pipeline cache size at which it is cleared (bounded memory for changing buffers). */
-const BIND_GROUP_CACHE_MAX = 512;
-const bufferIds = new WeakMap<GPUBuffer, number>();
-let nextBufferId = 1;
-
-function bufferId(b: GPUBuffer): number {
-  let id = bufferIds.get(b);
-  if (id === undefined) bufferIds.set(b, id = nextBufferId++);
-  return id;
-}
-
-/**
- * The bind group of `entries` for `pipeline`, reused when the same buffers and ranges were bound
- * to it before (a decode loop binds the same tensors, and the same pooled uniform chunk offsets,
- * step after step). Buffers are keyed by identity, so a new buffer never matches an old entry.
- */
-function cachedBindGroup(
-  device: GPUDevice,
-  pipeline: GPUComputePipeline,
-  entries: GPUBindGroupEntry[],
-): GPUBindGroup {
-  let perPipeline = bindGroups.get(pipeline);
-  if (!perPipeline) bindGroups.set(pipeline, perPipeline = new Map());
-  let key = "";
-  for (const e of entries) {
-    const r = e.resource as GPUBufferBinding;
-    key += `${bufferId(r.buffer)}:${r.offset ?? 0}:${r.size ?? -1},`;
-  }
-  let group = perPipeline.get(key);
-  if (!group) {
-    if (perPipeline.size >= BIND_GROUP_CACHE_MAX) perPipeline.clear();
-    group = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
-    perPipeline.set(key, group);
-  }
-  return group;
-}
-
 /**
  * Records dispatches and copies into one command buffer; {@link Recorder.submit} sends it.
  *
@@ -261,7 +225,7 @@ export class Recorder {
         });
       }
     }
-    const bindGroup = cachedBindGroup(this.gpu.device, pipeline, entries);
+    const bindGroup = this.gpu.bindGroups.get(pipeline, entries);
     const pass = this.#beginPass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
