@@ -23,44 +23,10 @@ import { type ModelConfig, readConfig } from "./config.ts";
 import { type Checkpoint, openCheckpoint } from "./safetensors.ts";
 import { loadTokenizer, type TextTokenizer } from "./tokenizer.ts";
 import { Workspace } from "../gpu/workspace.ts";
-import { offloadModelFromHostWeights, releaseResidency } from "./residency.ts";
+import { BlockResidency, type OffloadOptions } from "./residency.ts";
+import type { BlockWeights, HostWeights } from "./weights.ts";
 
-/** Weights of one attention sublayer. */
-export interface AttentionWeights {
-  /** input_layernorm weight `[D]` f32. */
-  norm: Tensor;
-  /** q_proj (HF `[H·hd, D]`), packed; biased when `qkvBias`. */
-  q: Linear;
-  /** k_proj (HF `[KVH·hd, D]`), packed; biased when `qkvBias`. */
-  k: Linear;
-  /** v_proj (HF `[KVH·hd, D]`), packed; biased when `qkvBias`. */
-  v: Linear;
-  /** o_proj (HF `[D, H·hd]`), packed; biased when `oBias`. */
-  o: Linear;
-}
-
-/** Weights of one MLP sublayer. */
-export interface MlpWeights {
-  /** post_attention_layernorm weight `[D]` f32. */
-  norm: Tensor;
-  /** gate_proj (HF `[F, D]`), packed. */
-  gate: Linear;
-  /** up_proj (HF `[F, D]`), packed. */
-  up: Linear;
-  /** down_proj (HF `[D, F]`), packed; SPRINT re-fits its rows. */
-  down: Linear;
-}
-
-/** One transformer block; a sublayer removed from the checkpoint is absent. */
-export interface BlockWeights {
-  /** Attention sublayer (index 2b); absent when removed. */
-  attention?: AttentionWeights;
-  /** MLP sublayer (index 2b + 1); absent when removed. */
-  mlp?: MlpWeights;
-}
-
-/** Host-side weights by Hugging Face tensor name (f32 values). */
-export type HostWeights = Map<string, Float32Array<ArrayBuffer>>;
+export type { AttentionWeights, BlockWeights, HostWeights, MlpWeights } from "./weights.ts";
 
 /** Options for {@link loadModel}. */
 export interface LoadOptions {
@@ -109,6 +75,13 @@ export class LlamaModel {
   readonly sourceDir?: string;
   /** Scratch tensors of this model's forwards, freed by {@link LlamaModel.destroy}. */
   readonly workspace: Workspace;
+  /**
+   * Host copies and device slots of the blocks when the model is offloaded (`loadModel` with
+   * `offload`, {@link offloadModelFromHostWeights}; the `blocks` then hold placeholders);
+   * undefined when the weights are resident. Owned by the model: set at construction, freed by
+   * {@link LlamaModel.destroy}.
+   */
+  readonly residency?: BlockResidency;
 
   /** Wraps parts already on the GPU; use {@link loadModel} to load a model. */
   constructor(init: {
@@ -122,6 +95,7 @@ export class LlamaModel {
     tokenizer?: TextTokenizer;
     dtype: "f32" | "f16";
     sourceDir?: string;
+    residency?: BlockResidency;
   }) {
     this.gpu = init.gpu;
     this.config = init.config;
@@ -136,6 +110,7 @@ export class LlamaModel {
     this.dtype = init.dtype;
     this.sourceDir = init.sourceDir;
     this.workspace = new Workspace(init.gpu);
+    this.residency = init.residency;
   }
 
   /**
@@ -167,10 +142,10 @@ export class LlamaModel {
     return this.blocks.flatMap((b) => [b.attention !== undefined, b.mlp !== undefined]);
   }
 
-  /** Frees all GPU memory of the model. */
+  /** Frees all GPU memory of the model (the workspace and, when offloaded, the block slots). */
   destroy(): void {
     this.workspace.destroy();
-    releaseResidency(this);
+    this.residency?.destroy();
     const lin = (l: Linear) => {
       l.weight.destroy();
       l.bias?.destroy();
@@ -402,6 +377,69 @@ export function modelFromHostWeights(
   });
 }
 
+/**
+ * Builds an offloaded {@link LlamaModel} from host weights: the vocabulary tables, final norm and
+ * RoPE table on the device, the blocks in host memory (its {@link LlamaModel.residency}, streamed
+ * into `slots` device slots by the forward). Saves, SPRINT and every forward give the same
+ * results as the resident model.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import {
+ *   DEFAULT_MODEL_DIR, offloadModelFromHostWeights, openCheckpoint, readConfig, readHostWeights,
+ *   recordForward,
+ * } from "@sprint-wgpu/toolkit/model";
+ * const config = await readConfig(DEFAULT_MODEL_DIR); // the embedded 8-block model
+ * const weights = await readHostWeights(config, await openCheckpoint(DEFAULT_MODEL_DIR));
+ * const gpu = await getGpu();
+ * const model = offloadModelFromHostWeights(gpu, config, weights, { slots: 1 });
+ * const ids = gpu.tensor([3], "u32", new Uint32Array([1, 5, 2]));
+ * const logits = gpu.run((rec) => recordForward(rec, model, ids, { batch: 1, tokens: 3 }));
+ * assert.ok((await logits.read()).every(Number.isFinite));
+ * assert.equal(model.residency!.uploads, 8); // each block streamed through the one slot
+ * ids.destroy();
+ * logits.destroy();
+ * model.destroy();
+ * ```
+ */
+export function offloadModelFromHostWeights(
+  gpu: Gpu,
+  config: ModelConfig,
+  weights: HostWeights,
+  options: LoadOptions & OffloadOptions & { tokenizer?: TextTokenizer; sourceDir?: string } = {},
+): LlamaModel {
+  const dtype = options.dtype ?? gpu.weightDType;
+  const { residency, blocks } = BlockResidency.fromHostWeights(gpu, config, weights, {
+    dtype,
+    slots: options.slots,
+  });
+  // The non-block parts, uploaded by the one upload path: a config with no sublayers.
+  const shell = modelFromHostWeights(
+    gpu,
+    { ...config, alive: config.alive.map(() => false) },
+    weights,
+    {
+      ...options,
+      dtype,
+    },
+  );
+  return new LlamaModel({
+    gpu,
+    config,
+    embed: shell.embedTable,
+    blocks,
+    finalNorm: shell.finalNorm,
+    lmHead: shell.head,
+    rope: shell.rope,
+    tokenizer: options.tokenizer,
+    dtype,
+    sourceDir: options.sourceDir,
+    residency,
+  });
+}
+
 /** Error for a whole-tensor accessor on a tensor split across bindings. */
 function splitError(name: string, chunks: number): ToolkitError {
   return new ToolkitError(
@@ -478,10 +516,7 @@ export async function loadModel(
   const opts = { ...options, tokenizer, sourceDir: dir };
   if (options.offload) {
     const slots = options.offload === true ? undefined : options.offload.slots;
-    return offloadModelFromHostWeights(gpu, config, weights, { ...opts, slots }, {
-      LlamaModel,
-      modelFromHostWeights,
-    });
+    return offloadModelFromHostWeights(gpu, config, weights, { ...opts, slots });
   }
   return modelFromHostWeights(gpu, config, weights, opts);
 }

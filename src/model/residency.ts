@@ -10,10 +10,17 @@
  * block's commands run (double buffering); slots are allocated once, so the device bytes of the
  * weights are bounded by the vocabulary tables plus `slots × one block`.
  *
- * An offloaded model's `blocks` hold placeholders (device buffers already destroyed: any use that
- * bypasses this module fails loudly); {@link hostTensorValues} gives their values (what
- * `tensor.read()` would return on the resident model) to the save path and to SPRINT's re-fit,
- * and {@link replaceOffloadedLinear} writes a re-fitted down_proj into host memory.
+ * An offloaded model owns its {@link BlockResidency} (`model.residency`, set when the model is
+ * built by `offloadModelFromHostWeights` in `model.ts`, freed by `model.destroy()`); its `blocks`
+ * hold placeholders (device buffers already destroyed: any use that bypasses this module fails
+ * loudly), which the residency maps to its host tensors. {@link hostTensorValues} gives their
+ * values (what `tensor.read()` would return on the resident model) to the save path and to
+ * SPRINT's re-fit, and {@link replaceOffloadedLinear} writes a re-fitted down_proj into host
+ * memory.
+ *
+ * This module imports no runtime code or type from `model.ts` (which imports it): the weight
+ * types come from `weights.ts`, and the functions here take any {@link OffloadableModel}, which
+ * a `LlamaModel` is.
  *
  * @module
  */
@@ -23,26 +30,20 @@ import type { Recorder } from "../gpu/recorder.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { type Linear, packedShape, packWeightHost } from "../kernels/matmul.ts";
 import type { ModelConfig } from "./config.ts";
-// Types only: model.ts imports this module (loadModel with `offload`) and hands over its
-// constructors, so there is no runtime import loop.
-import type {
-  AttentionWeights,
-  BlockWeights,
-  HostWeights,
-  LlamaModel,
-  LoadOptions,
-  MlpWeights,
-  modelFromHostWeights,
-} from "./model.ts";
+import type { AttentionWeights, BlockWeights, HostWeights, MlpWeights } from "./weights.ts";
 
-/** What {@link offloadModelFromHostWeights} builds models with (passed in by `model.ts`). */
-export interface ModelBuilders {
-  /** The model class. */
-  LlamaModel: typeof LlamaModel;
-  /** The resident upload path (used for the vocabulary tables, final norm and RoPE). */
-  modelFromHostWeights: typeof modelFromHostWeights;
+/**
+ * What the functions of this module read of a model; a `LlamaModel` is one (its `residency` is
+ * undefined when the weights are resident).
+ */
+export interface OffloadableModel {
+  /** The blocks' weights (placeholders when offloaded). */
+  readonly blocks: readonly BlockWeights[];
+  /** The model's block residency; undefined: the blocks are resident. */
+  readonly residency?: BlockResidency;
+  /** Storage type of the linear weights. */
+  readonly dtype: "f32" | "f16";
 }
-import type { TextTokenizer } from "./tokenizer.ts";
 
 /** One weight in host memory: the bits the device tensor would hold (f16 bits or f32 values). */
 interface HostTensor {
@@ -69,21 +70,29 @@ interface Slot {
   lastUse: number;
 }
 
-/** Options of {@link offloadModelFromHostWeights}. */
+/** Slot options of an offloaded model (`offloadModelFromHostWeights`, {@link BlockResidency.fromHostWeights}). */
 export interface OffloadOptions {
   /** Device slots for blocks (default 2: one computing, one being filled). */
   slots?: number;
 }
 
 /**
- * The host copies and device slots of an offloaded model (see the module doc). Obtain it with
- * {@link residencyOf}.
+ * The host copies and device slots of an offloaded model (see the module doc), owned by the
+ * model: `model.residency`, undefined when the model is resident. Its lifetime is the model's:
+ * `model.destroy()` calls {@link BlockResidency.destroy}.
  *
  * @example
  * ```ts
- * const model = await loadModel(gpu, dir, { offload: true });
- * const r = residencyOf(model)!;
- * console.log(r.slotCount, r.slotBytes, r.hostBytes);
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR, { offload: true });
+ * const r = model.residency!; // the embedded 8-block model, blocks in host memory
+ * assert.equal(r.slotCount, 2);
+ * assert.equal(r.uploads, 0); // nothing streamed before a forward
+ * assert.ok(2 * r.slotBytes < r.hostBytes); // two slots hold less than the 8 blocks
+ * model.destroy(); // frees the slots too
+ * assert.throws(() => r.values(0, "att.norm"), /destroyed/); // its lifetime was the model's
  * ```
  */
 export class BlockResidency {
@@ -94,7 +103,10 @@ export class BlockResidency {
   readonly #host: HostBlock[];
   readonly #slots: Slot[] = [];
   readonly #views = new Map<Slot, Map<number, BlockWeights>>();
+  /** Placeholder tensor of the model's `blocks` → (block, host tensor name). */
+  readonly #placeholders = new Map<Tensor, { block: number; name: string }>();
   #clock = 0;
+  #destroyed = false;
   /** Block uploads done (each writes one block's weights into a slot). */
   uploads = 0;
   /** Bytes uploaded. */
@@ -102,12 +114,91 @@ export class BlockResidency {
   /** Slots added beyond {@link BlockResidency.slotCount} (two open recordings needing them). */
   extraSlots = 0;
 
-  /** Use {@link offloadModelFromHostWeights}. */
-  constructor(gpu: Gpu, host: HostBlock[], slots: number) {
+  /** Use {@link BlockResidency.fromHostWeights} (or `loadModel` with `offload`). */
+  private constructor(gpu: Gpu, host: HostBlock[], slots: number) {
     if (!Number.isInteger(slots) || slots < 1) throw new Error(`offload: slots must be ≥ 1`);
     this.gpu = gpu;
     this.#host = host;
     this.slotCount = slots;
+  }
+
+  /**
+   * The blocks of `config` in host memory, packed and converted to `dtype` as the resident
+   * upload does, with `slots` device slots (default 2) and the placeholder `blocks` an offloaded
+   * model holds (what `offloadModelFromHostWeights` passes to the model it builds).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+   * import {
+   *   BlockResidency, DEFAULT_MODEL_DIR, openCheckpoint, readConfig, readHostWeights,
+   * } from "@sprint-wgpu/toolkit/model";
+   * const config = await readConfig(DEFAULT_MODEL_DIR); // the embedded 8-block model
+   * const weights = await readHostWeights(config, await openCheckpoint(DEFAULT_MODEL_DIR));
+   * const { residency, blocks } = BlockResidency.fromHostWeights(await getGpu(), config, weights, {
+   *   dtype: "f32",
+   * });
+   * assert.equal(blocks.length, 8);
+   * const norm = weights.get("model.layers.0.input_layernorm.weight")!;
+   * assert.deepEqual(residency.hostValues(blocks[0].attention!.norm), norm);
+   * residency.destroy();
+   * ```
+   */
+  static fromHostWeights(
+    gpu: Gpu,
+    config: ModelConfig,
+    weights: HostWeights,
+    options: { dtype: "f32" | "f16" } & OffloadOptions,
+  ): { residency: BlockResidency; blocks: BlockWeights[] } {
+    const get = (name: string) => {
+      const t = weights.get(name);
+      if (!t) throw new Error(`weights: tensor ${name} is missing`);
+      return t;
+    };
+    const host = hostBlocks(config, get, options.dtype);
+    const residency = new BlockResidency(gpu, host, options.slots ?? 2);
+    const dead = gpu.tensor([1], "f32");
+    dead.destroy();
+    const placeholder = (b: number, name: string): Tensor => {
+      const t = dead.reshape([1]);
+      residency.#placeholders.set(t, { block: b, name });
+      return t;
+    };
+    const D = config.hiddenSize;
+    const H = config.numHeads * config.headDim;
+    const KV = config.numKvHeads * config.headDim;
+    const F = config.intermediateSize;
+    const blocks: BlockWeights[] = [];
+    for (let b = 0; b < config.numLayers; b++) {
+      const m = host[b];
+      const lin = (key: string, out: number, inp: number): Linear => ({
+        weight: placeholder(b, `${key}.weight`),
+        bias: m.has(`${key}.bias`) ? placeholder(b, `${key}.bias`) : undefined,
+        inFeatures: inp,
+        outFeatures: out,
+      });
+      const blk: BlockWeights = {};
+      if (m.has("att.norm")) {
+        blk.attention = {
+          norm: placeholder(b, "att.norm"),
+          q: lin("q", H, D),
+          k: lin("k", KV, D),
+          v: lin("v", KV, D),
+          o: lin("o", D, H),
+        } satisfies AttentionWeights;
+      }
+      if (m.has("mlp.norm")) {
+        blk.mlp = {
+          norm: placeholder(b, "mlp.norm"),
+          gate: lin("gate", F, D),
+          up: lin("up", F, D),
+          down: lin("down", D, F),
+        } satisfies MlpWeights;
+      }
+      blocks.push(blk);
+    }
+    return { residency, blocks };
   }
 
   /** Host bytes of the block weights. */
@@ -133,6 +224,7 @@ export class BlockResidency {
    * when needed; see the module doc).
    */
   acquire(rec: Recorder, b: number, template: BlockWeights): BlockWeights {
+    this.#live();
     const tick = ++this.#clock;
     let slot = this.#slots.find((s) => s.block === b);
     if (!slot) {
@@ -222,8 +314,18 @@ export class BlockResidency {
     return out;
   }
 
+  /**
+   * The values `t.read()` would return for one of the model's placeholder tensors, from host
+   * memory; undefined for any other tensor.
+   */
+  hostValues(t: Tensor): Float32Array<ArrayBuffer> | undefined {
+    const p = this.#placeholders.get(t);
+    return p ? this.values(p.block, p.name) : undefined;
+  }
+
   /** Values of a host tensor as `tensor.read()` returns them (f16 widened to f32). */
   values(b: number, name: string): Float32Array<ArrayBuffer> {
+    this.#live();
     const t = this.#host[b].get(name);
     if (!t) throw new Error(`offload: block ${b} has no ${name}`);
     return t.dtype === "f16" ? fromF16(t.data) : (t.data as Float32Array<ArrayBuffer>).slice();
@@ -231,6 +333,7 @@ export class BlockResidency {
 
   /** Replaces a block's host tensor (and the slot copy, when the block is in one). */
   replace(b: number, name: string, data: Uint16Array<ArrayBuffer> | Float32Array<ArrayBuffer>) {
+    this.#live();
     const t = this.#host[b].get(name);
     if (!t || t.data.length !== data.length) throw new Error(`offload: ${name} of block ${b}`);
     t.data = data;
@@ -243,29 +346,20 @@ export class BlockResidency {
     }
   }
 
-  /** Frees the slots. */
+  /**
+   * Frees the slots (called by `model.destroy()`; again: nothing). Any later use of the
+   * residency throws.
+   */
   destroy(): void {
+    this.#destroyed = true;
     for (const s of this.#slots) for (const t of s.tensors.values()) t.destroy();
     this.#slots.length = 0;
     this.#views.clear();
   }
-}
 
-const residencies = new WeakMap<LlamaModel, BlockResidency>();
-/** Placeholder tensor → (block, host tensor name). */
-const placeholders = new WeakMap<Tensor, { model: LlamaModel; block: number; name: string }>();
-
-/**
- * The block residency of an offloaded model (undefined: the model's weights are resident).
- *
- * @example
- * ```ts
- * const r = residencyOf(model);
- * if (r) console.log(`${r.uploads} block uploads, ${r.uploadedBytes} bytes`);
- * ```
- */
-export function residencyOf(model: LlamaModel): BlockResidency | undefined {
-  return residencies.get(model);
+  #live(): void {
+    if (this.#destroyed) throw new Error("offload: the model was destroyed");
+  }
 }
 
 /**
@@ -274,39 +368,74 @@ export function residencyOf(model: LlamaModel): BlockResidency | undefined {
  *
  * @example
  * ```ts
- * const blk = blockWeights(rec, model, 3);
- * matmul(rec, xn, blk.attention!.q, { out: q });
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { matmul } from "@sprint-wgpu/toolkit/kernels";
+ * import { blockWeights, DEFAULT_MODEL_DIR, loadModel } from "@sprint-wgpu/toolkit/model";
+ * const gpu = await getGpu();
+ * const model = await loadModel(gpu, DEFAULT_MODEL_DIR, { offload: true }); // D 128
+ * const x = gpu.tensor([1, 128], "f32", new Float32Array(128).fill(0.5));
+ * const q = gpu.run((rec) => matmul(rec, x, blockWeights(rec, model, 3).attention!.q));
+ * assert.equal(model.residency!.uploads, 1); // block 3 was written into a slot
+ * assert.ok((await q.read()).every(Number.isFinite));
+ * x.destroy();
+ * q.destroy();
+ * model.destroy();
  * ```
  */
-export function blockWeights(rec: Recorder, model: LlamaModel, b: number): BlockWeights {
-  const r = residencies.get(model);
+export function blockWeights(rec: Recorder, model: OffloadableModel, b: number): BlockWeights {
+  const r = model.residency;
   return r ? r.acquire(rec, b, model.blocks[b]) : model.blocks[b];
 }
 
 /**
  * The values `t.read()` would return for a placeholder tensor of an offloaded model, from host
- * memory; undefined for any other tensor.
+ * memory; undefined for any other tensor (and for every tensor of a resident model).
  *
  * @example
  * ```ts
- * const w = hostTensorValues(model.blocks[0].mlp!.down.weight) ?? await down.weight.read();
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { DEFAULT_MODEL_DIR, hostTensorValues, loadModel } from "@sprint-wgpu/toolkit/model";
+ * const gpu = await getGpu();
+ * const offloaded = await loadModel(gpu, DEFAULT_MODEL_DIR, { offload: true });
+ * const resident = await loadModel(gpu, DEFAULT_MODEL_DIR);
+ * const w = hostTensorValues(offloaded, offloaded.blocks[0].mlp!.down.weight)!;
+ * const down = resident.blocks[0].mlp!.down.weight;
+ * assert.deepEqual(w, await down.read()); // the same packed values
+ * assert.equal(hostTensorValues(resident, down), undefined);
+ * assert.equal(hostTensorValues(offloaded, offloaded.finalNorm), undefined); // resident part
+ * offloaded.destroy();
+ * resident.destroy();
  * ```
  */
-export function hostTensorValues(t: Tensor): Float32Array<ArrayBuffer> | undefined {
-  const p = placeholders.get(t);
-  return p ? residencies.get(p.model)!.values(p.block, p.name) : undefined;
+export function hostTensorValues(
+  model: OffloadableModel,
+  t: Tensor,
+): Float32Array<ArrayBuffer> | undefined {
+  return model.residency?.hostValues(t);
 }
 
 /**
- * `t.read()`, or the host values of an offloaded model's placeholder.
+ * `t.read()`, or the host values when `t` is a placeholder of an offloaded model.
  *
  * @example
  * ```ts
- * const w = await readWeightValues(model.blocks[0].mlp!.down.weight); // packed [KP, NP] values
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { DEFAULT_MODEL_DIR, loadModel, readWeightValues } from "@sprint-wgpu/toolkit/model";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR, { offload: true });
+ * const norm = await readWeightValues(model, model.blocks[0].attention!.norm); // host memory
+ * const final = await readWeightValues(model, model.finalNorm); // read from the device
+ * assert.deepEqual([norm.length, final.length], [128, 128]); // [D]
+ * model.destroy();
  * ```
  */
-export async function readWeightValues(t: Tensor): Promise<Float32Array<ArrayBuffer>> {
-  return hostTensorValues(t) ?? (await t.read()) as Float32Array<ArrayBuffer>;
+export async function readWeightValues(
+  model: OffloadableModel,
+  t: Tensor,
+): Promise<Float32Array<ArrayBuffer>> {
+  return hostTensorValues(model, t) ?? (await t.read()) as Float32Array<ArrayBuffer>;
 }
 
 /**
@@ -316,17 +445,28 @@ export async function readWeightValues(t: Tensor): Promise<Float32Array<ArrayBuf
  *
  * @example
  * ```ts
- * if (!replaceOffloadedLinear(model, 2, "down", w, bias)) mlp.down = packLinear(gpu, w, d, F);
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "@sprint-wgpu/toolkit/gpu";
+ * import { unpackWeightHost } from "@sprint-wgpu/toolkit/kernels";
+ * import {
+ *   DEFAULT_MODEL_DIR, hostTensorValues, loadModel, replaceOffloadedLinear,
+ * } from "@sprint-wgpu/toolkit/model";
+ * const model = await loadModel(await getGpu(), DEFAULT_MODEL_DIR, { offload: true });
+ * const { hiddenSize: d, intermediateSize: F } = model.config;
+ * assert.ok(replaceOffloadedLinear(model, 2, "down", new Float32Array(d * F).fill(0.25)));
+ * const packed = hostTensorValues(model, model.blocks[2].mlp!.down.weight)!;
+ * assert.ok(unpackWeightHost(packed, d, F).every((x) => x === 0.25)); // exact in f16 too
+ * model.destroy();
  * ```
  */
 export function replaceOffloadedLinear(
-  model: LlamaModel,
+  model: OffloadableModel,
   b: number,
   layer: LayerName,
   w: Float32Array<ArrayBuffer>,
   bias?: ArrayLike<number>,
 ): boolean {
-  const r = residencies.get(model);
+  const r = model.residency;
   if (!r) return false;
   const blk = model.blocks[b];
   const lin =
@@ -349,7 +489,7 @@ function pad4(n: number): number {
   return Math.max(4, Math.ceil(n / 4) * 4);
 }
 
-/** The block tensors of a config in host memory, packed as {@link modelFromHostWeights} uploads them. */
+/** The block tensors of a config in host memory, packed as `modelFromHostWeights` uploads them. */
 function hostBlocks(
   config: ModelConfig,
   get: (name: string) => Float32Array<ArrayBuffer>,
@@ -395,111 +535,4 @@ function hostBlocks(
     blocks.push(m);
   }
   return blocks;
-}
-
-/**
- * Builds an offloaded {@link LlamaModel} from host weights: the vocabulary tables, final norm and
- * RoPE table on the device, the blocks in host memory (streamed into `slots` device slots by the
- * forward). Saves, SPRINT and every forward give the same results as the resident model.
- *
- * @example
- * ```ts
- * const model = offloadModelFromHostWeights(gpu, config, weights, { slots: 2 }, {
- *   LlamaModel,
- *   modelFromHostWeights,
- * });
- * console.log(residencyOf(model)!.hostBytes);
- * ```
- */
-export function offloadModelFromHostWeights(
-  gpu: Gpu,
-  config: ModelConfig,
-  weights: HostWeights,
-  options: LoadOptions & OffloadOptions & { tokenizer?: TextTokenizer; sourceDir?: string },
-  builders: ModelBuilders,
-): LlamaModel {
-  const { LlamaModel, modelFromHostWeights } = builders;
-  const dtype = options.dtype ?? gpu.weightDType;
-  const get = (name: string) => {
-    const t = weights.get(name);
-    if (!t) throw new Error(`weights: tensor ${name} is missing`);
-    return t;
-  };
-  const host = hostBlocks(config, get, dtype);
-  // The non-block parts, uploaded by the one upload path: a config with no sublayers.
-  const shell = modelFromHostWeights(
-    gpu,
-    { ...config, alive: config.alive.map(() => false) },
-    weights,
-    {
-      ...options,
-      dtype,
-    },
-  );
-  const dead = gpu.tensor([1], "f32");
-  dead.destroy();
-  const model = new LlamaModel({
-    gpu,
-    config,
-    embed: shell.embedTable,
-    blocks: [],
-    finalNorm: shell.finalNorm,
-    lmHead: shell.head,
-    rope: shell.rope,
-    tokenizer: options.tokenizer,
-    dtype,
-    sourceDir: options.sourceDir,
-  });
-  const placeholder = (b: number, name: string): Tensor => {
-    const t = dead.reshape([1]);
-    placeholders.set(t, { model, block: b, name });
-    return t;
-  };
-  const D = config.hiddenSize;
-  const H = config.numHeads * config.headDim;
-  const KV = config.numKvHeads * config.headDim;
-  const F = config.intermediateSize;
-  for (let b = 0; b < config.numLayers; b++) {
-    const m = host[b];
-    const lin = (key: string, out: number, inp: number): Linear => ({
-      weight: placeholder(b, `${key}.weight`),
-      bias: m.has(`${key}.bias`) ? placeholder(b, `${key}.bias`) : undefined,
-      inFeatures: inp,
-      outFeatures: out,
-    });
-    const blk: BlockWeights = {};
-    if (m.has("att.norm")) {
-      blk.attention = {
-        norm: placeholder(b, "att.norm"),
-        q: lin("q", H, D),
-        k: lin("k", KV, D),
-        v: lin("v", KV, D),
-        o: lin("o", D, H),
-      } satisfies AttentionWeights;
-    }
-    if (m.has("mlp.norm")) {
-      blk.mlp = {
-        norm: placeholder(b, "mlp.norm"),
-        gate: lin("gate", F, D),
-        up: lin("up", F, D),
-        down: lin("down", D, F),
-      } satisfies MlpWeights;
-    }
-    model.blocks.push(blk);
-  }
-  residencies.set(model, new BlockResidency(gpu, host, options.slots ?? 2));
-  return model;
-}
-
-/**
- * Frees an offloaded model's slots (called by {@link LlamaModel.destroy}).
- *
- * @example
- * ```ts
- * releaseResidency(model); // the next forward would fail: call model.destroy() instead
- * ```
- */
-export function releaseResidency(model: LlamaModel): void {
-  residencies.get(model)?.destroy();
-  residencies.delete(model);
 }

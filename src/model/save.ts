@@ -193,7 +193,7 @@ export async function saveModel(
     }
   });
   // An offloaded model's block weights are read from host memory (src/model/residency.ts).
-  const offloaded = new Map(entries.map((e) => [e, e.tensor && hostTensorValues(e.tensor)]));
+  const offloaded = new Map(entries.map((e) => [e, e.tensor && hostTensorValues(model, e.tensor)]));
   const onDevice = entries.filter((e) => e.tensor && !offloaded.get(e));
   const host = await readTensors(model.gpu, onDevice.map((e) => e.tensor!));
   const read = new Map(onDevice.map((e, i) => [e, host[i] as Float32Array<ArrayBuffer>]));

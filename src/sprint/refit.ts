@@ -77,7 +77,9 @@ export async function refitDownProj(
   const newW = W.slice();
   if (!fellBack) rows.forEach((o, j) => newW.set(values.subarray(j * F, (j + 1) * F), o * F));
   const old = model.blocks[block].mlp!.down;
-  const bias = old.bias ? (await readWeightValues(old.bias)).slice(0, old.outFeatures) : undefined;
+  const bias = old.bias
+    ? (await readWeightValues(model, old.bias)).slice(0, old.outFeatures)
+    : undefined;
   const linear = packLinearAs(model.gpu, linearLayout(old), newW, d, F, {
     dtype: model.dtype,
     bias,
@@ -249,7 +251,9 @@ export async function applyTunedRows(model: LlamaModel, tuned: TunedRows): Promi
   const f = mlp.down.inFeatures;
   tuned.rows.forEach((r, i) => w.set(tuned.values.subarray(i * f, (i + 1) * f), r * f));
   const old = mlp.down;
-  const bias = old.bias ? (await readWeightValues(old.bias)).slice(0, old.outFeatures) : undefined;
+  const bias = old.bias
+    ? (await readWeightValues(model, old.bias)).slice(0, old.outFeatures)
+    : undefined;
   if (replaceOffloadedLinear(model, tuned.block, "down", w, bias)) return; // --offload: host copy
   mlp.down = packLinearAs(model.gpu, linearLayout(old), w, old.outFeatures, old.inFeatures, {
     dtype: model.dtype,
@@ -280,5 +284,5 @@ export async function currentDownWeight(
   block: number,
 ): Promise<Float32Array<ArrayBuffer>> {
   const down = model.blocks[block].mlp!.down;
-  return unpackLinearHost(down, await readWeightValues(down.weight));
+  return unpackLinearHost(down, await readWeightValues(model, down.weight));
 }

@@ -17,7 +17,6 @@ import type { Recorder } from "../gpu/recorder.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { embedding } from "../kernels/embedding.ts";
 import type { Linear } from "../kernels/matmul.ts";
-import { residencyOf } from "../model/residency.ts";
 import { type ForwardHooks, runSublayers, type SublayerContext } from "../model/forward.ts";
 import type { LlamaModel } from "../model/model.ts";
 import { meanNll } from "../model/loss.ts";
@@ -115,8 +114,8 @@ function sprintPlan(
     deviceMemory: budget.bytes,
     budgetNote: budget.note,
     placement: o.placement,
-    offload: residencyOf(model) !== undefined, // decided when the model was loaded
-    slots: residencyOf(model)?.slotCount,
+    offload: model.residency !== undefined, // decided when the model was loaded
+    slots: model.residency?.slotCount,
   }, {
     bindingLimit: Math.min(model.gpu.caps.maxStorageBindingSize, model.gpu.caps.maxBufferSize),
     headChunkOutputs: model.head.parts[0]?.count,

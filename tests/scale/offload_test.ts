@@ -10,7 +10,6 @@ import { deepStrictEqual as assertEquals } from "node:assert";
 import { join } from "node:path";
 import { loadModel } from "../../src/model/model.ts";
 import { meanNll } from "../../src/model/loss.ts";
-import { residencyOf } from "../../src/model/residency.ts";
 import { saveModel } from "../../src/model/save.ts";
 import { sprint, type SprintOptions, type SprintResult } from "../../src/sprint/sprint.ts";
 import { sampleCalibration } from "../../src/sprint/calibration.ts";
@@ -54,11 +53,11 @@ Deno.test({
           dtype: "f32",
           offload: run.slots ? { slots: run.slots } : undefined,
         });
-        assertEquals(residencyOf(model) !== undefined, run.slots !== undefined);
+        assertEquals(model.residency !== undefined, run.slots !== undefined);
         losses.push(await meanNll(model, calib.ids, 3, calib.seqLen));
         const res = await sprint(model, calib, { ...base, ...run.opts });
         await saveModel(model, join(root, run.name), { mask: res.mask });
-        const rs = residencyOf(model);
+        const rs = model.residency;
         if (rs) {
           assertEquals(rs.extraSlots, 0);
           assertEquals(rs.uploads > config.numLayers, true, "blocks were streamed");
