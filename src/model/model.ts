@@ -415,15 +415,13 @@ export function offloadModelFromHostWeights(
     dtype,
     slots: options.slots,
   });
-  // The non-block parts, uploaded by the one upload path: a config with no sublayers.
+  // The non-block parts, uploaded by the one upload path: a config with no sublayers. The
+  // layout stays `rows` (the streamed blocks are packed as rows; `weightLayout` is ignored).
   const shell = modelFromHostWeights(
     gpu,
     { ...config, alive: config.alive.map(() => false) },
     weights,
-    {
-      ...options,
-      dtype,
-    },
+    { ...options, dtype, weightLayout: "rows" },
   );
   return new LlamaModel({
     gpu,

@@ -55,6 +55,15 @@ Deno.test({
       );
       assertEquals(linearLayout(tiled.blocks[0].mlp!.down), "rows");
       assertEquals(linearLayout(rows.blocks[0].attention!.q), "rows");
+      assertEquals(linearLayout(tiled.head.parts[0].linear), "tiled");
+      // Offloaded blocks are streamed in rows: the layout option is ignored, the head included.
+      const off = await loadModel(gpu, root + "/src", {
+        dtype: "f32",
+        weightLayout: "tiled",
+        offload: true,
+      });
+      assertEquals(linearLayout(off.head.parts[0].linear), "rows");
+      off.destroy();
 
       const ids = gpu.tensor([IDS.length], "u32", new Uint32Array(IDS));
       const run = (m: typeof rows) =>
