@@ -69,7 +69,8 @@ function sharedPath(rel: string): string {
  * assert.equal(r.seconds.length, 1);
  * assert.ok(r.itemsPerSecond > 0 && r.requestsPerSecond === 2 * r.itemsPerSecond);
  * assert.ok(r.acc >= 0 && r.acc <= 1);
- * const absent = await benchEvalPiqa(gpu, { dataDir: `${dataDir}/x` }); // no piqa.jsonl there
+ * const noData = { modelDir: DEFAULT_MODEL_DIR, dataDir: `${dataDir}/x` }; // no piqa.jsonl there
+ * const absent = await benchEvalPiqa(gpu, noData);
  * assert.match((absent as { skipped: string }).skipped, /piqa\.jsonl is absent$/);
  * await Deno.remove(dataDir, { recursive: true });
  * ```
